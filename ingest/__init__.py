@@ -1,0 +1,1 @@
+"""Reading files, chunking them and storing the chunks with their vectors."""

@@ -1,0 +1,1 @@
+"""Shared pieces of the RAG question-answering app: settings, result types, service layer, CLI."""

@@ -1,0 +1,113 @@
+"""One typed settings object, read from `RAG_*` environment variables and `.env`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+ChunkerName = Literal["fixed", "sentence", "recursive", "semantic"]
+RetrievalMode = Literal["hybrid", "dense", "sparse"]
+
+
+class Settings(BaseSettings):
+    """Every setting of the app. Each field is the env var `RAG_<FIELD>` (case-insensitive)."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default=PROJECT_ROOT / ".rag_home", description="Folder for all runtime state")
+    default_collection: str = "samples"
+    samples_dir: Path = Field(default=PROJECT_ROOT / "data" / "documents")
+
+    # Store: Qdrant Edge in-process unless a server URL is given.
+    qdrant_url: str | None = None
+    qdrant_api_key: str | None = None
+
+    # Ingestion
+    chunker: ChunkerName = "sentence"
+    chunk_size: int = 200
+    chunk_overlap: int = 20
+    parent_chunk_size: int = 800
+    max_file_mb: float = 50.0
+    embedding_model: str = Field(
+        default="bundled:all-MiniLM-L6-v2",
+        description="'bundled:all-MiniLM-L6-v2' (ships in a package) or any sentence-transformers path or name",
+    )
+    embedding_backend: Literal["torch", "onnx"] = "torch"
+    embedding_batch_size: int = 32
+
+    # Retrieval and answers
+    retrieval_mode: RetrievalMode = "hybrid"
+    top_k: int = 5
+    candidates: int = 40
+    fusion_weights: tuple[float, float] = Field(default=(1.0, 1.0), description="RRF weights (dense, sparse)")
+    rrf_k: int = 60
+    reranker: str = Field(default="none", description="none | cross-encoder:<path or name> | cohere[:model]")
+    answerer: str = Field(default="extractive", description="extractive | a provider chain such as 'openai,extractive'")
+    context_tokens: int = 3000
+    abstain_threshold: float = 0.35
+
+    # LLM providers
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_model: str = "gpt-4o-mini"
+    cohere_base_url: str = "https://api.cohere.com"
+    cohere_model: str = "command-r-08-2024"
+    cohere_rerank_model: str = "rerank-v3.5"
+    anthropic_base_url: str = "https://api.anthropic.com"
+    anthropic_model: str = "claude-3-haiku-20240307"
+    local_model_path: Path | None = None
+    llm_timeout_s: float = 30.0
+    llm_max_retries: int = 3
+    llm_cache_ttl_s: int = 7 * 24 * 3600
+    max_cost_per_request_usd: float | None = None
+    price_overrides: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="model -> (input, output) USD per 1K tokens"
+    )
+
+    @field_validator("chunk_size", "chunk_overlap", "top_k", "candidates", "parent_chunk_size")
+    @classmethod
+    def _non_negative(cls, value: int, info) -> int:  # noqa: ANN001
+        if value < 0 or (value == 0 and info.field_name != "chunk_overlap"):
+            raise ValueError(f"{info.field_name} must be > 0 (got {value})")
+        return value
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size ({self.chunk_size})"
+            )
+        return self
+
+    # Runtime folders, all under `home`.
+    @property
+    def stores_dir(self) -> Path:
+        return self.home / "stores"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.home / "uploads"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    def ensure_dirs(self) -> None:
+        """Create the runtime folders."""
+        for folder in (self.stores_dir, self.uploads_dir, self.cache_dir, self.logs_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Embedding, vector stores, hybrid search, reranking and answering."""
