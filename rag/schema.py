@@ -129,6 +129,8 @@ class Answer:
     cache_hit: bool = False
     timings_ms: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    request_id: str = ""
+    question: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

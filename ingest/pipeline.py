@@ -1,0 +1,317 @@
+"""Files in, chunks with dense + sparse vectors and rich metadata out, into one collection."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import unicodedata
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from rag.errors import RagError
+from rag.schema import Chunk, Document
+from retrieval.store import Point, VectorStore
+
+ID_NAMESPACE = uuid.UUID("6f1c3c1e-2b9a-4f67-9c0e-4d1f3b0a7e55")
+FileStatus = Literal["ingested", "skipped", "failed"]
+STAGES = ("read", "chunk", "embed", "store")
+
+
+@dataclass
+class FileResult:
+    """What happened to one file."""
+
+    path: str
+    status: FileStatus
+    pages: int = 0
+    chunks: int = 0
+    error: str | None = None
+    document_id: str | None = None
+    source: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k in ("path", "status", "pages", "chunks", "error")}
+
+
+@dataclass
+class IngestReport:
+    """The outcome of one ingest call."""
+
+    files: list[FileResult] = field(default_factory=list)
+    chunks_added: int = 0
+    seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [f for f in self.files if f.status == "failed"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "files": [f.to_dict() for f in self.files],
+            "chunks_added": self.chunks_added,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class ChunkingOptions:
+    """The chunker chosen for one ingest and its sizes."""
+
+    chunker: str = "sentence"
+    chunk_size: int = 200
+    chunk_overlap: int = 20
+    parent_chunk_size: int = 800
+
+
+@dataclass
+class DocumentInfo:
+    """One stored document, as listed to a person."""
+
+    document_id: str
+    source: str
+    file_name: str
+    file_type: str
+    pages: int
+    chunks: int
+    chunker: str
+    chunker_settings: dict[str, Any]
+    ingested_at: str
+    sha256: str
+
+
+ProgressCallback = Callable[[dict[str, Any]], None]
+
+
+def normalise_source(name: str) -> str:
+    """The stable form of a source name: NFC, forward slashes, no leading './'."""
+    name = unicodedata.normalize("NFC", name.replace(os.sep, "/"))
+    while name.startswith("./"):
+        name = name[2:]
+    return name
+
+
+def document_id_for(collection: str, source: str) -> str:
+    """A document id from its collection and normalised source name."""
+    return str(uuid.uuid5(ID_NAMESPACE, f"{collection}\x00{normalise_source(source)}"))
+
+
+def point_id_for(document_id: str, sha256: str, chunker_settings: dict[str, Any], index: int) -> str:
+    """A point id from document id, file hash, chunker settings and chunk index."""
+    settings = json.dumps(chunker_settings, sort_keys=True)
+    return str(uuid.uuid5(ID_NAMESPACE, f"{document_id}\x00{sha256}\x00{settings}\x00{index}"))
+
+
+def collect_files(paths: Iterable[Path], extensions: Iterable[str]) -> list[tuple[Path, str]]:
+    """Files to ingest with their source names: folders are walked (source = path inside the folder)."""
+    allowed = {e.lower() for e in extensions}
+    found: list[tuple[Path, str]] = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            for child in sorted(p for p in path.rglob("*") if p.is_file()):
+                if child.name.startswith("."):
+                    continue
+                # Inside folders only supported types are taken; a named file is always tried.
+                if child.suffix.lower() in allowed:
+                    found.append((child, child.relative_to(path).as_posix()))
+        else:
+            found.append((path, path.name))
+    return found
+
+
+class IngestionPipeline:
+    """Reads, chunks, embeds and stores files; unchanged files are skipped, changed ones replaced whole."""
+
+    def __init__(self, store: VectorStore, embedder: Any, sparse: Any, *, max_file_bytes: int | None = None) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.sparse = sparse
+        self.max_file_bytes = max_file_bytes
+
+    def ingest(
+        self,
+        paths: Iterable[Path],
+        collection: str,
+        options: ChunkingOptions | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+        password: str | None = None,
+        sources: dict[Path, str] | None = None,
+    ) -> IngestReport:
+        """Ingest files and folders into `collection`; one bad file never stops the others."""
+        from ingest.chunkers import make_chunker
+        from ingest.readers import SUPPORTED_EXTENSIONS
+
+        options = options or ChunkingOptions()
+        chunker = make_chunker(
+            options.chunker,
+            options.chunk_size,
+            options.chunk_overlap,
+            parent_chunk_size=options.parent_chunk_size,
+            embedder=self.embedder,
+        )
+        started = time.perf_counter()
+        report = IngestReport()
+        files = collect_files(paths, SUPPORTED_EXTENSIONS)
+        if sources:
+            files = [(p, sources.get(p, s)) for p, s in files]
+        if files and not self.store.collection_exists(collection):
+            self.store.create_collection(collection, self.embedder.dim)
+        for number, (path, source) in enumerate(files, start=1):
+            if progress:
+                progress({"event": "start", "file": str(path), "index": number, "total": len(files)})
+            result = self._ingest_file(path, source, collection, chunker, report, password)
+            report.files.append(result)
+            if result.status == "ingested":
+                report.chunks_added += result.chunks
+            if progress:
+                progress({"event": "done", "file": str(path), "index": number, "total": len(files), "result": result})
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _ingest_file(
+        self, path: Path, source: str, collection: str, chunker: Any, report: IngestReport, password: str | None
+    ) -> FileResult:
+        from ingest.readers import read_document
+
+        result = FileResult(path=str(path), status="failed", source=normalise_source(source))
+        document_id = document_id_for(collection, source)
+        result.document_id = document_id
+        try:
+            t0 = time.perf_counter()
+            document = read_document(path, password=password, max_bytes=self.max_file_bytes)
+            report.stage_seconds["read"] += time.perf_counter() - t0
+            result.pages = len(document.pages)
+            chunker_settings = _json_roundtrip(chunker.settings())
+            existing = self.store.scroll(collection, {"document_id": document_id, "is_first": True}, limit=1)
+            if existing and _same_version(existing[0].payload, document.sha256, chunker_settings, self.embedder.model_name):
+                result.status = "skipped"
+                result.chunks = int(existing[0].payload.get("doc_chunks", 0))
+                return result
+            t0 = time.perf_counter()
+            chunks = chunker.split(document)
+            report.stage_seconds["chunk"] += time.perf_counter() - t0
+            if not chunks:
+                raise RagError("no chunks produced (the text is empty after chunking)")
+            points = self._points(document, chunks, collection, document_id, result.source, chunker, report)
+            t0 = time.perf_counter()
+            self.store.replace_document(collection, document_id, points)
+            report.stage_seconds["store"] += time.perf_counter() - t0
+            result.chunks = sum(1 for c in chunks if c.level != "parent")
+            result.status = "ingested"
+        except RagError as exc:
+            result.error = str(getattr(exc, "reason", None) or exc)
+        except Exception as exc:  # a reader or chunker bug must not stop the other files
+            result.error = f"{type(exc).__name__}: {exc}"
+        return result
+
+    def _points(
+        self,
+        document: Document,
+        chunks: list[Chunk],
+        collection: str,
+        document_id: str,
+        source: str,
+        chunker: Any,
+        report: IngestReport,
+    ) -> list[Point]:
+        chunker_settings = _json_roundtrip(chunker.settings())
+        for chunk in chunks:
+            chunk.id = point_id_for(document_id, document.sha256, chunker_settings, chunk.index)
+        by_index = {c.index: c for c in chunks}
+        for chunk in chunks:
+            if chunk.parent_index is not None:
+                chunk.parent_id = by_index[chunk.parent_index].id
+        searchable = [c for c in chunks if c.level != "parent"]
+        t0 = time.perf_counter()
+        dense = self.embedder.embed([c.text for c in searchable])
+        sparse = self.sparse.encode_documents([c.text for c in searchable])
+        report.stage_seconds["embed"] += time.perf_counter() - t0
+        vectors = {c.id: (dense[i].tolist(), sparse[i]) for i, c in enumerate(searchable)}
+        ingested_at = datetime.now(UTC).isoformat(timespec="seconds")
+        base = {
+            "collection": collection,
+            "document_id": document_id,
+            "source": source,
+            "file_name": document.name,
+            "file_type": document.file_type,
+            "title": document.title,
+            "sha256": document.sha256,
+            "doc_pages": len(document.pages),
+            "doc_chunks": len(searchable),
+            "chunker": chunker.name,
+            "chunker_settings": chunker_settings,
+            "embedding_model": self.embedder.model_name,
+            "ingested_at": ingested_at,
+        }
+        points = []
+        for position, chunk in enumerate(chunks):
+            payload = dict(base)
+            payload.update(
+                text=chunk.text,
+                chunk_index=chunk.index,
+                page=chunk.page,
+                start=chunk.start,
+                end=chunk.end,
+                heading_path=list(chunk.heading_path),
+                token_count=chunk.token_count,
+                level=chunk.level,
+                parent_id=chunk.parent_id,
+                is_first=position == 0,
+            )
+            dense_vec, sparse_vec = vectors.get(chunk.id, (None, None))
+            points.append(Point(id=chunk.id, payload=payload, dense=dense_vec, sparse=sparse_vec))
+        return points
+
+    def list_documents(self, collection: str) -> list[DocumentInfo]:
+        """The collection's documents, by source name."""
+        firsts = self.store.scroll(collection, {"is_first": True})
+        docs = [
+            DocumentInfo(
+                document_id=p.payload["document_id"],
+                source=p.payload.get("source", p.payload.get("file_name", "")),
+                file_name=p.payload.get("file_name", ""),
+                file_type=p.payload.get("file_type", ""),
+                pages=int(p.payload.get("doc_pages", 0)),
+                chunks=int(p.payload.get("doc_chunks", 0)),
+                chunker=p.payload.get("chunker", ""),
+                chunker_settings=p.payload.get("chunker_settings", {}),
+                ingested_at=p.payload.get("ingested_at", ""),
+                sha256=p.payload.get("sha256", ""),
+            )
+            for p in firsts
+        ]
+        return sorted(docs, key=lambda d: d.source)
+
+    def find_document(self, collection: str, name_or_id: str) -> DocumentInfo | None:
+        """A document by id, source name or file name."""
+        for doc in self.list_documents(collection):
+            if name_or_id in (doc.document_id, doc.source, doc.file_name):
+                return doc
+        return None
+
+    def delete_document(self, collection: str, name_or_id: str) -> int:
+        """Delete one document's chunks; returns how many points went."""
+        doc = self.find_document(collection, name_or_id)
+        if doc is None:
+            raise RagError(f"No document {name_or_id!r} in collection {collection!r}: `rag docs list` shows them.")
+        return self.store.delete_document(collection, doc.document_id)
+
+
+def _same_version(payload: dict[str, Any], sha256: str, chunker_settings: dict[str, Any], model: str) -> bool:
+    return (
+        payload.get("sha256") == sha256
+        and payload.get("chunker_settings") == chunker_settings
+        and payload.get("embedding_model") == model
+    )
+
+
+def _json_roundtrip(value: dict[str, Any]) -> dict[str, Any]:
+    """Settings as a payload stores them (tuples become lists), so comparisons hold."""
+    return json.loads(json.dumps(value, sort_keys=True))

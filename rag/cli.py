@@ -1,0 +1,214 @@
+"""The `rag` command line: ingest, ask, eval, docs, collections, serve."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rag.errors import RagError
+
+app = typer.Typer(help="Ask questions of your own documents.", no_args_is_help=True, add_completion=False)
+docs_app = typer.Typer(help="List or delete the documents of a collection.", no_args_is_help=True)
+collections_app = typer.Typer(help="List, create or delete collections.", no_args_is_help=True)
+app.add_typer(docs_app, name="docs")
+app.add_typer(collections_app, name="collections")
+
+console = Console(stderr=True)
+out = Console()
+
+
+def _service():  # noqa: ANN202
+    from rag.service import RagService
+
+    return RagService()
+
+
+def _emit_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, default=str))
+
+
+def _fail(message: str, as_json: bool) -> None:
+    if as_json:
+        _emit_json({"error": message})
+    else:
+        console.print(f"[red]Error:[/red] {message}")
+    raise typer.Exit(2)
+
+
+@app.command()
+def ingest(
+    paths: list[Path] = typer.Argument(..., help="Files or folders (folders are walked)"),
+    collection: str = typer.Option(None, "--collection", "-c", help="Collection name (default: RAG_DEFAULT_COLLECTION)"),
+    chunker: str = typer.Option(None, help="fixed | sentence | recursive | semantic"),
+    chunk_size: Optional[int] = typer.Option(None, help="Tokens per chunk"),
+    chunk_overlap: Optional[int] = typer.Option(None, help="Tokens shared by neighbouring chunks"),
+    password: Optional[str] = typer.Option(None, help="Password for encrypted PDFs"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object"),
+) -> None:
+    """Ingest files into a collection. Unchanged files are skipped; changed ones are replaced whole."""
+    try:
+        service = _service()
+        collection = collection or service.settings.default_collection
+        options = service.chunking_options(chunker, chunk_size, chunk_overlap)
+        from ingest.chunkers import make_chunker
+
+        make_chunker(options.chunker, options.chunk_size, options.chunk_overlap,
+                     parent_chunk_size=options.parent_chunk_size)
+    except (RagError, ValueError) as exc:
+        _fail(str(exc), as_json)
+    missing = [str(p) for p in paths if not p.exists()]
+    show_bar = not as_json and sys.stderr.isatty()
+    if show_bar:
+        from rich.progress import Progress
+
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("Ingesting", total=None)
+
+            def progress(event: dict[str, Any]) -> None:
+                bar.update(task, total=event["total"], completed=event["index"] - (event["event"] == "start"),
+                           description=f"{Path(event['file']).name[:40]}")
+
+            report = _run_ingest(service, paths, collection, options, progress, password, as_json)
+    else:
+        report = _run_ingest(service, paths, collection, options, None, password, as_json)
+    data = report.to_dict()
+    for path in missing:
+        data["files"].append({"path": path, "status": "failed", "pages": 0, "chunks": 0, "error": "no such file or folder"})
+    failed = [f for f in data["files"] if f["status"] == "failed"]
+    if as_json:
+        _emit_json(data)
+    else:
+        for f in data["files"]:
+            colour = {"ingested": "green", "skipped": "yellow", "failed": "red"}[f["status"]]
+            status = "skipped, unchanged" if f["status"] == "skipped" else f["status"]
+            detail = f" - {f['error']}" if f["error"] else f" ({f['pages']} pages, {f['chunks']} chunks)"
+            out.print(f"[{colour}]{status}[/{colour}] {f['path']}{detail}")
+        counts = {s: sum(1 for f in data["files"] if f["status"] == s) for s in ("ingested", "skipped", "failed")}
+        out.print(
+            f"{counts['ingested']} ingested, {counts['skipped']} skipped, {counts['failed']} failed; "
+            f"{data['chunks_added']} chunks added to '{collection}' in {data['seconds']:.1f} s"
+        )
+    service.close()
+    raise typer.Exit(1 if failed else 0)
+
+
+def _run_ingest(service, paths, collection, options, progress, password, as_json):  # noqa: ANN001, ANN202
+    try:
+        return service.ingest([p for p in paths if p.exists()], collection, options, progress=progress, password=password)
+    except (RagError, ValueError) as exc:
+        _fail(str(exc), as_json)
+
+
+@docs_app.command("list")
+def docs_list(
+    collection: str = typer.Option(None, "--collection", "-c"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The documents of a collection: name, pages, chunks, chunker, ingested-at."""
+    service = _service()
+    collection = collection or service.settings.default_collection
+    try:
+        docs = service.list_documents(collection)
+    except RagError as exc:
+        _fail(str(exc), as_json)
+    if as_json:
+        from dataclasses import asdict
+
+        _emit_json({"collection": collection, "documents": [asdict(d) for d in docs]})
+        return
+    table = Table("document", "type", "pages", "chunks", "chunker", "ingested at", title=f"Collection '{collection}'")
+    for d in docs:
+        table.add_row(d.source, d.file_type, str(d.pages), str(d.chunks), d.chunker, d.ingested_at)
+    out.print(table)
+
+
+@docs_app.command("delete")
+def docs_delete(
+    name: str = typer.Argument(..., help="Document name (as listed) or id"),
+    collection: str = typer.Option(None, "--collection", "-c"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Delete one document and all its chunks."""
+    service = _service()
+    collection = collection or service.settings.default_collection
+    try:
+        deleted = service.delete_document(collection, name)
+    except RagError as exc:
+        _fail(str(exc), as_json)
+    if as_json:
+        _emit_json({"collection": collection, "document": name, "deleted_chunks": deleted})
+    else:
+        out.print(f"Deleted {name} ({deleted} chunks) from '{collection}'")
+
+
+@collections_app.command("list")
+def collections_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Collections with their document and chunk counts."""
+    try:
+        infos = _service().list_collections()
+    except RagError as exc:
+        _fail(str(exc), as_json)
+    if as_json:
+        from dataclasses import asdict
+
+        _emit_json({"collections": [asdict(i) for i in infos]})
+        return
+    table = Table("collection", "documents", "chunks")
+    for i in infos:
+        table.add_row(i.name, str(i.documents), str(i.chunks))
+    out.print(table)
+
+
+@collections_app.command("create")
+def collections_create(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Create an empty collection."""
+    try:
+        _service().create_collection(name)
+    except (RagError, ValueError) as exc:
+        _fail(str(exc), as_json)
+    _emit_json({"created": name}) if as_json else out.print(f"Created collection '{name}'")
+
+
+@collections_app.command("delete")
+def collections_delete(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Delete a collection and everything in it."""
+    try:
+        _service().delete_collection(name)
+    except (RagError, ValueError) as exc:
+        _fail(str(exc), as_json)
+    _emit_json({"deleted": name}) if as_json else out.print(f"Deleted collection '{name}'")
+
+
+@app.command()
+def serve(
+    port: int = typer.Option(8501, help="Port to listen on"),
+    address: str = typer.Option("127.0.0.1", help="Address to listen on"),
+    samples: bool = typer.Option(True, help="Ingest the sample documents first when the default collection is empty"),
+) -> None:
+    """Run the web app (ingesting the sample documents first, when needed)."""
+    if samples:
+        service = _service()
+        report = service.ensure_samples()
+        if report is not None:
+            out.print(f"Sample documents ingested: {report.chunks_added} chunks into '{service.settings.default_collection}'")
+        service.close()
+    app_file = Path(__file__).resolve().parent.parent / "app.py"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app_file), "--server.port", str(port),
+           "--server.address", address, "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    raise typer.Exit(subprocess.call(cmd))
+
+
+def main() -> None:
+    """Entry point of the `rag` command."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

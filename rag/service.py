@@ -1,0 +1,139 @@
+"""The service layer: builds the store, embedder and pipelines once; the CLI and the pages call it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from ingest.pipeline import ChunkingOptions, DocumentInfo, IngestionPipeline, IngestReport, ProgressCallback
+from rag.errors import CollectionNotFoundError
+from rag.settings import Settings, get_settings
+from retrieval.embedder import SentenceEmbedder
+from retrieval.sparse import Bm25Encoder
+from retrieval.store import VectorStore
+
+
+@dataclass
+class CollectionInfo:
+    """A collection with its document and chunk counts."""
+
+    name: str
+    documents: int
+    chunks: int
+
+
+class RagService:
+    """One instance per process: cheap to build, heavy parts load on first use."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.settings.ensure_dirs()
+        self._lock = threading.Lock()
+
+    @cached_property
+    def store(self) -> VectorStore:
+        from retrieval.store_factory import make_store
+
+        return make_store(self.settings)
+
+    @cached_property
+    def embedder(self) -> SentenceEmbedder:
+        return SentenceEmbedder(
+            self.settings.embedding_model,
+            backend=self.settings.embedding_backend,
+            batch_size=self.settings.embedding_batch_size,
+            cache_dir=self.settings.cache_dir,
+        )
+
+    @cached_property
+    def sparse(self) -> Bm25Encoder:
+        return Bm25Encoder()
+
+    @cached_property
+    def pipeline(self) -> IngestionPipeline:
+        return IngestionPipeline(
+            self.store,
+            self.embedder,
+            self.sparse,
+            max_file_bytes=int(self.settings.max_file_mb * 1024 * 1024),
+        )
+
+    def chunking_options(
+        self, chunker: str | None = None, chunk_size: int | None = None, chunk_overlap: int | None = None
+    ) -> ChunkingOptions:
+        """Per-call chunking choices over the settings' defaults."""
+        return ChunkingOptions(
+            chunker=chunker or self.settings.chunker,
+            chunk_size=chunk_size if chunk_size is not None else self.settings.chunk_size,
+            chunk_overlap=chunk_overlap if chunk_overlap is not None else self.settings.chunk_overlap,
+            parent_chunk_size=self.settings.parent_chunk_size,
+        )
+
+    # Ingestion and documents
+    def ingest(
+        self,
+        paths: Iterable[Path],
+        collection: str,
+        options: ChunkingOptions | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+        sources: dict[Path, str] | None = None,
+        password: str | None = None,
+    ) -> IngestReport:
+        with self._lock:
+            return self.pipeline.ingest(
+                list(paths), collection, options or self.chunking_options(),
+                progress=progress, sources=sources, password=password,
+            )
+
+    def list_documents(self, collection: str) -> list[DocumentInfo]:
+        self._require(collection)
+        return self.pipeline.list_documents(collection)
+
+    def delete_document(self, collection: str, name_or_id: str) -> int:
+        self._require(collection)
+        return self.pipeline.delete_document(collection, name_or_id)
+
+    # Collections
+    def list_collections(self) -> list[CollectionInfo]:
+        infos = []
+        for name in self.store.list_collections():
+            docs = self.store.count(name, {"is_first": True})
+            chunks = self.store.count(name, {"level": ["leaf", "child"]})
+            infos.append(CollectionInfo(name=name, documents=docs, chunks=chunks))
+        return infos
+
+    def create_collection(self, name: str) -> None:
+        self.store.create_collection(name, self.embedder.dim)
+
+    def delete_collection(self, name: str) -> None:
+        self._require(name)
+        self.store.delete_collection(name)
+
+    def ensure_samples(self) -> IngestReport | None:
+        """Ingest the shipped sample documents into the default collection when it is missing or empty."""
+        name = self.settings.default_collection
+        if self.store.collection_exists(name) and self.store.count(name) > 0:
+            return None
+        return self.ingest([self.settings.samples_dir], name)
+
+    def _require(self, collection: str) -> None:
+        if not self.store.collection_exists(collection):
+            raise CollectionNotFoundError(
+                f"No collection named {collection!r}. `rag collections list` shows the existing ones."
+            )
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()
+
+
+def describe(obj: Any) -> dict[str, Any]:
+    """A JSON-ready dict of a dataclass."""
+    from dataclasses import asdict
+
+    return asdict(obj)

