@@ -187,6 +187,62 @@ def collections_delete(name: str, as_json: bool = typer.Option(False, "--json"))
 
 
 @app.command()
+def ask(
+    question: str = typer.Argument(..., help="The question"),
+    collection: str = typer.Option(None, "--collection", "-c"),
+    top_k: Optional[int] = typer.Option(None, "--top-k", help="Sources to answer from"),
+    reranker: Optional[str] = typer.Option(None, help="none | cross-encoder:<path or name> | cohere[:model]"),
+    answerer: Optional[str] = typer.Option(None, help="extractive | provider chain, e.g. openai,extractive"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Answer a question from a collection, with numbered citations."""
+    service = _service()
+    try:
+        answer = service.ask(question, collection, top_k=top_k, reranker=reranker, answerer=answerer)
+    except (RagError, ValueError) as exc:
+        _fail(str(exc), as_json)
+    finally:
+        service.close()
+    if as_json:
+        _emit_json(answer_json(answer))
+        return
+    out.print(answer.text, markup=False, highlight=False)
+    for c in answer.citations:
+        out.print(f"[{c.n}] {c.document}, page {c.page} (score {c.score:.3f})", markup=False, highlight=False)
+    for w in answer.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}", markup=True, highlight=False)
+    t = answer.timings_ms
+    out.print(
+        f"{answer.provider}, reranker {answer.reranker}; {t.get('total', 0):.0f} ms; "
+        f"{answer.usage.input_tokens}+{answer.usage.output_tokens} tokens; ${answer.cost_usd:.5f}",
+        style="dim", markup=False, highlight=False,
+    )
+
+
+def answer_json(answer: Any) -> dict[str, Any]:
+    """The `rag ask --json` object."""
+    stages = ("embed", "retrieve", "rerank", "generate", "total")
+    return {
+        "answer": answer.text,
+        "abstained": answer.abstained,
+        "grounded": answer.grounded,
+        "citations": [
+            {"n": c.n, "document": c.document, "page": c.page, "text": c.text, "score": c.score,
+             "supporting_sentence": c.supporting_sentence, "support": c.support}
+            for c in answer.citations
+        ],
+        "unsupported_sentences": answer.unsupported_sentences,
+        "timings_ms": {s: round(answer.timings_ms.get(s, 0.0), 2) for s in stages},
+        "usage": {"input_tokens": answer.usage.input_tokens, "output_tokens": answer.usage.output_tokens},
+        "cost_usd": answer.cost_usd,
+        "provider": answer.provider,
+        "reranker": answer.reranker,
+        "cache_hit": answer.cache_hit,
+        "warnings": answer.warnings,
+    }
+
+
+@app.command()
 def serve(
     port: int = typer.Option(8501, help="Port to listen on"),
     address: str = typer.Option("127.0.0.1", help="Address to listen on"),

@@ -10,9 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from ingest.pipeline import ChunkingOptions, DocumentInfo, IngestionPipeline, IngestReport, ProgressCallback
+from monitoring.request_log import RequestLog
 from rag.errors import CollectionNotFoundError
+from rag.schema import Answer
 from rag.settings import Settings, get_settings
+from retrieval.answering import AnswerPipeline, AnswerStream
 from retrieval.embedder import SentenceEmbedder
+from retrieval.retriever import HybridRetriever
 from retrieval.sparse import Bm25Encoder
 from retrieval.store import VectorStore
 
@@ -61,6 +65,39 @@ class RagService:
             self.sparse,
             max_file_bytes=int(self.settings.max_file_mb * 1024 * 1024),
         )
+
+    @cached_property
+    def request_log(self) -> RequestLog:
+        return RequestLog(self.settings.logs_dir / "requests.sqlite")
+
+    @cached_property
+    def retriever(self) -> HybridRetriever:
+        return HybridRetriever(
+            self.store,
+            self.embedder,
+            self.sparse,
+            mode=self.settings.retrieval_mode,
+            candidates=self.settings.candidates,
+            weights=self.settings.fusion_weights,
+            rrf_k=self.settings.rrf_k,
+        )
+
+    @cached_property
+    def answers(self) -> AnswerPipeline:
+        return AnswerPipeline(self.retriever, self.embedder, self.settings, self.request_log)
+
+    # Answers
+    def ask(self, question: str, collection: str | None = None, **options: Any) -> Answer:
+        """A checked answer with citations (options: top_k, reranker, answerer, filters, mode)."""
+        return self.answers.ask(question, collection or self.settings.default_collection, **options)
+
+    def ask_stream(self, question: str, collection: str | None = None, **options: Any) -> AnswerStream:
+        """The same answer as a stream of text pieces; `.answer` once consumed."""
+        return self.answers.ask_stream(question, collection or self.settings.default_collection, **options)
+
+    def record_feedback(self, request_id: str, helpful: bool) -> bool:
+        """Helpful / not helpful, stored with the request."""
+        return self.request_log.set_feedback(request_id, helpful)
 
     def chunking_options(
         self, chunker: str | None = None, chunk_size: int | None = None, chunk_overlap: int | None = None
@@ -130,6 +167,8 @@ class RagService:
     def close(self) -> None:
         if "store" in self.__dict__:
             self.store.close()
+        if "request_log" in self.__dict__:
+            self.request_log.close()
 
 
 def describe(obj: Any) -> dict[str, Any]:

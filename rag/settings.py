@@ -18,7 +18,7 @@ RetrievalMode = Literal["hybrid", "dense", "sparse"]
 class Settings(BaseSettings):
     """Every setting of the app. Each field is the env var `RAG_<FIELD>` (case-insensitive)."""
 
-    model_config = SettingsConfigDict(env_prefix="RAG_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="RAG_", env_file=".env", env_ignore_empty=True, extra="ignore")
 
     home: Path = Field(default=PROJECT_ROOT / ".rag_home", description="Folder for all runtime state")
     default_collection: str = "samples"

@@ -1,0 +1,29 @@
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    RAG_HOME=/var/lib/rag \
+    HF_HUB_OFFLINE=1
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY rag ./rag
+COPY ingest ./ingest
+COPY retrieval ./retrieval
+COPY llm ./llm
+COPY evaluation ./evaluation
+COPY monitoring ./monitoring
+# PIP_EXTRA_INDEX_URL may point pip at a CPU-only torch build to keep the image small.
+ARG PIP_EXTRA_INDEX_URL=
+RUN pip install ".[providers]"
+COPY app.py ./
+COPY pages ./pages
+COPY data ./data
+COPY .streamlit ./.streamlit
+
+VOLUME ["/var/lib/rag"]
+EXPOSE 8501
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4).status == 200 else 1)"
+CMD ["rag", "serve", "--address", "0.0.0.0", "--port", "8501"]

@@ -1,0 +1,1 @@
+"""Request log, latency/cost/error metrics, drift detection and alerts."""
