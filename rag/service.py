@@ -95,6 +95,12 @@ class RagService:
         """The same answer as a stream of text pieces; `.answer` once consumed."""
         return self.answers.ask_stream(question, collection or self.settings.default_collection, **options)
 
+    def monitoring(self, days: int | None = None):  # noqa: ANN201
+        """Latency percentiles, errors, tokens, cost, drift and alerts from the request log."""
+        from monitoring.metrics import build_report, last_days
+
+        return build_report(self.request_log, since=last_days(days) if days else None)
+
     def record_feedback(self, request_id: str, helpful: bool) -> bool:
         """Helpful / not helpful, stored with the request."""
         return self.request_log.set_feedback(request_id, helpful)
