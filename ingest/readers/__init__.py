@@ -1,0 +1,104 @@
+"""File readers: pick one by extension and read a file into a Document."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from ingest.readers.base import Reader, ReadResult
+from ingest.readers.docx import DocxReader
+from ingest.readers.html import HtmlReader
+from ingest.readers.markdown import MarkdownReader
+from ingest.readers.pdf import PdfReader
+from ingest.readers.text import TextReader
+from rag.errors import NoTextError, ReaderError
+from rag.schema import Document
+
+SUPPORTED_EXTENSIONS: dict[str, str] = {
+    ".pdf": "pdf",
+    ".txt": "txt",
+    ".md": "md",
+    ".markdown": "md",
+    ".html": "html",
+    ".htm": "html",
+    ".docx": "docx",
+}
+
+__all__ = [
+    "SUPPORTED_EXTENSIONS",
+    "DocxReader",
+    "HtmlReader",
+    "MarkdownReader",
+    "NoTextError",
+    "PdfReader",
+    "ReadResult",
+    "Reader",
+    "ReaderError",
+    "TextReader",
+    "file_type_of",
+    "read_document",
+    "reader_for",
+]
+
+
+def file_type_of(path: Path) -> str:
+    """The file type for a path's extension; ReaderError listing the supported ones otherwise."""
+    file_type = SUPPORTED_EXTENSIONS.get(Path(path).suffix.lower())
+    if file_type is None:
+        supported = ", ".join(SUPPORTED_EXTENSIONS)
+        shown = Path(path).suffix or "(none)"
+        raise ReaderError(str(path), f"unsupported file type {shown}: supported are {supported}")
+    return file_type
+
+
+def reader_for(file_type: str, *, password: str | None = None) -> Reader:
+    """A reader for one file type ("pdf", "txt", "md", "html", "docx")."""
+    if file_type == "pdf":
+        return PdfReader(password=password)
+    readers: dict[str, type[Reader]] = {
+        "txt": TextReader,
+        "md": MarkdownReader,
+        "html": HtmlReader,
+        "docx": DocxReader,
+    }
+    if file_type not in readers:
+        raise ValueError(f"no reader for file type {file_type!r}")
+    return readers[file_type]()
+
+
+def _human_size(n_bytes: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n_bytes < 1024 or unit == "GB":
+            return f"{n_bytes:.0f} {unit}" if unit == "bytes" else f"{n_bytes:.1f} {unit}"
+        n_bytes /= 1024
+    return f"{n_bytes} bytes"
+
+
+def read_document(
+    path: Path, *, password: str | None = None, max_bytes: int | None = None
+) -> Document:
+    """Read one file into a Document; raises ReaderError (or NoTextError) with a specific reason."""
+    path = Path(path)
+    file_type = file_type_of(path)
+    if not path.is_file():
+        raise ReaderError(str(path), "file not found: check the path")
+    size = path.stat().st_size
+    if size == 0:
+        raise ReaderError(str(path), "empty file (0 bytes): nothing to read")
+    if max_bytes is not None and size > max_bytes:
+        raise ReaderError(
+            str(path),
+            f"file too large: {_human_size(size)} ({size} bytes) is over the limit of "
+            f"{_human_size(max_bytes)} ({max_bytes} bytes); split it or raise the limit",
+        )
+    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    result = reader_for(file_type, password=password).load(path)
+    return Document(
+        path=str(path),
+        name=path.name,
+        file_type=file_type,
+        sha256=sha256,
+        pages=result.pages,
+        title=result.title,
+        metadata=result.metadata,
+    )

@@ -1,0 +1,96 @@
+"""Word (.docx) files: paragraphs and table rows in order, headings from paragraph styles."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+
+import docx
+from docx.table import Table
+from docx.text.paragraph import Paragraph
+
+from ingest.readers.base import HeadingTrail, ReadResult
+from rag.errors import ReaderError
+from rag.schema import HeadingMark, Page
+
+_HEADING_STYLE = re.compile(r"^Heading\s+([1-9])$", re.IGNORECASE)
+NOT_DOCX_REASON = "not a Word .docx file (no Office Open XML document inside): re-save it as .docx"
+
+
+def heading_level(paragraph: Paragraph) -> int | None:
+    """0 for the Title style, N for "Heading N", None for body text."""
+    name = paragraph.style.name if paragraph.style is not None else ""
+    if name == "Title":
+        return 0
+    match = _HEADING_STYLE.match(name or "")
+    return int(match.group(1)) if match else None
+
+
+def table_rows(table: Table) -> list[str]:
+    """Each row's cell texts joined by tabs; a merged cell counts once."""
+    rows: list[str] = []
+    for row in table.rows:
+        cells: list[str] = []
+        seen: set[int] = set()
+        for cell in row.cells:
+            # python-docx repeats a merged cell once per grid column it spans.
+            if id(cell._tc) in seen:
+                continue
+            seen.add(id(cell._tc))
+            cells.append(" ".join(cell.text.split()))
+        if any(cells):
+            rows.append("\t".join(cells))
+    return rows
+
+
+class DocxReader:
+    """Reads a .docx file as one page: paragraphs and table rows, one per line."""
+
+    def read(self, path: Path) -> list[Page]:
+        """The document's text as page 1, with heading marks."""
+        return self.load(path).pages
+
+    def load(self, path: Path) -> ReadResult:
+        """The document's text as page 1, its title and core properties."""
+        if not zipfile.is_zipfile(path):
+            raise ReaderError(str(path), NOT_DOCX_REASON)
+        with zipfile.ZipFile(path) as archive:
+            if "word/document.xml" not in archive.namelist():
+                raise ReaderError(str(path), NOT_DOCX_REASON)
+        try:
+            document = docx.Document(str(path))
+        except Exception as exc:  # python-docx raises many kinds on a damaged package
+            raise ReaderError(
+                str(path),
+                f"corrupt .docx ({type(exc).__name__}: {exc}): open and re-save it in Word",
+            ) from exc
+        lines: list[str] = []
+        marks: list[HeadingMark] = []
+        trail = HeadingTrail()
+        offset = 0
+        heading_title: str | None = None
+        for block in document.iter_inner_content():
+            if isinstance(block, Paragraph):
+                text = block.text.strip()
+                if not text:
+                    continue
+                level = heading_level(block)
+                if level is not None:
+                    marks.append(HeadingMark(offset=offset, path=trail.enter(level, text)))
+                    heading_title = heading_title or text
+                new_lines = [text]
+            else:
+                new_lines = table_rows(block)
+            for line in new_lines:
+                lines.append(line)
+                offset += len(line) + 1
+        props = document.core_properties
+        metadata = {
+            k: v for k, v in {"author": props.author, "subject": props.subject}.items() if v
+        }
+        return ReadResult(
+            pages=[Page(number=1, text="\n".join(lines), headings=marks)],
+            title=(props.title or "").strip() or heading_title,
+            metadata=metadata,
+        )

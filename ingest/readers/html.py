@@ -1,0 +1,194 @@
+"""HTML files: the visible text only, blocks on their own lines, headings marked."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from bs4 import (
+    BeautifulSoup,
+    Comment,
+    Declaration,
+    Doctype,
+    NavigableString,
+    ProcessingInstruction,
+    Tag,
+)
+from bs4.element import CData
+
+from ingest.readers.base import HeadingTrail, ReadResult
+from ingest.readers.text import decode_text
+from rag.errors import ReaderError
+from rag.schema import HeadingMark, Page
+
+# Markup that a reader of the page does not see as content.
+DROPPED_TAGS = frozenset(
+    {
+        "script",
+        "style",
+        "noscript",
+        "template",
+        "nav",
+        "header",
+        "footer",
+        "aside",
+        "svg",
+        "form",
+        "head",
+        "iframe",
+        "object",
+        "canvas",
+        "button",
+        "select",
+        "dialog",
+    }
+)
+BLOCK_TAGS = frozenset(
+    {
+        "address",
+        "article",
+        "blockquote",
+        "body",
+        "caption",
+        "dd",
+        "details",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "hr",
+        "html",
+        "li",
+        "main",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "summary",
+        "table",
+        "tbody",
+        "thead",
+        "tfoot",
+        "tr",
+        "ul",
+    }
+)
+CELL_TAGS = frozenset({"td", "th"})
+HEADING_LEVELS = {f"h{n}": n for n in range(1, 7)}
+_NOT_CONTENT = (Comment, Declaration, Doctype, ProcessingInstruction, CData)
+_SPACES = re.compile(r"\s+")
+
+
+class _TextBuilder:
+    """Appends text runs, putting at most one separator (newline > tab > space) between them."""
+
+    _RANK = {"": 0, " ": 1, "\t": 2, "\n": 3}
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.length = 0
+        self._separator = ""
+        self._heading: tuple[str, ...] | None = None
+        self.headings: list[HeadingMark] = []
+
+    def separate(self, separator: str) -> None:
+        """Ask for `separator` before the next text, unless a stronger one is already pending."""
+        if self._RANK[separator] > self._RANK[self._separator]:
+            self._separator = separator
+
+    def heading(self, path: tuple[str, ...]) -> None:
+        """Mark the next text emitted as the start of a heading."""
+        self._heading = path
+
+    def text(self, run: str, *, preformatted: bool = False) -> None:
+        """Append a text run; whitespace is collapsed unless it is preformatted."""
+        if not preformatted:
+            if run[:1].isspace():
+                self.separate(" ")
+            trailing_space = run[-1:].isspace()
+            run = _SPACES.sub(" ", run).strip()
+        else:
+            trailing_space = False
+        if not run:
+            return
+        if self.length and self._separator:
+            self._emit(self._separator)
+        self._separator = " " if trailing_space else ""
+        if self._heading is not None:
+            self.headings.append(HeadingMark(offset=self.length, path=self._heading))
+            self._heading = None
+        self._emit(run)
+
+    def _emit(self, piece: str) -> None:
+        self.parts.append(piece)
+        self.length += len(piece)
+
+    def result(self) -> str:
+        return "".join(self.parts)
+
+
+class HtmlReader:
+    """Reads an .html file as one page of visible text; the <title> becomes the document title."""
+
+    def read(self, path: Path) -> list[Page]:
+        """The visible text as page 1, with heading marks."""
+        return self.load(path).pages
+
+    def load(self, path: Path) -> ReadResult:
+        """The visible text as page 1, the title, and the detected encoding."""
+        markup, encoding = decode_text(Path(path).read_bytes(), path)
+        soup = BeautifulSoup(markup, "lxml")
+        if soup.find() is None:
+            raise ReaderError(
+                str(path), "no HTML markup found: check that the file is an HTML page"
+            )
+        title_tag = soup.find("title")
+        title = _SPACES.sub(" ", title_tag.get_text()).strip() if title_tag else ""
+        builder = _TextBuilder()
+        self._walk(soup, builder, HeadingTrail(), preformatted=False)
+        if not title and builder.headings:
+            title = builder.headings[0].path[-1]
+        return ReadResult(
+            pages=[Page(number=1, text=builder.result(), headings=builder.headings)],
+            title=title or None,
+            metadata={"encoding": encoding},
+        )
+
+    def _walk(
+        self, node: Tag, builder: _TextBuilder, trail: HeadingTrail, *, preformatted: bool
+    ) -> None:
+        for child in node.children:
+            if isinstance(child, NavigableString):
+                if not isinstance(child, _NOT_CONTENT):
+                    builder.text(str(child), preformatted=preformatted)
+                continue
+            if not isinstance(child, Tag):
+                continue
+            name = child.name.lower()
+            if name in DROPPED_TAGS or child.has_attr("hidden"):
+                continue
+            if name == "br":
+                builder.separate("\n")
+                continue
+            is_block = name in BLOCK_TAGS
+            if is_block:
+                builder.separate("\n")
+            elif name in CELL_TAGS:
+                builder.separate("\t")
+            if name in HEADING_LEVELS:
+                heading_text = _SPACES.sub(" ", child.get_text(" ")).strip()
+                if heading_text:
+                    builder.heading(trail.enter(HEADING_LEVELS[name], heading_text))
+            self._walk(child, builder, trail, preformatted=preformatted or name == "pre")
+            if is_block:
+                builder.separate("\n")
+            elif name in CELL_TAGS:
+                builder.separate("\t")

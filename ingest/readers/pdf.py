@@ -1,0 +1,222 @@
+"""PDF files: page text from PDFium, encryption, metadata and outline from pypdf, each the other's fallback."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pypdf
+import pypdfium2 as pdfium
+from pypdf.errors import FileNotDecryptedError, WrongPasswordError
+
+from ingest.readers.base import ReadResult
+from rag.errors import NoTextError, ReaderError
+from rag.schema import HeadingMark, Page
+
+NOT_PDF_REASON = "not a PDF (no %PDF- header): check the file, or rename it to its real type"
+NO_PASSWORD_REASON = "encrypted: pass a password to open it"
+WRONG_PASSWORD_REASON = "encrypted: pass a password (the one given did not open it)"
+NO_TEXT_REASON = "no text found (scanned? run OCR first)"
+_PDFIUM_PASSWORD_ERROR = 4  # FPDF_ERR_PASSWORD
+
+
+@dataclass(frozen=True)
+class OutlineEntry:
+    """One bookmark: its title, 0-based page index and nesting path."""
+
+    title: str
+    page_index: int
+    path: tuple[str, ...]
+
+
+def _pypdf_outline(reader: pypdf.PdfReader) -> list[OutlineEntry]:
+    """Walk pypdf's nested outline list; a list after an item holds that item's children."""
+    entries: list[OutlineEntry] = []
+
+    def walk(items: list[Any], parents: tuple[str, ...]) -> None:
+        last: tuple[str, ...] = parents
+        for item in items:
+            if isinstance(item, list):
+                walk(item, last)
+                continue
+            title = " ".join(str(item.title or "").split())
+            last = parents + (title,)
+            page = reader.get_destination_page_number(item)
+            if title and page is not None and page >= 0:
+                entries.append(OutlineEntry(title, page, last))
+
+    walk(reader.outline, ())
+    return entries
+
+
+def _pdfium_outline(document: pdfium.PdfDocument) -> list[OutlineEntry]:
+    """PDFium's flat bookmark walk, with levels turned back into paths."""
+    entries: list[OutlineEntry] = []
+    parents: list[str] = []
+    for bookmark in document.get_toc():
+        title = " ".join((bookmark.get_title() or "").split())
+        del parents[bookmark.level :]
+        parents.append(title)
+        dest = bookmark.get_dest()
+        index = dest.get_index() if dest is not None else None
+        if title and index is not None:
+            entries.append(OutlineEntry(title, index, tuple(parents)))
+    return entries
+
+
+def find_title_offset(page_text: str, title: str) -> int:
+    """Where a heading's title starts in the page text (exact, then whitespace/case-insensitive), else 0."""
+    at = page_text.find(title)
+    if at >= 0:
+        return at
+    words = title.split()
+    if not words:
+        return 0
+    found = re.search(r"\s+".join(map(re.escape, words)), page_text, re.IGNORECASE)
+    return found.start() if found else 0
+
+
+def attach_outline(pages: list[Page], outline: list[OutlineEntry]) -> None:
+    """Add each outline entry as a HeadingMark on its page, in offset order."""
+    for entry in outline:
+        if 0 <= entry.page_index < len(pages):
+            page = pages[entry.page_index]
+            page.headings.append(HeadingMark(find_title_offset(page.text, entry.title), entry.path))
+    for page in pages:
+        page.headings.sort(key=lambda mark: mark.offset)  # stable: outline order kept on ties
+
+
+class PdfReader:
+    """Reads a PDF into one Page per page (empty pages kept), headings from its outline."""
+
+    def __init__(self, password: str | None = None) -> None:
+        self.password = password
+
+    def read(self, path: Path) -> list[Page]:
+        """The PDF's pages, 1-based."""
+        return self.load(path).pages
+
+    def load(self, path: Path) -> ReadResult:
+        """Pages, title and metadata; raises ReaderError or NoTextError with the reason."""
+        path = Path(path)
+        with path.open("rb") as handle:
+            if b"%PDF-" not in handle.read(1024):
+                raise ReaderError(str(path), NOT_PDF_REASON)
+        reader, pypdf_error = self._open_pypdf(path)
+        texts, pdfium_error, pdfium_doc = self._pdfium_texts(path)
+        try:
+            if texts is None:
+                texts = self._pypdf_texts(reader) if reader is not None else None
+                if texts is None:
+                    raise ReaderError(
+                        str(path),
+                        f"corrupt PDF: neither PDFium ({pdfium_error}) nor pypdf ({pypdf_error}) could read it;"
+                        " re-export or repair the file",
+                    )
+            pages = [Page(number=i + 1, text=text) for i, text in enumerate(texts)]
+            if not any(page.text.strip() for page in pages):
+                raise NoTextError(str(path), NO_TEXT_REASON)
+            title, metadata, outline = self._describe(reader, pdfium_doc)
+        finally:
+            if pdfium_doc is not None:
+                pdfium_doc.close()
+        attach_outline(pages, outline)
+        metadata["pdf_text_engine"] = "pdfium" if pdfium_error is None else "pypdf"
+        return ReadResult(pages=pages, title=title, metadata=metadata)
+
+    def _open_pypdf(self, path: Path) -> tuple[pypdf.PdfReader | None, str | None]:
+        """pypdf's reader, decrypted; encryption errors are raised, other failures returned."""
+        try:
+            reader = pypdf.PdfReader(path, password=self.password)
+            if reader.is_encrypted and not self._decrypted(reader):
+                raise ReaderError(str(path), NO_PASSWORD_REASON)
+            return reader, None
+        except WrongPasswordError as exc:
+            raise ReaderError(str(path), WRONG_PASSWORD_REASON) from exc
+        except ReaderError:
+            raise
+        except (
+            Exception
+        ) as exc:  # pypdf fails in many ways on damaged files; PDFium may still read them
+            return None, f"{type(exc).__name__}: {exc}"
+
+    @staticmethod
+    def _decrypted(reader: pypdf.PdfReader) -> bool:
+        """True when pypdf can read the (empty-password or given-password) encrypted file."""
+        try:
+            len(reader.pages)
+            return True
+        except FileNotDecryptedError:
+            return False
+
+    def _pdfium_texts(
+        self, path: Path
+    ) -> tuple[list[str] | None, str | None, pdfium.PdfDocument | None]:
+        """Page texts from PDFium, its error if it failed, and the open document for metadata."""
+        try:
+            document = pdfium.PdfDocument(path, password=self.password)
+        except pdfium.PdfiumError as exc:
+            if exc.err_code == _PDFIUM_PASSWORD_ERROR:
+                path_str = str(path)
+                raise ReaderError(
+                    path_str, WRONG_PASSWORD_REASON if self.password else NO_PASSWORD_REASON
+                ) from exc
+            return None, f"PdfiumError: {exc}", None
+        try:
+            texts = []
+            for index in range(len(document)):
+                page = document[index]
+                textpage = page.get_textpage()
+                # PDFium ends lines with CRLF; the rest of the pipeline expects "\n".
+                texts.append(textpage.get_text_bounded().replace("\r\n", "\n").replace("\r", "\n"))
+                textpage.close()
+                page.close()
+            return texts, None, document
+        except pdfium.PdfiumError as exc:
+            document.close()
+            return None, f"PdfiumError: {exc}", None
+
+    @staticmethod
+    def _pypdf_texts(reader: pypdf.PdfReader) -> list[str] | None:
+        """Page texts from pypdf, or None when it cannot extract them."""
+        try:
+            return [page.extract_text() or "" for page in reader.pages]
+        except Exception:  # any pypdf failure here means neither engine read the file
+            return None
+
+    @staticmethod
+    def _describe(
+        reader: pypdf.PdfReader | None, document: pdfium.PdfDocument | None
+    ) -> tuple[str | None, dict[str, Any], list[OutlineEntry]]:
+        """Title, metadata and outline from pypdf, else from PDFium."""
+        title: str | None = None
+        metadata: dict[str, Any] = {}
+        outline: list[OutlineEntry] | None = None
+        if reader is not None:
+            try:
+                info = reader.metadata or {}
+                for key in ("/Title", "/Author", "/Subject", "/Creator", "/Producer"):
+                    value = info.get(key)
+                    if value:
+                        metadata[key[1:].lower()] = " ".join(str(value).split())
+                outline = _pypdf_outline(reader)
+            except Exception:  # pypdf could not parse these parts; PDFium is asked below
+                logging.getLogger(__name__).debug(
+                    "pypdf could not read metadata/outline", exc_info=True
+                )
+        if document is not None:
+            try:
+                if not metadata:
+                    for key, value in document.get_metadata_dict(skip_empty=True).items():
+                        metadata[key.lower()] = " ".join(str(value).split())
+                if outline is None:
+                    outline = _pdfium_outline(document)
+            except pdfium.PdfiumError:
+                logging.getLogger(__name__).debug(
+                    "PDFium could not read metadata/outline", exc_info=True
+                )
+        title = metadata.pop("title", None) or None
+        return title, metadata, outline or []
