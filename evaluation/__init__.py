@@ -1,0 +1,1 @@
+"""Evaluation: data sets in one folder format, converters from published sets, and metrics."""
