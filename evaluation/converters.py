@@ -288,25 +288,17 @@ def _normalised(text: str) -> str:
 
 
 def _page_texts(path: Path) -> list[str]:
-    """The text of each page of a file (one page for formats without pages)."""
-    suffix = path.suffix.lower()
-    if suffix == ".pdf":
-        import pypdfium2
+    """The text of each page of a file as ingestion reads it, so gold pages match the pages
+    that retrieval returns; unsupported types are read as plain text, unreadable files as none."""
+    from ingest.readers import SUPPORTED_EXTENSIONS, read_document
+    from rag.errors import ReaderError
 
-        pdf = pypdfium2.PdfDocument(path)
-        try:
-            return [page.get_textpage().get_text_range() for page in pdf]
-        finally:
-            pdf.close()
-    if suffix == ".docx":
-        import docx
-
-        return ["\n".join(p.text for p in docx.Document(str(path)).paragraphs)]
-    if suffix in {".html", ".htm"}:
-        from bs4 import BeautifulSoup
-
-        return [BeautifulSoup(path.read_bytes(), "lxml").get_text(" ")]
-    return [path.read_text(encoding="utf-8", errors="replace")]
+    if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
+        return [path.read_text(encoding="utf-8", errors="replace")]
+    try:
+        return [page.text for page in read_document(path).pages]
+    except ReaderError:
+        return []
 
 
 @dataclass
