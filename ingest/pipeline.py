@@ -189,7 +189,7 @@ class IngestionPipeline:
             report.stage_seconds["read"] += time.perf_counter() - t0
             result.pages = len(document.pages)
             chunker_settings = _json_roundtrip(chunker.settings())
-            existing = self.store.scroll(collection, {"document_id": document_id, "is_first": True}, limit=1)
+            existing = self.store.scroll(collection, {"document_id": document_id, "position": 0}, limit=1)
             if existing and _same_version(existing[0].payload, document.sha256, chunker_settings, self.embedder.model_name):
                 result.status = "skipped"
                 result.chunks = int(existing[0].payload.get("doc_chunks", 0))
@@ -263,7 +263,7 @@ class IngestionPipeline:
                 token_count=chunk.token_count,
                 level=chunk.level,
                 parent_id=chunk.parent_id,
-                is_first=position == 0,
+                position=position,  # position 0 carries the document-level fields for listing
             )
             dense_vec, sparse_vec = vectors.get(chunk.id, (None, None))
             points.append(Point(id=chunk.id, payload=payload, dense=dense_vec, sparse=sparse_vec))
@@ -271,7 +271,7 @@ class IngestionPipeline:
 
     def list_documents(self, collection: str) -> list[DocumentInfo]:
         """The collection's documents, by source name."""
-        firsts = self.store.scroll(collection, {"is_first": True})
+        firsts = self.store.scroll(collection, {"position": 0})
         docs = [
             DocumentInfo(
                 document_id=p.payload["document_id"],

@@ -145,7 +145,7 @@ class RagService:
     def list_collections(self) -> list[CollectionInfo]:
         infos = []
         for name in self.store.list_collections():
-            docs = self.store.count(name, {"is_first": True})
+            docs = self.store.count(name, {"position": 0})
             chunks = self.store.count(name, {"level": ["leaf", "child"]})
             infos.append(CollectionInfo(name=name, documents=docs, chunks=chunks))
         return infos

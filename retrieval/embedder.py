@@ -58,7 +58,7 @@ class SentenceEmbedder:
 
     @property
     def dim(self) -> int:
-        return int(self._load().get_sentence_embedding_dimension())
+        return int(self._load().get_embedding_dimension())
 
     @property
     def max_tokens(self) -> int:

@@ -1,0 +1,34 @@
+"""Every test gets its own RAG_HOME; nothing a test does touches the project's state."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = REPO_ROOT / "data"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(autouse=True)
+def rag_home(tmp_path_factory, monkeypatch):
+    """A fresh RAG_HOME per test, and settings read anew."""
+    from rag.settings import get_settings
+
+    home = tmp_path_factory.mktemp("rag_home")
+    monkeypatch.setenv("RAG_HOME", str(home))
+    monkeypatch.delenv("RAG_QDRANT_URL", raising=False)
+    get_settings.cache_clear()
+    yield home
+    get_settings.cache_clear()
+
+
+def eval_data_dir() -> Path | None:
+    """The shared evaluation data sets: RAG_EVAL_DATA, else ../shared/eval beside the repository."""
+    env = os.environ.get("RAG_EVAL_DATA")
+    candidate = Path(env) if env else REPO_ROOT.parent / "shared" / "eval"
+    return candidate if candidate.is_dir() else None
