@@ -1,0 +1,59 @@
+"""Retries with exponential backoff (tenacity), honouring a server's Retry-After."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from llm.errors import ProviderRateLimitError, ProviderUnavailableError
+
+T = TypeVar("T")
+
+
+class RetryPolicy:
+    """Retry transient provider failures: timeouts, connection errors, 429 and 5xx.
+
+    `max_retries` extra attempts after the first; waits grow as base_wait_s * 2**n, capped at
+    max_wait_s; a 429's Retry-After replaces the computed wait (also capped). `waits` records
+    every wait taken, so callers (and tests) can see them without measuring time.
+    """
+
+    def __init__(
+        self,
+        max_retries: int = 3,
+        base_wait_s: float = 0.5,
+        max_wait_s: float = 20.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0 (got {max_retries})")
+        self.max_retries = max_retries
+        self.base_wait_s = base_wait_s
+        self.max_wait_s = max_wait_s
+        self.sleep = sleep
+        self.waits: list[float] = []
+
+    def wait_for(self, state: RetryCallState) -> float:
+        """Seconds to wait before the next attempt."""
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, ProviderRateLimitError) and error.retry_after is not None:
+            return min(max(error.retry_after, 0.0), self.max_wait_s)
+        return min(self.base_wait_s * 2 ** (state.attempt_number - 1), self.max_wait_s)
+
+    def _sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.sleep(seconds)
+
+    def call(self, fn: Callable[..., T], *args: object) -> T:
+        """Run fn(*args), retrying transient failures; the last error is raised as is."""
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=self.wait_for,
+            retry=retry_if_exception_type(ProviderUnavailableError),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        return retrying(fn, *args)
