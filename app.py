@@ -1,0 +1,13 @@
+"""The web app's entry point: routes to the pages and does nothing else."""
+
+import streamlit as st
+
+st.set_page_config(page_title="Ask your documents", page_icon=":material/menu_book:", layout="wide")
+st.navigation(
+    [
+        st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True),
+        st.Page("pages/documents.py", title="Documents", icon=":material/folder_open:"),
+        st.Page("pages/evaluation.py", title="Evaluation", icon=":material/science:"),
+        st.Page("pages/monitoring.py", title="Monitoring", icon=":material/monitoring:"),
+    ]
+).run()

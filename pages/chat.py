@@ -1,0 +1,162 @@
+"""Chat: ask a question of the chosen collection; the answer streams in with its cited sources."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import streamlit as st
+
+from rag.schema import NOT_FOUND_TEXT, Answer
+from rag.web import AnswerChoices, escape_markdown, friendly_message, get_service, highlighted_html, sidebar
+
+NOT_FOUND_HELP = ("Not found in your documents. The collection holds nothing that answers this well enough. "
+                  "Try other words, pick another collection, or upload a document that covers it.")
+
+
+def history() -> list[dict[str, Any]]:
+    """This browser session's turns: question, answer or error, collection."""
+    return st.session_state.setdefault("history", [])
+
+
+def record_feedback(turn: dict[str, Any], helpful: bool) -> None:
+    """Button callback: store the verdict with the request."""
+    answer: Answer = turn["answer"]
+    try:
+        get_service().record_feedback(answer.request_id, helpful)
+        turn["feedback"] = helpful
+    except Exception as exc:  # feedback must never break the conversation
+        turn["feedback_error"] = friendly_message(exc)
+
+
+def render_answer(turn: dict[str, Any], index: int, streamed: bool = False) -> None:
+    """The answer (unless it was just streamed), its sources, details and feedback buttons."""
+    answer: Answer = turn["answer"]
+    if answer.abstained:
+        st.info(NOT_FOUND_HELP, icon=":material/search_off:")
+        if answer.text and answer.text.strip() != NOT_FOUND_TEXT and not streamed:
+            st.markdown(escape_markdown(answer.text))
+    elif not streamed:
+        st.markdown(escape_markdown(answer.text))
+    if not answer.grounded and answer.unsupported_sentences:
+        st.warning("Some sentences are not supported by the sources:  \n"
+                   + "  \n".join(f"- {escape_markdown(s)}" for s in answer.unsupported_sentences))
+    for warning in answer.warnings:
+        st.caption(f":material/warning: {escape_markdown(warning)}")
+    if answer.citations:
+        st.caption("Closest passages" if answer.abstained else "Sources")
+    for citation in answer.citations:
+        label = f"[{citation.n}] {citation.document}, page {citation.page} (score {citation.score:.3f})"
+        with st.expander(escape_markdown(label)):
+            st.html(highlighted_html(citation.text, citation.supporting_sentence))
+            if citation.supporting_sentence:
+                st.caption(f"Highlighted: the sentence that supports the answer (support {citation.support:.2f}).")
+    with st.expander("Details: timings, tokens, cost"):
+        render_details(answer)
+    render_feedback(turn, index)
+
+
+def render_details(answer: Answer) -> None:
+    """Stage timings, tokens, cost, cache hit and who answered."""
+    cols = st.columns(4)
+    cols[0].metric("Input tokens", answer.usage.input_tokens)
+    cols[1].metric("Output tokens", answer.usage.output_tokens)
+    cols[2].metric("Cost (USD)", f"{answer.cost_usd:.5f}")
+    cols[3].metric("Cache hit", "yes" if answer.cache_hit else "no")
+    if answer.timings_ms:
+        st.dataframe(
+            [{"stage": stage, "ms": round(ms, 1)} for stage, ms in answer.timings_ms.items()],
+            hide_index=True,
+        )
+    st.caption(f"Answerer: {escape_markdown(answer.provider)} · Reranker: {escape_markdown(answer.reranker)}"
+               f" · Request: {escape_markdown(answer.request_id or '-')}")
+
+
+def render_feedback(turn: dict[str, Any], index: int) -> None:
+    """Helpful / not helpful buttons, or the recorded verdict."""
+    answer: Answer = turn["answer"]
+    if not answer.request_id:
+        return
+    if "feedback" in turn:
+        st.caption("Thanks: recorded as " + ("helpful." if turn["feedback"] else "not helpful."))
+        return
+    if "feedback_error" in turn:
+        st.caption(turn["feedback_error"])
+    left, right, _ = st.columns([1, 1, 4])
+    left.button("Helpful", key=f"helpful_{index}", icon=":material/thumb_up:",
+                on_click=record_feedback, args=(turn, True))
+    right.button("Not helpful", key=f"unhelpful_{index}", icon=":material/thumb_down:",
+                 on_click=record_feedback, args=(turn, False))
+
+
+def render_turn(turn: dict[str, Any], index: int) -> None:
+    """One past question and its answer or error."""
+    with st.chat_message("user"):
+        st.markdown(escape_markdown(turn["question"]))
+    with st.chat_message("assistant"):
+        if turn.get("error"):
+            st.error(turn["error"], icon=":material/error:")
+        elif turn.get("answer") is not None:
+            render_answer(turn, index)
+
+
+def escaped_pieces(stream: Any) -> Iterator[str]:
+    """The streamed text pieces, escaped so document text never renders as markdown."""
+    for piece in stream:
+        yield escape_markdown(str(piece))
+
+
+def ask(question: str, choices: AnswerChoices) -> None:
+    """Answer a new question, streaming it in, and keep it in the history (errors included)."""
+    service = get_service()
+    turn: dict[str, Any] = {"question": question, "collection": choices.collection, "answer": None}
+    history().append(turn)
+    index = len(history()) - 1
+    with st.chat_message("user"):
+        st.markdown(escape_markdown(question))
+    with st.chat_message("assistant"):
+        kwargs = {"top_k": choices.top_k, "reranker": choices.reranker, "answerer": choices.answerer}
+        try:
+            if hasattr(service, "ask_stream"):
+                with st.spinner("Searching your documents..."):
+                    stream = service.ask_stream(question, choices.collection, **kwargs)
+                st.write_stream(escaped_pieces(stream))
+                turn["answer"] = stream.answer
+                render_answer(turn, index, streamed=True)
+            elif hasattr(service, "ask"):
+                with st.spinner("Searching your documents..."):
+                    turn["answer"] = service.ask(question, choices.collection, **kwargs)
+                render_answer(turn, index)
+            else:
+                turn["error"] = "Answering is not available in this version of the app yet."
+                st.warning(turn["error"])
+        except Exception as exc:  # every failure becomes a message; the conversation stays
+            turn["answer"] = None
+            turn["error"] = friendly_message(exc)
+            st.error(turn["error"], icon=":material/error:")
+
+
+choices = sidebar()
+st.title("Ask your documents")
+if choices.collection is None:
+    st.info("There is no collection yet. Upload documents on the Documents page, then ask here.")
+    st.page_link("pages/documents.py", label="Go to Documents", icon=":material/upload_file:")
+elif choices.documents == 0:
+    st.info(f"The collection '{choices.collection}' has no documents yet. "
+            "Upload some on the Documents page, then ask here.")
+    st.page_link("pages/documents.py", label="Go to Documents", icon=":material/upload_file:")
+else:
+    st.caption(f"Asking the collection **{escape_markdown(choices.collection)}** "
+               f"({choices.documents} documents).")
+
+for number, past in enumerate(history()):
+    render_turn(past, number)
+
+if st.session_state.get("history"):
+    if st.sidebar.button("Clear conversation", icon=":material/delete_sweep:"):
+        st.session_state["history"] = []
+        st.rerun()
+
+question = st.chat_input("Ask a question about your documents", disabled=not choices.documents)
+if question:
+    ask(question, choices)

@@ -1,0 +1,186 @@
+"""The Streamlit side of the service layer: one cached RagService, the shared sidebar, safe text rendering.
+
+Pages and this module are the only places that import streamlit.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from rag.errors import CollectionNotFoundError, ConfigError, RagError, StoreBusyError
+from rag.service import CollectionInfo, RagService
+from rag.settings import Settings
+
+RERANKER_CHOICES = ("none", "cohere")
+ANSWERER_CHOICES = ("extractive", "openai,extractive", "anthropic,extractive", "cohere,extractive",
+                    "openai", "anthropic", "cohere", "local")
+
+# Every ASCII punctuation mark may be backslash-escaped in CommonMark; escaping them all keeps
+# markdown, HTML tags, LaTeX ($) and Streamlit's :directives[] from being interpreted.
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&\"'])")
+
+
+@st.cache_resource(show_spinner=False)
+def get_service() -> RagService:
+    """The process-wide service: settings read fresh from the environment once, heavy parts built lazily."""
+    return RagService(Settings())
+
+
+@st.cache_resource(show_spinner="Preparing the sample documents (first start only)...")
+def prepare_samples() -> str | None:
+    """Ingest the shipped samples once per process when the default collection is empty; a message on failure."""
+    try:
+        get_service().ensure_samples()
+    except RagError as exc:
+        return f"The sample documents could not be prepared: {exc}"
+    return None
+
+
+@dataclass
+class AnswerChoices:
+    """What the sidebar chose for the next question."""
+
+    collection: str | None
+    top_k: int
+    reranker: str
+    answerer: str
+    documents: int = 0
+
+
+def escape_markdown(text: str) -> str:
+    """Text made safe for st.markdown: shown literally, never interpreted as markdown or HTML."""
+    escaped = _MARKDOWN_SPECIALS.sub(r"\\\1", text)
+    # Markdown joins single newlines; a trailing double space keeps the document's line breaks.
+    return escaped.replace("\n", "  \n")
+
+
+def highlighted_html(text: str, sentence: str) -> str:
+    """A chunk as escaped HTML with the supporting sentence inside <mark>; only our own tags remain."""
+    start = text.find(sentence) if sentence else -1
+    if start < 0:
+        body = html.escape(text)
+    else:
+        end = start + len(sentence)
+        body = (html.escape(text[:start]) + '<mark class="rag-support">' + html.escape(text[start:end])
+                + "</mark>" + html.escape(text[end:]))
+    return f'<div class="rag-chunk" style="white-space: pre-wrap; line-height: 1.5">{body}</div>'
+
+
+def list_collections_safely() -> list[CollectionInfo]:
+    """The collections, or none with an error shown when the store cannot be read."""
+    try:
+        return get_service().list_collections()
+    except RagError as exc:
+        show_error(exc)
+        return []
+
+
+def sidebar() -> AnswerChoices:
+    """The shared sidebar: collection with counts, answer settings, and what is active."""
+    service = get_service()
+    settings = service.settings
+    warning = prepare_samples()
+    collections = list_collections_safely()
+    infos = {c.name: c for c in collections}
+    names = list(infos)
+    with st.sidebar:
+        if warning:
+            st.warning(warning)
+        if names:
+            current = st.session_state.get("collection")
+            default = current if current in infos else settings.default_collection
+            index = names.index(default) if default in infos else 0
+            collection = st.selectbox(
+                "Collection", names, index=index, key="collection_choice",
+                format_func=lambda n: f"{n} ({infos[n].documents} docs, {infos[n].chunks} chunks)",
+            )
+            st.session_state["collection"] = collection
+        else:
+            collection = None
+            st.info("No collections yet: upload documents on the Documents page.")
+        with st.expander("Answer settings", expanded=False):
+            top_k = st.number_input("Sources per answer (top_k)", min_value=1, max_value=50,
+                                    value=settings.top_k, step=1, key="top_k")
+            reranker = st.selectbox("Reranker", _with_default(settings.reranker, RERANKER_CHOICES),
+                                    key="reranker", accept_new_options=True,
+                                    help="none, cohere[:model] or cross-encoder:<path or name>")
+            answerer = st.selectbox("Answerer", _with_default(settings.answerer, ANSWERER_CHOICES),
+                                    key="answerer", accept_new_options=True,
+                                    help="extractive (offline) or a provider chain such as 'openai,extractive'")
+        st.caption(f"Active reranker: **{escape_markdown(reranker or 'none')}**  \n"
+                   f"Active answerer: **{escape_markdown(answerer or 'extractive')}**")
+    documents = infos[collection].documents if collection in infos else 0
+    return AnswerChoices(collection, int(top_k), reranker or "none", answerer or "extractive", documents)
+
+
+def _with_default(default: str, choices: tuple[str, ...]) -> list[str]:
+    """The configured value first, then the usual choices."""
+    return [default] + [c for c in choices if c != default]
+
+
+def show_error(exc: BaseException) -> None:
+    """A friendly message for an error, saying what to do next."""
+    st.error(friendly_message(exc), icon=":material/error:")
+
+
+def friendly_message(exc: BaseException) -> str:
+    """The message a person sees for an error, with the next step."""
+    text = escape_markdown(str(exc))
+    if isinstance(exc, StoreBusyError):
+        return (f"The document store is busy: {text}  \nClose the other program using it "
+                "(a running `rag` command), then try again.")
+    if isinstance(exc, CollectionNotFoundError):
+        return f"{text}  \nPick another collection in the sidebar or create one on the Documents page."
+    if _is_provider_error(exc):
+        return (f"The answer provider failed: {text}  \nCheck its API key and address, or choose the "
+                "'extractive' answerer in the sidebar's Answer settings, then ask again.")
+    if isinstance(exc, ConfigError):
+        return f"A setting is not valid: {text}  \nFix it in the sidebar or in the RAG_* environment variables."
+    if isinstance(exc, RagError):
+        return text
+    return (f"Something went wrong ({escape_markdown(type(exc).__name__)}: {text}).  \n"
+            "Try again; if it keeps happening, check the server log.")
+
+
+def _is_provider_error(exc: BaseException) -> bool:
+    try:
+        from llm.errors import ProviderError
+    except ImportError:  # the provider layer is optional at import time
+        return False
+    return isinstance(exc, ProviderError)
+
+
+def attribute(obj: Any, name: str, default: Any = None) -> Any:
+    """A field of an object or a dict, for results whose exact type may vary."""
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def records(items: Any) -> list[dict[str, Any]]:
+    """Rows for a table from dataclasses, pydantic models, dicts or plain objects; nested dicts flattened."""
+    import dataclasses
+
+    import pandas as pd
+
+    rows = []
+    for item in items or []:
+        if dataclasses.is_dataclass(item) and not isinstance(item, type):
+            rows.append(dataclasses.asdict(item))
+        elif hasattr(item, "model_dump"):
+            rows.append(item.model_dump())
+        elif isinstance(item, dict):
+            rows.append(dict(item))
+        else:
+            rows.append({k: v for k, v in vars(item).items() if not k.startswith("_")})
+    if not rows:
+        return []
+    flat = pd.json_normalize(rows, sep=".")
+    # Lists (per-question details, say) do not fit a cell: they are shown apart.
+    keep = [c for c in flat.columns if not flat[c].map(lambda v: isinstance(v, list | tuple)).any()]
+    return flat[keep].to_dict("records")
