@@ -87,6 +87,21 @@ _NOT_CONTENT = (Comment, Declaration, Doctype, ProcessingInstruction, CData)
 _SPACES = re.compile(r"\s+")
 
 
+def _visible_strings(tag: Tag) -> list[str]:
+    """The text runs under `tag` that the reader walk would keep."""
+    kept: list[str] = []
+    for run in tag.find_all(string=True):
+        if isinstance(run, _NOT_CONTENT):
+            continue
+        for parent in run.parents:
+            if parent is tag:
+                kept.append(str(run))
+                break
+            if parent.name in DROPPED_TAGS or parent.has_attr("hidden"):
+                break
+    return kept
+
+
 class _TextBuilder:
     """Appends text runs, putting at most one separator (newline > tab > space) between them."""
 
@@ -184,7 +199,7 @@ class HtmlReader:
             elif name in CELL_TAGS:
                 builder.separate("\t")
             if name in HEADING_LEVELS:
-                heading_text = _SPACES.sub(" ", child.get_text(" ")).strip()
+                heading_text = _SPACES.sub(" ", " ".join(_visible_strings(child))).strip()
                 if heading_text:
                     builder.heading(trail.enter(HEADING_LEVELS[name], heading_text))
             self._walk(child, builder, trail, preformatted=preformatted or name == "pre")

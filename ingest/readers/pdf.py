@@ -48,6 +48,11 @@ def _pypdf_outline(reader: pypdf.PdfReader) -> list[OutlineEntry]:
             if title and page is not None and page >= 0:
                 entries.append(OutlineEntry(title, page, last))
 
+    # pypdf resolves every named destination before it reads the outline: skip that when there is none.
+    outlines = reader.root_object.get("/Outlines")
+    outlines = outlines.get_object() if outlines is not None else None
+    if not isinstance(outlines, dict) or "/First" not in outlines:
+        return entries
     walk(reader.outline, ())
     return entries
 
@@ -106,16 +111,17 @@ class PdfReader:
             if b"%PDF-" not in handle.read(1024):
                 raise ReaderError(str(path), NOT_PDF_REASON)
         reader, pypdf_error = self._open_pypdf(path)
-        texts, pdfium_error, pdfium_doc = self._pdfium_texts(path)
+        pdfium_doc: pdfium.PdfDocument | None = None
         try:
+            texts, pdfium_error, pdfium_doc = self._pdfium_texts(path)
+            if texts is None and reader is not None:
+                texts, pypdf_error = self._pypdf_texts(reader)
             if texts is None:
-                texts = self._pypdf_texts(reader) if reader is not None else None
-                if texts is None:
-                    raise ReaderError(
-                        str(path),
-                        f"corrupt PDF: neither PDFium ({pdfium_error}) nor pypdf ({pypdf_error}) could read it;"
-                        " re-export or repair the file",
-                    )
+                raise ReaderError(
+                    str(path),
+                    f"corrupt PDF: neither PDFium ({pdfium_error}) nor pypdf ({pypdf_error}) could read it;"
+                    " re-export or repair the file",
+                )
             pages = [Page(number=i + 1, text=text) for i, text in enumerate(texts)]
             if not any(page.text.strip() for page in pages):
                 raise NoTextError(str(path), NO_TEXT_REASON)
@@ -123,6 +129,8 @@ class PdfReader:
         finally:
             if pdfium_doc is not None:
                 pdfium_doc.close()
+            if reader is not None:
+                reader.close()
         attach_outline(pages, outline)
         metadata["pdf_text_engine"] = "pdfium" if pdfium_error is None else "pypdf"
         return ReadResult(pages=pages, title=title, metadata=metadata)
@@ -132,6 +140,7 @@ class PdfReader:
         try:
             reader = pypdf.PdfReader(path, password=self.password)
             if reader.is_encrypted and not self._decrypted(reader):
+                reader.close()
                 raise ReaderError(str(path), NO_PASSWORD_REASON)
             return reader, None
         except WrongPasswordError as exc:
@@ -180,12 +189,12 @@ class PdfReader:
             return None, f"PdfiumError: {exc}", None
 
     @staticmethod
-    def _pypdf_texts(reader: pypdf.PdfReader) -> list[str] | None:
-        """Page texts from pypdf, or None when it cannot extract them."""
+    def _pypdf_texts(reader: pypdf.PdfReader) -> tuple[list[str] | None, str | None]:
+        """Page texts from pypdf, or None and the reason when it cannot extract them."""
         try:
-            return [page.extract_text() or "" for page in reader.pages]
-        except Exception:  # any pypdf failure here means neither engine read the file
-            return None
+            return [page.extract_text() or "" for page in reader.pages], None
+        except Exception as exc:  # any pypdf failure here means neither engine read the file
+            return None, f"{type(exc).__name__}: {exc}"
 
     @staticmethod
     def _describe(
