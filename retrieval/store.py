@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from rag.errors import CollectionNotFoundError
 from rag.schema import ScoredChunk
 
 DENSE = "dense"
@@ -97,3 +100,56 @@ class VectorStore(ABC):
 
     def close(self) -> None:
         """Release files and connections."""
+
+
+_COLLECTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def check_collection_name(collection: str) -> str:
+    """Return `collection` when it is a valid name, else raise a ValueError that says the rule."""
+    # Names become folder names of the embedded store, so they stay portable and path-safe.
+    if not isinstance(collection, str) or not _COLLECTION_NAME.fullmatch(collection):
+        raise ValueError(
+            f"Invalid collection name {collection!r}: use 1 to 64 letters, digits, '-' or '_' (for example 'my-docs')."
+        )
+    return collection
+
+
+def collection_not_found(collection: str) -> CollectionNotFoundError:
+    """The error for an absent collection, with what to do next."""
+    return CollectionNotFoundError(
+        f"The collection '{collection}' does not exist. Create it (rag collections create {collection}) "
+        "or ingest documents into it first."
+    )
+
+
+def check_query_spec(spec: QuerySpec) -> None:
+    """Reject a search request that no store could answer, with a ValueError that says why."""
+    if spec.top_k <= 0 or spec.candidates <= 0:
+        raise ValueError(
+            f"top_k and candidates must be > 0 (got top_k={spec.top_k}, candidates={spec.candidates})"
+        )
+    if spec.mode not in ("hybrid", "dense", "sparse"):
+        raise ValueError(f"Unknown search mode {spec.mode!r}: use 'hybrid', 'dense' or 'sparse'.")
+    if spec.fusion not in ("rrf", "dbsf"):
+        raise ValueError(f"Unknown fusion {spec.fusion!r}: use 'rrf' or 'dbsf'.")
+    if spec.mode in ("hybrid", "dense") and spec.dense is None:
+        raise ValueError(f"A {spec.mode} search needs a dense query vector.")
+    if spec.mode in ("hybrid", "sparse") and spec.sparse is None:
+        raise ValueError(f"A {spec.mode} search needs a sparse query vector.")
+
+
+def check_point_id(point_id: str) -> str:
+    """The canonical form of a UUID point id; a ValueError for anything else."""
+    try:
+        return str(uuid.UUID(str(point_id)))
+    except ValueError:
+        raise ValueError(f"Point ids must be UUID strings (got {point_id!r}).") from None
+
+
+def scored_chunk(point_id: Any, score: float, payload: dict[str, Any] | None) -> ScoredChunk:
+    """A search result from a backend's id, score and payload (the chunk text is `payload['text']`)."""
+    payload = dict(payload or {})
+    return ScoredChunk(
+        id=str(point_id), score=float(score), text=str(payload.get("text", "")), payload=payload
+    )
