@@ -12,81 +12,86 @@ from rag.web import attribute, escape_markdown, get_service, records, show_error
 EMPTY_STATE = ("No monitoring data yet. Ask a few questions on the Chat page: each request's timings, "
                "tokens, cost and feedback are recorded and summarised here.")
 BADGE_COLOURS = {"ok": "green", "warning": "orange", "critical": "red"}
+LEVEL_ORDER = {"ok": 0, "warning": 1, "critical": 2}
+PERCENTILES = ("p50", "p95", "p99")
+
+
+def summary_section(report: Any) -> None:
+    """Requests, error rate and feedback."""
+    feedback = attribute(report, "feedback") or {}
+    cols = st.columns(4)
+    cols[0].metric("Requests", attribute(report, "requests", 0))
+    cols[1].metric("Error rate", f"{attribute(report, 'error_rate', 0.0):.1%}",
+                   help=f"{attribute(report, 'errors', 0)} failed requests")
+    cols[2].metric("Helpful", feedback.get("helpful", 0))
+    cols[3].metric("Not helpful", feedback.get("not_helpful", 0))
+
+
+def drift_section(report: Any) -> None:
+    """Drift status with warning/critical badges, one per monitored signal."""
+    checks = list(attribute(report, "drift") or [])
+    st.subheader("Drift")
+    if not checks:
+        st.caption("Not enough requests yet to compare a recent window with a reference window.")
+        return
+    worst = max((str(attribute(c, "level", "ok")) for c in checks), key=lambda lv: LEVEL_ORDER.get(lv, 0))
+    st.badge(f"overall: {worst}", color=BADGE_COLOURS.get(worst, "gray"))
+    for check in checks:
+        level = str(attribute(check, "level", "ok"))
+        left, right = st.columns([1, 5])
+        with left:
+            st.badge(level, color=BADGE_COLOURS.get(level, "gray"))
+        right.caption(f"**{escape_markdown(str(attribute(check, 'signal', '')))}**: "
+                      f"{escape_markdown(str(attribute(check, 'detail', '')))}")
+
+
+def alerts_section(report: Any) -> None:
+    """Active alerts, critical first."""
+    alerts = sorted(attribute(report, "alerts") or [],
+                    key=lambda a: -LEVEL_ORDER.get(str(attribute(a, "level", "warning")), 1))
+    st.subheader("Active alerts")
+    if not alerts:
+        st.success("No active alerts.")
+    for alert in alerts:
+        message = escape_markdown(str(attribute(alert, "message", alert)))
+        if attribute(alert, "level") == "critical":
+            st.error(message, icon=":material/error:")
+        else:
+            st.warning(message, icon=":material/warning:")
 
 
 def latency_section(report: Any) -> None:
-    """p50/p95/p99 per stage over time."""
-    rows = records(attribute(report, "latency") or [])
-    if not rows:
-        return
+    """p50/p95/p99 per stage, overall and per hour."""
     st.subheader("Latency per stage (ms)")
-    table = pd.DataFrame(rows)
-    time_col = next((c for c in ("period", "hour", "day", "ts", "time") if c in table.columns), None)
-    if time_col and "stage" in table.columns:
-        for percentile in [p for p in ("p50", "p95", "p99") if p in table.columns]:
-            st.caption(percentile)
-            st.line_chart(table.pivot_table(index=time_col, columns="stage", values=percentile))
-    st.dataframe(table, hide_index=True)
+    overall = attribute(report, "latency_ms") or {}
+    if overall:
+        st.dataframe(pd.DataFrame(overall).T.reindex(columns=list(PERCENTILES)).round(1), key="latency_table")
+    over_time = pd.DataFrame(records(attribute(report, "latency_over_time") or []))
+    if over_time.empty or "hour" not in over_time.columns:
+        return
+    over_time = over_time.set_index("hour")
+    for tab, percentile in zip(st.tabs(list(PERCENTILES)), PERCENTILES, strict=True):
+        columns = [c for c in over_time.columns if c.endswith(f"_{percentile}")]
+        with tab:
+            if columns:
+                chart = over_time[columns].rename(columns=lambda c: c.removesuffix(f"_{percentile}"))
+                st.line_chart(chart, x_label="hour (UTC)", y_label="ms")
 
 
 def daily_section(report: Any) -> None:
     """Tokens and cost per day."""
-    rows = records(attribute(report, "daily") or attribute(report, "usage_per_day") or [])
-    if not rows:
+    table = pd.DataFrame(records(attribute(report, "per_day") or []))
+    if table.empty or "day" not in table.columns:
         return
     st.subheader("Tokens and cost per day")
-    table = pd.DataFrame(rows)
-    if "day" in table.columns:
-        numeric = [c for c in table.columns if c != "day" and pd.api.types.is_numeric_dtype(table[c])]
-        token_cols = [c for c in numeric if "token" in c]
-        cost_cols = [c for c in numeric if "cost" in c]
-        if token_cols:
-            st.bar_chart(table.set_index("day")[token_cols])
-        if cost_cols:
-            st.line_chart(table.set_index("day")[cost_cols])
-    st.dataframe(table, hide_index=True)
-
-
-def drift_section(report: Any) -> None:
-    """Drift status with a warning/critical badge."""
-    drift = attribute(report, "drift")
-    if drift is None:
-        return
-    st.subheader("Drift")
-    status = str(attribute(drift, "status", "ok")).lower()
-    st.badge(status, color=BADGE_COLOURS.get(status, "gray"))
-    detail = attribute(drift, "message") or attribute(drift, "detail")
-    if detail:
-        st.caption(escape_markdown(str(detail)))
-    checks = attribute(drift, "checks") or attribute(drift, "metrics")
-    if checks:
-        st.dataframe(records(checks), hide_index=True)
-
-
-def alerts_section(report: Any) -> None:
-    """Active alerts, worst first."""
-    alerts = list(attribute(report, "alerts") or [])
-    st.subheader("Alerts")
-    if not alerts:
-        st.success("No active alerts.")
-        return
-    for alert in alerts:
-        level = str(attribute(alert, "level", "warning")).lower()
-        message = escape_markdown(str(attribute(alert, "message", alert)))
-        (st.error if level == "critical" else st.warning)(message)
-
-
-def summary_section(report: Any) -> None:
-    """Headline figures."""
-    figures = [("Requests", attribute(report, "requests")), ("Error rate", attribute(report, "error_rate")),
-               ("Helpful", attribute(report, "helpful_rate")), ("Cost (USD)", attribute(report, "cost_usd"))]
-    figures = [(label, value) for label, value in figures if isinstance(value, int | float)]
-    if not figures:
-        return
-    for column, (label, value) in zip(st.columns(len(figures)), figures, strict=True):
-        shown = f"{value:.1%}" if "rate" in label.lower() or label == "Helpful" else (
-            f"{value:.4f}" if isinstance(value, float) else value)
-        column.metric(label, shown)
+    table = table.set_index("day")
+    token_cols = [c for c in table.columns if "token" in c]
+    left, right = st.columns(2)
+    if token_cols:
+        left.bar_chart(table[token_cols], y_label="tokens")
+    if "cost_usd" in table.columns:
+        right.bar_chart(table[["cost_usd"]], y_label="USD")
+    st.dataframe(table, key="daily_table")
 
 
 sidebar()
@@ -98,11 +103,11 @@ if hasattr(service, "monitoring"):
         report = service.monitoring()
     except Exception as exc:
         show_error(exc)
-if report is None or not attribute(report, "requests", 1):
+if report is None or not attribute(report, "requests", 0):
     st.info(EMPTY_STATE, icon=":material/monitoring:")
 else:
     summary_section(report)
-    drift_section(report)
     alerts_section(report)
+    drift_section(report)
     latency_section(report)
     daily_section(report)

@@ -6,6 +6,7 @@ Pages and this module are the only places that import streamlit.
 from __future__ import annotations
 
 import html
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ ANSWERER_CHOICES = ("extractive", "openai,extractive", "anthropic,extractive", "
 
 # Every ASCII punctuation mark may be backslash-escaped in CommonMark; escaping them all keeps
 # markdown, HTML tags, LaTeX ($) and Streamlit's :directives[] from being interpreted.
+logger = logging.getLogger(__name__)
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&\"'])")
 
 
@@ -143,6 +145,8 @@ def friendly_message(exc: BaseException) -> str:
         return f"A setting is not valid: {text}  \nFix it in the sidebar or in the RAG_* environment variables."
     if isinstance(exc, RagError):
         return text
+    # An unexpected failure: the person gets a short message, the log gets the traceback.
+    logger.error("unexpected error in the web app", exc_info=exc)
     return (f"Something went wrong ({escape_markdown(type(exc).__name__)}: {text}).  \n"
             "Try again; if it keeps happening, check the server log.")
 
