@@ -6,9 +6,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from rag.schema import NOT_FOUND_TEXT, Answer, Citation, ScoredChunk, Usage
-from rag.settings import Settings
-
 from llm.base import LLMRequest, LLMResponse, Provider
 from llm.cache import ResponseCache
 from llm.chain import ProviderChain
@@ -22,6 +19,8 @@ from llm.errors import (
 from llm.pricing import PriceTable
 from llm.prompt import MARKER, AnswerPayload, build_request, parse_reply, repair_request
 from llm.tokens import context_window, count_tokens
+from rag.schema import NOT_FOUND_TEXT, Answer, Citation, ScoredChunk, Usage
+from rag.settings import Settings
 
 MESSAGE_OVERHEAD_TOKENS = 8  # role markers and separators per message
 
@@ -57,7 +56,11 @@ def request_tokens(request: LLMRequest) -> int:
 class AnswerStream:
     """Text pieces of an answer as they arrive; `final` holds the Answer once exhausted."""
 
-    def __init__(self, pieces: Callable[[AnswerStream], Iterator[str]], on_final: Callable[[Answer], None] | None) -> None:
+    def __init__(
+        self,
+        pieces: Callable[[AnswerStream], Iterator[str]],
+        on_final: Callable[[Answer], None] | None,
+    ) -> None:
         self._pieces = pieces
         self._on_final = on_final
         self.final: Answer | None = None
@@ -93,7 +96,8 @@ class LLMAnswerer:
         self.budget_usd = settings.max_cost_per_request_usd
         self.max_tokens = max_tokens
         self.cache = (
-            cache or ResponseCache(settings.cache_dir / "llm_responses.sqlite", settings.llm_cache_ttl_s)
+            cache
+            or ResponseCache(settings.cache_dir / "llm_responses.sqlite", settings.llm_cache_ttl_s)
             if use_cache
             else None
         )
@@ -108,18 +112,25 @@ class LLMAnswerer:
         """USD before the call: the counted input plus the most output the request allows."""
         return self.prices.cost(model, Usage(input_tokens, max_output_tokens))
 
-    def fit(self, provider: Provider, question: str, sources: list[ScoredChunk], json_output: bool) -> FittedPrompt:
+    def fit(
+        self, provider: Provider, question: str, sources: list[ScoredChunk], json_output: bool
+    ) -> FittedPrompt:
         """The request with as many of the best-ranked sources as the window and budget allow."""
         window = context_window(provider.model)
         kept = list(sources)
         warnings: list[str] = []
         reason = ""
         while kept:
-            request = build_request(question, kept, json_output, provider.supports_citations, self.max_tokens)
+            request = build_request(
+                question, kept, json_output, provider.supports_citations, self.max_tokens
+            )
             tokens = request_tokens(request)
             if tokens + self.max_tokens > window:
                 reason = f"the context window of {provider.model} ({window} tokens)"
-            elif self.budget_usd is not None and self.estimate_cost(provider.model, tokens, self.max_tokens) > self.budget_usd:
+            elif (
+                self.budget_usd is not None
+                and self.estimate_cost(provider.model, tokens, self.max_tokens) > self.budget_usd
+            ):
                 reason = f"the budget of ${self.budget_usd:.4f} per request"
             else:
                 if len(kept) < len(sources):
@@ -129,7 +140,9 @@ class LLMAnswerer:
                 return FittedPrompt(request, kept, tokens, warnings)
             kept.pop()  # the lowest-ranked source goes first
         if "budget" in reason:
-            one = build_request(question, sources[:1], json_output, provider.supports_citations, self.max_tokens)
+            one = build_request(
+                question, sources[:1], json_output, provider.supports_citations, self.max_tokens
+            )
             estimate = self.estimate_cost(provider.model, request_tokens(one), self.max_tokens)
             raise BudgetExceededError(
                 f"even one source would cost about ${estimate:.4f}, over the budget of "
@@ -143,7 +156,9 @@ class LLMAnswerer:
 
     # -- one provider ------------------------------------------------------------------------
 
-    def _cached_or_call(self, provider: Provider, request: LLMRequest) -> tuple[LLMResponse, bool, str | None]:
+    def _cached_or_call(
+        self, provider: Provider, request: LLMRequest
+    ) -> tuple[LLMResponse, bool, str | None]:
         key = ResponseCache.key(provider.name, provider.model, request) if self.cache else None
         if self.cache and key:
             hit = self.cache.get(key)
@@ -174,11 +189,16 @@ class LLMAnswerer:
             retry = repair_request(fitted.request, response.text, str(problem).split(": ", 1)[-1])
             response = provider.complete(retry)
             repaired = self._counted(response, retry)
-            usage = Usage(usage.input_tokens + repaired.input_tokens, usage.output_tokens + repaired.output_tokens)
+            usage = Usage(
+                usage.input_tokens + repaired.input_tokens,
+                usage.output_tokens + repaired.output_tokens,
+            )
             try:
                 payload = parse_reply(response.text, count, json_output, response.cited_sources)
             except InvalidOutputError as again:
-                raise InvalidOutputError(f"invalid reply after one repair: {again}", provider.label) from None
+                raise InvalidOutputError(
+                    f"invalid reply after one repair: {again}", provider.label
+                ) from None
             hit = False
         if self.cache and key and not hit:
             self.cache.put(key, response)
@@ -186,27 +206,35 @@ class LLMAnswerer:
 
     # -- results -----------------------------------------------------------------------------
 
-    def _answer(self, provider: Provider, generation: Generation, warnings: list[str], started: float) -> Answer:
+    def _answer(
+        self, provider: Provider, generation: Generation, warnings: list[str], started: float
+    ) -> Answer:
         payload = generation.payload
-        citations = [] if payload.abstained else [
-            Citation(
-                n=n,
-                chunk_id=chunk.id,
-                document=chunk.document,
-                page=chunk.page,
-                text=chunk.text,
-                score=chunk.score,
-                document_id=chunk.document_id,
-            )
-            for n in sorted(payload.citations)
-            for chunk in [generation.sources[n - 1]]
-        ]
+        citations = (
+            []
+            if payload.abstained
+            else [
+                Citation(
+                    n=n,
+                    chunk_id=chunk.id,
+                    document=chunk.document,
+                    page=chunk.page,
+                    text=chunk.text,
+                    score=chunk.score,
+                    document_id=chunk.document_id,
+                )
+                for n in sorted(payload.citations)
+                for chunk in [generation.sources[n - 1]]
+            ]
+        )
         return Answer(
             text=NOT_FOUND_TEXT if payload.abstained else payload.answer,
             citations=citations,
             abstained=payload.abstained,
             usage=generation.usage,
-            cost_usd=0.0 if generation.cache_hit else self.prices.cost(provider.model, generation.usage),
+            cost_usd=0.0
+            if generation.cache_hit
+            else self.prices.cost(provider.model, generation.usage),
             provider=provider.label,
             cache_hit=generation.cache_hit,
             timings_ms={"generate": (time.perf_counter() - started) * 1000},
@@ -216,9 +244,13 @@ class LLMAnswerer:
     def _price_warning(self, provider: Provider) -> list[str]:
         if provider.name == "local" or self.prices.price(provider.model) is not None:
             return []
-        return [f"{provider.label}: no price known for this model, cost shown as 0 (set RAG_PRICE_OVERRIDES)"]
+        return [
+            f"{provider.label}: no price known for this model, cost shown as 0 (set RAG_PRICE_OVERRIDES)"
+        ]
 
-    def _fallback(self, question: str, sources: list[ScoredChunk], failure: ProviderError, started: float) -> Answer:
+    def _fallback(
+        self, question: str, sources: list[ScoredChunk], failure: ProviderError, started: float
+    ) -> Answer:
         failures = failure.failures if isinstance(failure, AllProvidersFailedError) else [failure]
         if self.chain.terminal is None:
             raise failure
@@ -231,7 +263,9 @@ class LLMAnswerer:
         """The answer to `question` from `sources` (best first), with the cited sources filled in."""
         started = time.perf_counter()
         if not sources:
-            return Answer(text=NOT_FOUND_TEXT, abstained=True, provider="none", timings_ms={"generate": 0.0})
+            return Answer(
+                text=NOT_FOUND_TEXT, abstained=True, provider="none", timings_ms={"generate": 0.0}
+            )
         try:
             result = self.chain.run(lambda provider: self.generate(provider, question, sources))
         except ProviderError as failure:
@@ -241,7 +275,10 @@ class LLMAnswerer:
     # -- streaming ---------------------------------------------------------------------------
 
     def stream(
-        self, question: str, sources: list[ScoredChunk], on_final: Callable[[Answer], None] | None = None
+        self,
+        question: str,
+        sources: list[ScoredChunk],
+        on_final: Callable[[Answer], None] | None = None,
     ) -> AnswerStream:
         """Text pieces as they arrive; after the last one, `.final` (and on_final) has the Answer.
 
@@ -250,7 +287,9 @@ class LLMAnswerer:
         """
         return AnswerStream(lambda holder: self._stream_pieces(question, sources, holder), on_final)
 
-    def _stream_pieces(self, question: str, sources: list[ScoredChunk], holder: AnswerStream) -> Iterator[str]:
+    def _stream_pieces(
+        self, question: str, sources: list[ScoredChunk], holder: AnswerStream
+    ) -> Iterator[str]:
         started = time.perf_counter()
         if not sources:
             yield NOT_FOUND_TEXT
@@ -260,12 +299,18 @@ class LLMAnswerer:
         for provider in self.chain.providers:
             try:
                 fitted = self.fit(provider, question, sources, json_output=False)
-                key = ResponseCache.key(provider.name, provider.model, fitted.request) if self.cache else None
+                key = (
+                    ResponseCache.key(provider.name, provider.model, fitted.request)
+                    if self.cache
+                    else None
+                )
                 cached = self.cache.get(key) if self.cache and key else None
                 if cached is None:
                     live = provider.stream(fitted.request)
                     pieces = iter(live)
-                    first = next(pieces, "")  # a failure before the first piece lets the next provider try
+                    first = next(
+                        pieces, ""
+                    )  # a failure before the first piece lets the next provider try
             except ProviderError as error:
                 failures.append(error)
                 continue
@@ -284,17 +329,25 @@ class LLMAnswerer:
             generation = Generation(payload, fitted.sources, usage, cached is not None, [])
             holder.finish(self._answer(provider, generation, warnings, started))
             return
-        failure: ProviderError = failures[0] if len(failures) == 1 else AllProvidersFailedError(failures)
+        failure: ProviderError = (
+            failures[0] if len(failures) == 1 else AllProvidersFailedError(failures)
+        )
         answer = self._fallback(question, sources, failure, started)
         yield answer.text
         holder.finish(answer)
 
-    def _stream_payload(self, response: LLMResponse, count: int, provider: Provider, warnings: list[str]) -> AnswerPayload:
+    def _stream_payload(
+        self, response: LLMResponse, count: int, provider: Provider, warnings: list[str]
+    ) -> AnswerPayload:
         try:
             return parse_reply(response.text, count, False, response.cited_sources)
         except InvalidOutputError as problem:
             # The text is already shown, so no repair: keep the citations that exist.
-            warnings.append(f"{provider.label}: {problem}; dropped the citations to missing sources")
+            warnings.append(
+                f"{provider.label}: {problem}; dropped the citations to missing sources"
+            )
             numbers = [n for n in (response.cited_sources or []) if 1 <= n <= count]
             numbers += [n for n in map(int, MARKER.findall(response.text)) if 1 <= n <= count]
-            return AnswerPayload(answer=response.text.strip(), citations=list(dict.fromkeys(numbers)))
+            return AnswerPayload(
+                answer=response.text.strip(), citations=list(dict.fromkeys(numbers))
+            )

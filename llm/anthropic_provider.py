@@ -6,12 +6,11 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from rag.schema import Usage
-
 from llm.base import LLMRequest, LLMResponse, LLMStream, Provider
 from llm.errors import ProviderError, missing_key_error
 from llm.openai_provider import stainless_error
 from llm.retry import RetryPolicy
+from rag.schema import Usage
 
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 KEY_ENV = "ANTHROPIC_API_KEY"
@@ -64,7 +63,9 @@ class AnthropicProvider(Provider):
     def _complete_once(self, request: LLMRequest) -> LLMResponse:
         try:
             reply = self._sdk().messages.create(**self._arguments(request))
-            text = "".join(block.text for block in reply.content if getattr(block, "type", "") == "text")
+            text = "".join(
+                block.text for block in reply.content if getattr(block, "type", "") == "text"
+            )
         except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a ProviderError
             raise self._error(exc) from exc
         usage = Usage(
@@ -85,7 +86,10 @@ class AnthropicProvider(Provider):
                 for event in events:
                     if event.type == "message_start":
                         usage.input_tokens = int(event.message.usage.input_tokens or 0)
-                    elif event.type == "content_block_delta" and getattr(event.delta, "type", "") == "text_delta":
+                    elif (
+                        event.type == "content_block_delta"
+                        and getattr(event.delta, "type", "") == "text_delta"
+                    ):
                         yield event.delta.text
                     elif event.type == "message_delta" and event.usage is not None:
                         usage.output_tokens = int(event.usage.output_tokens or 0)

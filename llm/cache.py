@@ -9,9 +9,8 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from rag.schema import Usage
-
 from llm.base import LLMRequest, LLMResponse
+from rag.schema import Usage
 
 
 class ResponseCache:
@@ -57,7 +56,10 @@ class ResponseCache:
         """Store a reply (its raw vendor object is not kept)."""
         body = {
             "text": response.text,
-            "usage": {"input_tokens": response.usage.input_tokens, "output_tokens": response.usage.output_tokens},
+            "usage": {
+                "input_tokens": response.usage.input_tokens,
+                "output_tokens": response.usage.output_tokens,
+            },
             "cited_sources": response.cited_sources,
         }
         with closing(self._connect()) as db:
@@ -70,6 +72,8 @@ class ResponseCache:
     def purge_expired(self) -> int:
         """Delete expired entries; returns how many went."""
         with closing(self._connect()) as db:
-            count = db.execute("DELETE FROM responses WHERE created < ?", (time.time() - self.ttl_s,)).rowcount
+            count = db.execute(
+                "DELETE FROM responses WHERE created < ?", (time.time() - self.ttl_s,)
+            ).rowcount
             db.commit()
         return count

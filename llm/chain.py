@@ -6,14 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from rag.errors import ConfigError
-from rag.schema import Answer, ScoredChunk
-from rag.settings import Settings
-
 from llm.base import LLMRequest, LLMResponse, Provider
 from llm.errors import AllProvidersFailedError, ProviderError
 from llm.registry import make_provider
 from llm.retry import RetryPolicy
+from rag.errors import ConfigError
+from rag.schema import Answer, ScoredChunk
+from rag.settings import Settings
 
 T = TypeVar("T")
 Terminal = Callable[[str, list[ScoredChunk]], Answer]
@@ -64,16 +63,22 @@ class ProviderChain:
         and needs `terminal`. A provider without its key is skipped with a warning."""
         names = [name.strip() for name in spec.split(",") if name.strip()]
         if not names:
-            raise ConfigError("the answerer chain is empty: set RAG_ANSWERER, e.g. 'openai,extractive'")
+            raise ConfigError(
+                "the answerer chain is empty: set RAG_ANSWERER, e.g. 'openai,extractive'"
+            )
         providers: list[Provider] = []
         skipped: list[ProviderError] = []
         use_terminal = False
         for position, name in enumerate(names):
             if name.lower() == TERMINAL_NAME:
                 if position != len(names) - 1:
-                    raise ConfigError(f"'{TERMINAL_NAME}' answers last: put it at the end of {spec!r}")
+                    raise ConfigError(
+                        f"'{TERMINAL_NAME}' answers last: put it at the end of {spec!r}"
+                    )
                 if terminal is None:
-                    raise ConfigError(f"{spec!r} ends with '{TERMINAL_NAME}': pass the extractive answerer as terminal")
+                    raise ConfigError(
+                        f"{spec!r} ends with '{TERMINAL_NAME}': pass the extractive answerer as terminal"
+                    )
                 use_terminal = True
                 continue
             try:

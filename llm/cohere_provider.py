@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from rag.schema import Usage
-
 from llm.base import LLMRequest, LLMResponse, Provider
 from llm.errors import (
     ProviderError,
@@ -16,6 +14,7 @@ from llm.errors import (
     missing_key_error,
 )
 from llm.retry import RetryPolicy
+from rag.schema import Usage
 
 COHERE_BASE_URL = "https://api.cohere.com"
 KEY_ENV = "COHERE_API_KEY"
@@ -31,7 +30,9 @@ def cohere_error(exc: Exception, provider: str, base_url: str) -> ProviderError:
     if isinstance(exc, httpx.TransportError):
         return ProviderUnavailableError(f"cannot connect to {base_url}: {exc}", provider)
     if isinstance(exc, ApiError) and exc.status_code is not None and exc.status_code >= 400:
-        return error_for_status(exc.status_code, str(exc.body)[:300], provider, KEY_ENV, exc.headers or {})
+        return error_for_status(
+            exc.status_code, str(exc.body)[:300], provider, KEY_ENV, exc.headers or {}
+        )
     return ProviderResponseError(f"unreadable reply from {base_url}: {str(exc)[:300]}", provider)
 
 
@@ -94,7 +95,8 @@ class CohereProvider(Provider):
         }
         if request.documents:
             arguments["documents"] = [
-                {"id": str(d.n), "data": {"title": d.title, "snippet": d.text}} for d in request.documents
+                {"id": str(d.n), "data": {"title": d.title, "snippet": d.text}}
+                for d in request.documents
             ]
         try:
             reply = self._sdk().chat(**arguments)
@@ -110,7 +112,9 @@ class CohereProvider(Provider):
                 try:
                     numbers.append(int(str(source.id).rsplit(":", 1)[-1]))
                 except (TypeError, ValueError):
-                    raise ProviderResponseError(f"citation to unknown source id {source.id!r}", self.name) from None
+                    raise ProviderResponseError(
+                        f"citation to unknown source id {source.id!r}", self.name
+                    ) from None
             marks.append((citation.end or 0, numbers))
             cited += [n for n in numbers if n not in cited]
         tokens = reply.usage.tokens if reply.usage and reply.usage.tokens else None
@@ -118,4 +122,6 @@ class CohereProvider(Provider):
             input_tokens=int(tokens.input_tokens or 0) if tokens else 0,
             output_tokens=int(tokens.output_tokens or 0) if tokens else 0,
         )
-        return LLMResponse(text=with_citation_marks(text, marks), usage=usage, raw=reply, cited_sources=cited)
+        return LLMResponse(
+            text=with_citation_marks(text, marks), usage=usage, raw=reply, cited_sources=cited
+        )

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from rag.schema import ScoredChunk
-
 from llm.cohere_provider import COHERE_BASE_URL, cohere_client, cohere_error, cohere_key
+from rag.schema import ScoredChunk
 
 
 class CohereReranker:
@@ -33,7 +32,9 @@ class CohereReranker:
     def name(self) -> str:
         return f"cohere:{self.model}"
 
-    def rerank(self, query: str, chunks: list[ScoredChunk], top_k: int | None = None) -> list[ScoredChunk]:
+    def rerank(
+        self, query: str, chunks: list[ScoredChunk], top_k: int | None = None
+    ) -> list[ScoredChunk]:
         """The `top_k` most relevant chunks, best first, each score replaced by its relevance score."""
         if top_k is not None and top_k <= 0:
             raise ValueError(f"top_k must be > 0 (got {top_k})")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from rag.errors import RagError
 
 
@@ -67,14 +69,14 @@ def retry_after_seconds(headers: object) -> float | None:
     try:
         return max(float(value), 0.0)
     except ValueError:
+        from datetime import datetime
         from email.utils import parsedate_to_datetime
-        from datetime import datetime, timezone
 
         try:
             when = parsedate_to_datetime(str(value))
         except (TypeError, ValueError):
             return None
-        return max((when - datetime.now(timezone.utc)).total_seconds(), 0.0)
+        return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
 def error_for_status(
@@ -83,7 +85,8 @@ def error_for_status(
     """The llm.errors type for an HTTP error status: auth, rate limit, transient or final."""
     if status in (401, 403):
         return ProviderAuthError(
-            f"the API key was refused (HTTP {status}): set {key_env} to a valid key ({message})", provider
+            f"the API key was refused (HTTP {status}): set {key_env} to a valid key ({message})",
+            provider,
         )
     if status == 429:
         return ProviderRateLimitError(

@@ -6,11 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from rag.schema import Usage
-
 from llm.base import LLMRequest, LLMResponse, LLMStream, Provider
 from llm.errors import ProviderConfigError
 from llm.retry import RetryPolicy
+from rag.schema import Usage
 
 
 class LocalLlamaProvider(Provider):
@@ -20,7 +19,9 @@ class LocalLlamaProvider(Provider):
     supports_streaming = True
     supports_json = True
 
-    def __init__(self, model_path: Path | str | None, n_ctx: int = 8192, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self, model_path: Path | str | None, n_ctx: int = 8192, retry: RetryPolicy | None = None
+    ) -> None:
         path = Path(model_path) if model_path else None
         super().__init__(path.name if path else "none", retry or RetryPolicy(max_retries=0))
         self.model_path = path
@@ -38,9 +39,12 @@ class LocalLlamaProvider(Provider):
             ) from None
         if self.model_path is None or not self.model_path.is_file():
             raise ProviderConfigError(
-                f"no GGUF model file at {self.model_path}: set RAG_LOCAL_MODEL_PATH to a .gguf file", self.name
+                f"no GGUF model file at {self.model_path}: set RAG_LOCAL_MODEL_PATH to a .gguf file",
+                self.name,
             )
-        self._llama = llama_cpp.Llama(model_path=str(self.model_path), n_ctx=self.n_ctx, verbose=False)
+        self._llama = llama_cpp.Llama(
+            model_path=str(self.model_path), n_ctx=self.n_ctx, verbose=False
+        )
         return self._llama
 
     def _arguments(self, request: LLMRequest) -> dict[str, Any]:

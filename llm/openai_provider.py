@@ -6,8 +6,6 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from rag.schema import Usage
-
 from llm.base import LLMRequest, LLMResponse, LLMStream, Provider
 from llm.errors import (
     ProviderError,
@@ -17,12 +15,15 @@ from llm.errors import (
     missing_key_error,
 )
 from llm.retry import RetryPolicy
+from rag.schema import Usage
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 KEY_ENV = "OPENAI_API_KEY"
 
 
-def stainless_error(exc: Exception, sdk: Any, provider: str, key_env: str, base_url: str) -> ProviderError:
+def stainless_error(
+    exc: Exception, sdk: Any, provider: str, key_env: str, base_url: str
+) -> ProviderError:
     """Map an OpenAI or Anthropic SDK exception (both share one generator) to llm.errors."""
     if isinstance(exc, sdk.APITimeoutError):
         return ProviderUnavailableError(f"timed out waiting for {base_url}", provider)
@@ -90,12 +91,29 @@ class OpenAIProvider(Provider):
 
         return stainless_error(exc, openai, self.name, KEY_ENV, self.base_url)
 
+    @staticmethod
+    def _json_mode_refused(exc: Exception, arguments: dict[str, Any]) -> bool:
+        import openai
+
+        return (
+            "response_format" in arguments
+            and isinstance(exc, openai.BadRequestError)
+            and "response_format" in str(exc)
+        )
+
     def _complete_once(self, request: LLMRequest) -> LLMResponse:
+        arguments = self._arguments(request)
         try:
-            reply = self._sdk().chat.completions.create(**self._arguments(request))
+            try:
+                reply = self._sdk().chat.completions.create(**arguments)
+            except Exception as exc:
+                if not self._json_mode_refused(exc, arguments):
+                    raise
+                # Some compatible servers (LM Studio, older llama.cpp) refuse json_object: ask in the prompt alone.
+                self.json_mode = False
+                arguments.pop("response_format")
+                reply = self._sdk().chat.completions.create(**arguments)
             text = reply.choices[0].message.content or ""
-        except ProviderError:
-            raise
         except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a ProviderError
             raise self._error(exc) from exc
         usage = Usage(

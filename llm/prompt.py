@@ -7,10 +7,9 @@ import re
 
 from pydantic import BaseModel, ValidationError, ValidationInfo, field_validator
 
-from rag.schema import NOT_FOUND_TEXT, ScoredChunk
-
 from llm.base import LLMRequest, Message, SourceDocument
 from llm.errors import InvalidOutputError
+from rag.schema import NOT_FOUND_TEXT, ScoredChunk
 
 SYSTEM_RULES = f"""You answer questions using only the numbered sources you are given.
 Rules:
@@ -57,7 +56,8 @@ def build_request(
     """
     if native_documents:
         documents = tuple(
-            SourceDocument(n, f"{c.document} p.{c.page}", c.text) for n, c in enumerate(sources, start=1)
+            SourceDocument(n, f"{c.document} p.{c.page}", c.text)
+            for n, c in enumerate(sources, start=1)
         )
         user = f"Question: {question}"
     else:
@@ -77,7 +77,11 @@ def repair_request(request: LLMRequest, bad_reply: str, problem: str) -> LLMRequ
     """The same request plus the bad reply and what was wrong with it."""
     fix = f"Your reply was invalid: {problem}. Answer again following the rules. "
     fix += JSON_FORMAT if request.json_output else TEXT_FORMAT
-    messages = (*request.messages, Message("assistant", bad_reply or "(empty)"), Message("user", fix))
+    messages = (
+        *request.messages,
+        Message("assistant", bad_reply or "(empty)"),
+        Message("user", fix),
+    )
     return LLMRequest(
         system=request.system,
         messages=messages,
@@ -104,7 +108,9 @@ class AnswerPayload(BaseModel):
         if count is not None:
             missing = [n for n in value if not 1 <= n <= count]
             if missing:
-                raise ValueError(f"it cites source(s) {missing}, but only sources 1 to {count} exist")
+                raise ValueError(
+                    f"it cites source(s) {missing}, but only sources 1 to {count} exist"
+                )
         return value
 
     @property
@@ -122,7 +128,9 @@ def _json_object(text: str) -> object:
         raise InvalidOutputError(f"it is not valid JSON ({error.msg})") from None
 
 
-def parse_reply(text: str, source_count: int, json_output: bool, cited: list[int] | None = None) -> AnswerPayload:
+def parse_reply(
+    text: str, source_count: int, json_output: bool, cited: list[int] | None = None
+) -> AnswerPayload:
     """Validate a reply; raises InvalidOutputError saying what was wrong (for the repair prompt).
 
     Citations are the union of the declared list (or native citations) and the [n] markers.
@@ -138,8 +146,11 @@ def parse_reply(text: str, source_count: int, json_output: bool, cited: list[int
         markers = [int(n) for n in MARKER.findall(declared.answer)]
         numbers = list(dict.fromkeys([*declared.citations, *markers]))
         return AnswerPayload.model_validate(
-            {"answer": declared.answer, "citations": numbers}, context={"source_count": source_count}
+            {"answer": declared.answer, "citations": numbers},
+            context={"source_count": source_count},
         )
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'reply'}: {e['msg']}" for e in error.errors())
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'reply'}: {e['msg']}" for e in error.errors()
+        )
         raise InvalidOutputError(problems) from None

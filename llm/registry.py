@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rag.errors import ConfigError
-from rag.settings import Settings
-
 from llm.base import Provider
 from llm.retry import RetryPolicy
+from rag.errors import ConfigError
+from rag.settings import Settings
 
 PROVIDER_NAMES = ("openai", "cohere", "anthropic", "local")
 
@@ -37,19 +36,25 @@ def make_provider(name: str, settings: Settings, retry: RetryPolicy | None = Non
 def _openai(settings: Settings, model: str, retry: RetryPolicy) -> Provider:
     from llm.openai_provider import OpenAIProvider
 
-    return OpenAIProvider(model, settings.openai_base_url, timeout_s=settings.llm_timeout_s, retry=retry)
+    return OpenAIProvider(
+        model, settings.openai_base_url, timeout_s=settings.llm_timeout_s, retry=retry
+    )
 
 
 def _cohere(settings: Settings, model: str, retry: RetryPolicy) -> Provider:
     from llm.cohere_provider import CohereProvider
 
-    return CohereProvider(model, settings.cohere_base_url, timeout_s=settings.llm_timeout_s, retry=retry)
+    return CohereProvider(
+        model, settings.cohere_base_url, timeout_s=settings.llm_timeout_s, retry=retry
+    )
 
 
 def _anthropic(settings: Settings, model: str, retry: RetryPolicy) -> Provider:
     from llm.anthropic_provider import AnthropicProvider
 
-    return AnthropicProvider(model, settings.anthropic_base_url, timeout_s=settings.llm_timeout_s, retry=retry)
+    return AnthropicProvider(
+        model, settings.anthropic_base_url, timeout_s=settings.llm_timeout_s, retry=retry
+    )
 
 
 def _local(settings: Settings) -> Provider:

@@ -5,13 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from vendor_stub import VendorStub
 
 from llm.retry import RetryPolicy
 from rag.settings import Settings
-from vendor_stub import VendorStub
 
-KEY_VARS = ("OPENAI_API_KEY", "COHERE_API_KEY", "ANTHROPIC_API_KEY", "CO_API_URL", "ANTHROPIC_BASE_URL",
-            "OPENAI_BASE_URL", "ANTHROPIC_PROFILE", "ANTHROPIC_CONFIG_DIR")
+KEY_VARS = (
+    "OPENAI_API_KEY",
+    "COHERE_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "CO_API_URL",
+    "ANTHROPIC_BASE_URL",
+    "OPENAI_BASE_URL",
+    "ANTHROPIC_PROFILE",
+    "ANTHROPIC_CONFIG_DIR",
+)
 
 
 @pytest.fixture(autouse=True)

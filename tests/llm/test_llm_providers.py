@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+from vendor_stub import malformed, ok, sleep, status
 
 from llm.anthropic_provider import AnthropicProvider
 from llm.base import LLMRequest, Message, SourceDocument
@@ -20,14 +21,17 @@ from llm.local_provider import LocalLlamaProvider
 from llm.openai_provider import OpenAIProvider
 from llm.registry import make_provider
 from llm.retry import RetryPolicy
-from vendor_stub import malformed, ok, sleep, status
 
-REQUEST = LLMRequest(system="Answer from the sources.", messages=(Message("user", "What colour is the sky?"),))
+REQUEST = LLMRequest(
+    system="Answer from the sources.", messages=(Message("user", "What colour is the sky?"),)
+)
 JSON_REQUEST = LLMRequest(system=REQUEST.system, messages=REQUEST.messages, json_output=True)
 
 
 def openai(stub, retry, **kwargs) -> OpenAIProvider:
-    return OpenAIProvider("gpt-4o-mini", f"{stub.url}/v1", api_key="sk-test", timeout_s=0.4, retry=retry, **kwargs)
+    return OpenAIProvider(
+        "gpt-4o-mini", f"{stub.url}/v1", api_key="sk-test", timeout_s=0.4, retry=retry, **kwargs
+    )
 
 
 @pytest.mark.unit
@@ -49,6 +53,16 @@ def test_openai_without_json_mode_sends_no_response_format(stub, retry):
 
 
 @pytest.mark.unit
+def test_openai_server_refusing_json_mode_is_asked_without_it(stub, retry):
+    stub.queue("openai", status(400, error="'response_format.type' must be 'json_schema'"))
+    provider = openai(stub, retry)
+    assert provider.complete(JSON_REQUEST).text
+    assert ["response_format" in body for body in stub.bodies("openai")] == [True, False]
+    provider.complete(JSON_REQUEST)
+    assert "response_format" not in stub.bodies("openai")[2]  # remembered
+
+
+@pytest.mark.unit
 def test_openai_stream_yields_pieces_that_join_to_the_text(stub, retry):
     text = "The sky is blue because of Rayleigh scattering [1]."
     stub.queue("openai", ok(text, pieces=5, usage=(100, 12)))
@@ -62,15 +76,21 @@ def test_openai_stream_yields_pieces_that_join_to_the_text(stub, retry):
 
 @pytest.mark.unit
 def test_anthropic_reply_and_stream(stub, retry):
-    provider = AnthropicProvider("claude-3-haiku-20240307", stub.url, api_key="ant-test", timeout_s=0.4, retry=retry)
-    stub.queue("anthropic", ok("Blue [1].", usage=(50, 7)), ok("Blue, as seen in the data [1].", pieces=4))
+    provider = AnthropicProvider(
+        "claude-3-haiku-20240307", stub.url, api_key="ant-test", timeout_s=0.4, retry=retry
+    )
+    stub.queue(
+        "anthropic", ok("Blue [1].", usage=(50, 7)), ok("Blue, as seen in the data [1].", pieces=4)
+    )
     response = provider.complete(REQUEST)
     assert response.text == "Blue [1]."
     assert (response.usage.input_tokens, response.usage.output_tokens) == (50, 7)
     body = stub.bodies("anthropic")[0]
     assert body["system"] == REQUEST.system and body["messages"][0]["role"] == "user"
     sent = stub.requests[0].headers
-    assert "ant-test" in sent.get("x-api-key", "") + sent.get("authorization", "")  # header name varies by SDK version
+    assert "ant-test" in sent.get("x-api-key", "") + sent.get(
+        "authorization", ""
+    )  # header name varies by SDK version
     live = provider.stream(REQUEST)
     pieces = list(live)
     assert len(pieces) >= 3 and "".join(pieces) == "Blue, as seen in the data [1]."
@@ -81,11 +101,16 @@ def test_anthropic_reply_and_stream(stub, retry):
 def test_cohere_documents_and_citations_map_to_source_numbers(stub, retry):
     text = "The sky is blue. Grass is green."
     stub.queue("cohere", ok(text, citations=[(0, 16, ["2"]), (17, 32, ["1", "2"])], usage=(80, 9)))
-    provider = CohereProvider("command-r-08-2024", stub.url, api_key="co-test", timeout_s=0.4, retry=retry)
+    provider = CohereProvider(
+        "command-r-08-2024", stub.url, api_key="co-test", timeout_s=0.4, retry=retry
+    )
     request = LLMRequest(
         system="Answer.",
         messages=(Message("user", "Colours?"),),
-        documents=(SourceDocument(1, "a.pdf p.1", "Grass is green."), SourceDocument(2, "b.pdf p.4", "Sky: blue.")),
+        documents=(
+            SourceDocument(1, "a.pdf p.1", "Grass is green."),
+            SourceDocument(2, "b.pdf p.4", "Sky: blue."),
+        ),
     )
     response = provider.complete(request)
     assert response.cited_sources == [2, 1]
@@ -114,7 +139,9 @@ def test_persistent_5xx_gives_up_after_the_retries(stub, retry):
 
 @pytest.mark.unit
 def test_429_honours_retry_after_and_caps_it(stub, retry, sleeper):
-    stub.queue("openai", status(429, retry_after="3"), status(429, retry_after="600"), ok("after the wait"))
+    stub.queue(
+        "openai", status(429, retry_after="3"), status(429, retry_after="600"), ok("after the wait")
+    )
     assert openai(stub, retry).complete(REQUEST).text == "after the wait"
     assert stub.count("openai") == 3
     assert sleeper.waits == [3.0, retry.max_wait_s]
@@ -134,10 +161,18 @@ def test_timeout_is_retried(stub, retry, sleeper):
     ("route", "make", "variable"),
     [
         ("openai", lambda s, r: openai(s, r), "OPENAI_API_KEY"),
-        ("anthropic", lambda s, r: AnthropicProvider("claude-3-haiku", s.url, api_key="k", timeout_s=0.4, retry=r),
-         "ANTHROPIC_API_KEY"),
-        ("cohere", lambda s, r: CohereProvider("command-r", s.url, api_key="k", timeout_s=0.4, retry=r),
-         "COHERE_API_KEY"),
+        (
+            "anthropic",
+            lambda s, r: AnthropicProvider(
+                "claude-3-haiku", s.url, api_key="k", timeout_s=0.4, retry=r
+            ),
+            "ANTHROPIC_API_KEY",
+        ),
+        (
+            "cohere",
+            lambda s, r: CohereProvider("command-r", s.url, api_key="k", timeout_s=0.4, retry=r),
+            "COHERE_API_KEY",
+        ),
     ],
 )
 def test_401_is_not_retried_and_names_the_variable(stub, retry, route, make, variable):
@@ -183,10 +218,15 @@ def test_openai_compatible_server_needs_no_key(stub, retry):
 
 @pytest.mark.unit
 def test_registry_builds_each_provider_from_settings(settings, keys):
-    built = {name: make_provider(name, settings) for name in ("openai", "cohere", "anthropic", "local")}
+    built = {
+        name: make_provider(name, settings) for name in ("openai", "cohere", "anthropic", "local")
+    }
     assert [p.name for p in built.values()] == ["openai", "cohere", "anthropic", "local"]
     assert built["openai"].model == settings.openai_model
-    assert make_provider("anthropic:claude-3-opus-20240229", settings).model == "claude-3-opus-20240229"
+    assert (
+        make_provider("anthropic:claude-3-opus-20240229", settings).model
+        == "claude-3-opus-20240229"
+    )
     assert built["openai"].retry.max_retries == settings.llm_max_retries
 
 

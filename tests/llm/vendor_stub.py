@@ -31,9 +31,12 @@ class Reply:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
-    citations: list[tuple[int, int, list[str]]] = field(default_factory=list)  # cohere: start, end, ids
+    citations: list[tuple[int, int, list[str]]] = field(
+        default_factory=list
+    )  # cohere: start, end, ids
     usage: tuple[int, int] = (1200, 300)
     pieces: int = 4
+    error: str = ""  # the error message of a status reply
 
 
 @dataclass
@@ -49,9 +52,10 @@ def ok(text: str, **kwargs: Any) -> Reply:
     return Reply(kind="ok", text=text, **kwargs)
 
 
-def status(code: int, retry_after: str | None = None) -> Reply:
+def status(code: int, retry_after: str | None = None, error: str = "") -> Reply:
     """An HTTP error reply, with Retry-After when given."""
-    return Reply(kind="status", status=code, headers={"Retry-After": retry_after} if retry_after else {})
+    headers = {"Retry-After": retry_after} if retry_after else {}
+    return Reply(kind="status", status=code, headers=headers, error=error)
 
 
 def sleep(seconds: float) -> Reply:
@@ -123,7 +127,9 @@ class VendorStub:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
         self._thread.start()
         return self
 
@@ -142,16 +148,24 @@ class VendorStub:
         raw = handler.rfile.read(length) if length else b""
         body = json.loads(raw) if raw else {}
         with self._lock:
-            self.requests.append(Recorded(route, path, {k.lower(): v for k, v in handler.headers.items()}, body))
+            self.requests.append(
+                Recorded(route, path, {k.lower(): v for k, v in handler.headers.items()}, body)
+            )
         reply = self._next(route)
         try:
             if reply.kind == "sleep":
                 time.sleep(reply.seconds)
                 reply = Reply()
             if reply.kind == "status":
-                message = {401: "invalid api token", 403: "forbidden", 429: "too many requests"}
-                payload = {"error": {"message": message.get(reply.status, "server error"), "type": "error"},
-                           "message": message.get(reply.status, "server error")}
+                messages = {401: "invalid api token", 403: "forbidden", 429: "too many requests"}
+                message = {reply.status: reply.error} if reply.error else messages
+                payload = {
+                    "error": {
+                        "message": message.get(reply.status, "server error"),
+                        "type": "error",
+                    },
+                    "message": message.get(reply.status, "server error"),
+                }
                 self._send_json(handler, payload, reply.status, reply.headers)
             elif reply.kind == "malformed":
                 self._send(handler, b'{"id": "x", "choices": [', 200, "application/json", {})
@@ -163,7 +177,9 @@ class VendorStub:
             pass  # the client gave up (a timeout test)
 
     @staticmethod
-    def _send(handler: BaseHTTPRequestHandler, data: bytes, code: int, kind: str, headers: dict[str, str]) -> None:
+    def _send(
+        handler: BaseHTTPRequestHandler, data: bytes, code: int, kind: str, headers: dict[str, str]
+    ) -> None:
         handler.send_response(code)
         handler.send_header("Content-Type", kind)
         handler.send_header("Content-Length", str(len(data)))
@@ -172,7 +188,9 @@ class VendorStub:
         handler.end_headers()
         handler.wfile.write(data)
 
-    def _send_json(self, handler: BaseHTTPRequestHandler, payload: Any, code: int, headers: dict[str, str]) -> None:
+    def _send_json(
+        self, handler: BaseHTTPRequestHandler, payload: Any, code: int, headers: dict[str, str]
+    ) -> None:
         self._send(handler, json.dumps(payload).encode(), code, "application/json", headers)
 
     @staticmethod
@@ -181,31 +199,60 @@ class VendorStub:
         tokens_in, tokens_out = reply.usage
         if route == "openai":
             return {
-                "id": "chatcmpl-stub", "object": "chat.completion", "created": 0, "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text},
-                             "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out,
-                          "total_tokens": tokens_in + tokens_out},
+                "id": "chatcmpl-stub",
+                "object": "chat.completion",
+                "created": 0,
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": reply.text},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": tokens_in,
+                    "completion_tokens": tokens_out,
+                    "total_tokens": tokens_in + tokens_out,
+                },
             }
         if route == "anthropic":
             return {
-                "id": "msg_stub", "type": "message", "role": "assistant", "model": model,
-                "content": [{"type": "text", "text": reply.text}], "stop_reason": "end_turn",
-                "stop_sequence": None, "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out},
+                "id": "msg_stub",
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [{"type": "text", "text": reply.text}],
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out},
             }
         if route == "cohere":
             documents = {str(d.get("id")): d.get("data", {}) for d in body.get("documents", [])}
             citations = [
-                {"start": start, "end": end, "text": reply.text[start:end], "type": "TEXT_CONTENT",
-                 "sources": [{"type": "document", "id": i, "document": documents.get(i, {})} for i in ids]}
+                {
+                    "start": start,
+                    "end": end,
+                    "text": reply.text[start:end],
+                    "type": "TEXT_CONTENT",
+                    "sources": [
+                        {"type": "document", "id": i, "document": documents.get(i, {})} for i in ids
+                    ],
+                }
                 for start, end, ids in reply.citations
             ]
             return {
-                "id": "cohere-stub", "finish_reason": "COMPLETE",
-                "message": {"role": "assistant", "content": [{"type": "text", "text": reply.text}],
-                            "citations": citations},
-                "usage": {"billed_units": {"input_tokens": tokens_in, "output_tokens": tokens_out},
-                          "tokens": {"input_tokens": tokens_in, "output_tokens": tokens_out}},
+                "id": "cohere-stub",
+                "finish_reason": "COMPLETE",
+                "message": {
+                    "role": "assistant",
+                    "content": [{"type": "text", "text": reply.text}],
+                    "citations": citations,
+                },
+                "usage": {
+                    "billed_units": {"input_tokens": tokens_in, "output_tokens": tokens_out},
+                    "tokens": {"input_tokens": tokens_in, "output_tokens": tokens_out},
+                },
             }
         if route == "rerank":
             query = set(str(body.get("query", "")).lower().split())
@@ -215,35 +262,105 @@ class VendorStub:
                 scores.append((len(query & words) / (len(query) or 1), index))
             scores.sort(key=lambda s: (-s[0], s[1]))
             top = scores[: body.get("top_n") or len(scores)]
-            return {"id": "rerank-stub", "results": [{"index": i, "relevance_score": s} for s, i in top],
-                    "meta": {"billed_units": {"search_units": 1}}}
+            return {
+                "id": "rerank-stub",
+                "results": [{"index": i, "relevance_score": s} for s, i in top],
+                "meta": {"billed_units": {"search_units": 1}},
+            }
         return {"error": "unknown route"}
 
-    def _send_sse(self, handler: BaseHTTPRequestHandler, route: str, body: dict[str, Any], reply: Reply) -> None:
+    def _send_sse(
+        self, handler: BaseHTTPRequestHandler, route: str, body: dict[str, Any], reply: Reply
+    ) -> None:
         model = body.get("model", "stub")
         tokens_in, tokens_out = reply.usage
         events: list[tuple[str | None, Any]] = []
         pieces = split(reply.text, reply.pieces)
         if route == "openai":
             for piece in pieces:
-                events.append((None, {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": model,
-                                      "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}))
-            events.append((None, {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": model,
-                                  "choices": [], "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out,
-                                                           "total_tokens": tokens_in + tokens_out}}))
+                events.append(
+                    (
+                        None,
+                        {
+                            "id": "c",
+                            "object": "chat.completion.chunk",
+                            "created": 0,
+                            "model": model,
+                            "choices": [
+                                {"index": 0, "delta": {"content": piece}, "finish_reason": None}
+                            ],
+                        },
+                    )
+                )
+            events.append(
+                (
+                    None,
+                    {
+                        "id": "c",
+                        "object": "chat.completion.chunk",
+                        "created": 0,
+                        "model": model,
+                        "choices": [],
+                        "usage": {
+                            "prompt_tokens": tokens_in,
+                            "completion_tokens": tokens_out,
+                            "total_tokens": tokens_in + tokens_out,
+                        },
+                    },
+                )
+            )
             events.append((None, "[DONE]"))
         elif route == "anthropic":
-            events.append(("message_start", {"type": "message_start", "message": {
-                "id": "msg_stub", "type": "message", "role": "assistant", "model": model, "content": [],
-                "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": tokens_in, "output_tokens": 1}}}))
-            events.append(("content_block_start", {"type": "content_block_start", "index": 0,
-                                                   "content_block": {"type": "text", "text": ""}}))
+            events.append(
+                (
+                    "message_start",
+                    {
+                        "type": "message_start",
+                        "message": {
+                            "id": "msg_stub",
+                            "type": "message",
+                            "role": "assistant",
+                            "model": model,
+                            "content": [],
+                            "stop_reason": None,
+                            "stop_sequence": None,
+                            "usage": {"input_tokens": tokens_in, "output_tokens": 1},
+                        },
+                    },
+                )
+            )
+            events.append(
+                (
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": 0,
+                        "content_block": {"type": "text", "text": ""},
+                    },
+                )
+            )
             for piece in pieces:
-                events.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                       "delta": {"type": "text_delta", "text": piece}}))
+                events.append(
+                    (
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": 0,
+                            "delta": {"type": "text_delta", "text": piece},
+                        },
+                    )
+                )
             events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
-            events.append(("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn",
-                                             "stop_sequence": None}, "usage": {"output_tokens": tokens_out}}))
+            events.append(
+                (
+                    "message_delta",
+                    {
+                        "type": "message_delta",
+                        "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                        "usage": {"output_tokens": tokens_out},
+                    },
+                )
+            )
             events.append(("message_stop", {"type": "message_stop"}))
         handler.send_response(200)
         handler.send_header("Content-Type", "text/event-stream")
