@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from llm.base import LLMRequest, LLMResponse, LLMStream, Provider
-from llm.errors import ProviderConfigError
+from llm.errors import ProviderConfigError, ProviderResponseError
 from llm.retry import RetryPolicy
 from rag.schema import Usage
 
@@ -60,7 +60,11 @@ class LocalLlamaProvider(Provider):
         return arguments
 
     def _complete_once(self, request: LLMRequest) -> LLMResponse:
-        reply = self._load().create_chat_completion(**self._arguments(request))
+        llama = self._load()
+        try:
+            reply = llama.create_chat_completion(**self._arguments(request))
+        except Exception as exc:  # noqa: BLE001 - e.g. a prompt over n_ctx: let the chain move on
+            raise ProviderResponseError(f"llama.cpp failed: {exc}", self.name) from exc
         usage = reply.get("usage") or {}
         return LLMResponse(
             text=reply["choices"][0]["message"].get("content") or "",

@@ -1,4 +1,9 @@
-"""The one place where provider names become provider objects."""
+"""The one place where provider names become provider objects.
+
+The vendors' own SDKs speak the wire formats (auth, SSE, error types); their built-in retries
+are switched off so that one tenacity policy, which honours Retry-After and records its waits,
+governs every provider alike.
+"""
 
 from __future__ import annotations
 

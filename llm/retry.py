@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -34,7 +35,7 @@ class RetryPolicy:
         self.base_wait_s = base_wait_s
         self.max_wait_s = max_wait_s
         self.sleep = sleep
-        self.waits: list[float] = []
+        self.waits: deque[float] = deque(maxlen=100)  # recent waits only: a server runs for days
 
     def wait_for(self, state: RetryCallState) -> float:
         """Seconds to wait before the next attempt."""

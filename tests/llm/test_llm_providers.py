@@ -145,7 +145,7 @@ def test_429_honours_retry_after_and_caps_it(stub, retry, sleeper):
     assert openai(stub, retry).complete(REQUEST).text == "after the wait"
     assert stub.count("openai") == 3
     assert sleeper.waits == [3.0, retry.max_wait_s]
-    assert retry.waits == sleeper.waits
+    assert list(retry.waits) == sleeper.waits
 
 
 @pytest.mark.unit
