@@ -63,14 +63,23 @@ def escape_markdown(text: str) -> str:
 
 def highlighted_html(text: str, sentence: str) -> str:
     """A chunk as escaped HTML with the supporting sentence inside <mark>; only our own tags remain."""
-    start = text.find(sentence) if sentence else -1
-    if start < 0:
+    match = _find_loosely(text, sentence)
+    if match is None:
         body = html.escape(text)
     else:
-        end = start + len(sentence)
+        start, end = match
         body = (html.escape(text[:start]) + '<mark class="rag-support">' + html.escape(text[start:end])
                 + "</mark>" + html.escape(text[end:]))
     return f'<div class="rag-chunk" style="white-space: pre-wrap; line-height: 1.5">{body}</div>'
+
+
+def _find_loosely(text: str, sentence: str) -> tuple[int, int] | None:
+    """Where a sentence sits in a text, allowing any run of whitespace (PDF lines break mid-sentence)."""
+    words = sentence.split()
+    if not words:
+        return None
+    found = re.search(r"\s+".join(re.escape(w) for w in words), text)
+    return (found.start(), found.end()) if found else None
 
 
 def list_collections_safely() -> list[CollectionInfo]:
