@@ -59,8 +59,8 @@ class IngestProgress:
             self.overall.progress(self.done / max(self.total, 1), text=f"{self.done} of {self.total} files done")
 
 
-def ingest_uploads(collection: str, files: list[Any], chunker: str, chunk_size: int, overlap: int) -> None:
-    """Save the uploads, ingest them with progress, and keep the per-file results for display."""
+def ingest_uploads(collection: str, files: list[Any], chunker: str, chunk_size: int, overlap: int) -> bool:
+    """Save the uploads, ingest them with progress, keep the per-file results; False when ingestion failed."""
     service = get_service()
     limit = service.settings.max_file_mb * 1024 * 1024
     rows: list[dict[str, Any]] = []
@@ -78,11 +78,12 @@ def ingest_uploads(collection: str, files: list[Any], chunker: str, chunk_size: 
                                     sources=saved)
         except Exception as exc:
             show_error(exc)
-            return
+            return False
         for result in report.files:
             rows.append(_row(saved.get(Path(result.path), Path(result.path).name), result.status,
                              result.pages, result.chunks, result.error))
-    st.session_state["ingest_results"] = rows
+    st.session_state["ingest_results"] = {"collection": collection, "rows": rows}
+    return True
 
 
 def _row(name: str, status: str, pages: int = 0, chunks: int = 0, error: str | None = None) -> dict[str, Any]:
@@ -155,13 +156,16 @@ def upload_section(collection: str) -> None:
             st.warning("Choose one or more files first.")
         elif overlap >= size:
             st.error("The overlap must be smaller than the chunk size.")
-        else:
-            ingest_uploads(collection, files, chunker, size, overlap)
-    results = st.session_state.get("ingest_results")
-    if results:
-        counts = {label: sum(1 for r in results if r["result"] == label) for label in STATUS_LABELS.values()}
-        st.caption(" · ".join(f"{n} {label}" for label, n in counts.items()))
-        st.dataframe(results, hide_index=True, key="ingest_results_table")
+        elif ingest_uploads(collection, files, chunker, size, overlap):
+            # Run again so the sidebar counts and the document table include the new files.
+            st.rerun()
+    last = st.session_state.get("ingest_results")
+    if last and last["rows"]:
+        rows = last["rows"]
+        counts = {label: sum(1 for r in rows if r["result"] == label) for label in STATUS_LABELS.values()}
+        st.caption(f"Last upload into '{escape_markdown(last['collection'])}': "
+                   + " · ".join(f"{n} {label}" for label, n in counts.items()))
+        st.dataframe(rows, hide_index=True, key="ingest_results_table")
 
 
 def documents_section(collection: str) -> None:

@@ -38,7 +38,7 @@ def drift_section(report: Any) -> None:
     st.badge(f"overall: {worst}", color=BADGE_COLOURS.get(worst, "gray"))
     for check in checks:
         level = str(attribute(check, "level", "ok"))
-        left, right = st.columns([1, 5])
+        left, right = st.columns([1, 9], vertical_alignment="center")
         with left:
             st.badge(level, color=BADGE_COLOURS.get(level, "gray"))
         right.caption(f"**{escape_markdown(str(attribute(check, 'signal', '')))}**: "

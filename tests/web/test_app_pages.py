@@ -98,3 +98,28 @@ def test_reingest_with_another_chunker_changes_the_stored_chunker(app, service, 
     [doc] = service.list_documents("work")
     assert doc.chunker == "fixed"
     assert any("fixed chunker" in s.value for s in at.success)
+
+
+@pytest.mark.integration
+def test_upload_reports_each_file_ingested_failed_or_unchanged(app, service) -> None:  # noqa: ANN001
+    good = ("notes.txt", b"The lighthouse keeper logs the weather every evening at six.", "text/plain")
+    broken = ("broken.pdf", b"this is not a PDF at all", "application/pdf")
+    at = app.switch_page("pages/documents.py").run()
+    at.file_uploader[0].set_value([good, broken])
+    [ingest] = [b for b in at.button if b.label == "Ingest"]
+    ingest.click().run()
+    assert not at.exception, at.exception
+    [results] = [d.value for d in at.dataframe if "result" in d.value.columns]
+    by_file = results.set_index("file")
+    assert by_file.loc["notes.txt", "result"] == "ingested"
+    assert by_file.loc["notes.txt", "chunks"] >= 1
+    assert by_file.loc["broken.pdf", "result"] == "failed"
+    assert by_file.loc["broken.pdf", "reason"]  # the reader's reason is shown
+    assert "1 ingested · 0 skipped (unchanged) · 1 failed" in _texts(at)
+
+    at.file_uploader[0].set_value([good])
+    [ingest] = [b for b in at.button if b.label == "Ingest"]
+    ingest.click().run()
+    [results] = [d.value for d in at.dataframe if "result" in d.value.columns]
+    assert list(results["result"]) == ["skipped (unchanged)"]
+    assert [d.source for d in service.list_documents("samples")] == ["notes.txt"]
