@@ -8,7 +8,14 @@ from typing import Any
 import streamlit as st
 
 from rag.schema import NOT_FOUND_TEXT, Answer
-from rag.web import AnswerChoices, escape_markdown, friendly_message, get_service, highlighted_html, sidebar
+from rag.web import (
+    AnswerChoices,
+    escape_markdown,
+    friendly_message,
+    get_service,
+    highlighted_html,
+    sidebar,
+)
 
 NOT_FOUND_HELP = ("Not found in your documents. The collection holds nothing that answers this well enough. "
                   "Try other words, pick another collection, or upload a document that covers it.")

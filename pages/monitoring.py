@@ -74,7 +74,8 @@ def latency_section(report: Any) -> None:
         columns = [c for c in over_time.columns if c.endswith(f"_{percentile}")]
         with tab:
             if columns:
-                chart = over_time[columns].rename(columns=lambda c: c.removesuffix(f"_{percentile}"))
+                suffix = f"_{percentile}"
+                chart = over_time[columns].rename(columns={c: c.removesuffix(suffix) for c in columns})
                 st.line_chart(chart, x_label="hour (UTC)", y_label="ms")
 
 

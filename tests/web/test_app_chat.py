@@ -71,6 +71,12 @@ def test_feedback_is_recorded_with_the_request(app, service, tmp_path) -> None: 
     assert [r.feedback for r in rows] == [1]
     assert any("recorded as helpful" in c.value for c in at.caption)
 
+    at.switch_page("pages/monitoring.py").run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Requests"] == str(len(rows))
+    assert metrics["Helpful"] == "1"
+
 
 @pytest.mark.integration
 def test_question_outside_the_documents_says_not_found(app, service, tmp_path) -> None:  # noqa: ANN001
