@@ -9,7 +9,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ingest.pipeline import ChunkingOptions, DocumentInfo, IngestionPipeline, IngestReport, ProgressCallback
+from ingest.pipeline import (
+    ChunkingOptions,
+    DocumentInfo,
+    IngestionPipeline,
+    IngestReport,
+    ProgressCallback,
+)
 from monitoring.request_log import RequestLog
 from rag.errors import CollectionNotFoundError
 from rag.schema import Answer
@@ -48,9 +54,7 @@ class RagService:
     def embedder(self) -> SentenceEmbedder:
         return SentenceEmbedder(
             self.settings.embedding_model,
-            backend=self.settings.embedding_backend,
             batch_size=self.settings.embedding_batch_size,
-            cache_dir=self.settings.cache_dir,
         )
 
     @cached_property

@@ -38,7 +38,6 @@ class Settings(BaseSettings):
         default="bundled:all-MiniLM-L6-v2",
         description="'bundled:all-MiniLM-L6-v2' (ships in a package) or any sentence-transformers path or name",
     )
-    embedding_backend: Literal["torch", "onnx"] = "torch"
     embedding_batch_size: int = 32
 
     # Retrieval and answers

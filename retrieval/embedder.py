@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
 import threading
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -34,23 +32,18 @@ class SentenceEmbedder:
         self,
         model: str = BUNDLED_MINILM,
         *,
-        backend: Literal["torch", "onnx"] = "torch",
         batch_size: int = 32,
-        cache_dir: Path | None = None,
     ) -> None:
         if batch_size <= 0:
             raise ValueError(f"batch_size must be > 0 (got {batch_size})")
         self.model = model
-        self.backend = backend
         self.batch_size = batch_size
-        self.cache_dir = cache_dir
         self._model: Any = None
         self._lock = threading.Lock()
 
     @property
     def model_name(self) -> str:
-        name = self.model.removeprefix(BUNDLED_PREFIX)
-        return f"{name}+onnx-int8" if self.backend == "onnx" else name
+        return self.model.removeprefix(BUNDLED_PREFIX)
 
     def warm_up(self) -> None:
         """Load the model now instead of on the first call."""
@@ -96,8 +89,6 @@ class SentenceEmbedder:
             # The bundled model is local: never ask a hub for anything.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
-            if self.backend == "onnx":
-                return self._build_onnx(path)
             return SentenceTransformer(path, device="cpu")
         except OSError as exc:
             raise ConfigError(
@@ -105,28 +96,4 @@ class SentenceEmbedder:
                 f"sentence-transformers folder, or to {BUNDLED_MINILM!r}."
             ) from exc
 
-    def _build_onnx(self, path: str) -> Any:
-        """Dynamic int8 ONNX export of the model, made once into the cache folder."""
-        from sentence_transformers import SentenceTransformer, export_dynamic_quantized_onnx_model
 
-        if self.cache_dir is None:
-            raise ConfigError("The onnx embedding backend needs a cache folder (RAG_HOME).")
-        config = "avx512_vnni" if _cpu_has("avx512_vnni") else "avx2"
-        target = self.cache_dir / "models" / f"{Path(path).name}-onnx-{config}"
-        file_name = f"onnx/model_qint8_{config}.onnx"
-        if not (target / file_name).exists():
-            if target.exists():
-                shutil.rmtree(target)
-            shutil.copytree(path, target)
-            exported = SentenceTransformer(str(target), device="cpu", backend="onnx")
-            export_dynamic_quantized_onnx_model(exported, config, str(target))
-        return SentenceTransformer(
-            str(target), device="cpu", backend="onnx", model_kwargs={"file_name": file_name}
-        )
-
-
-def _cpu_has(flag: str) -> bool:
-    try:
-        return flag in Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
