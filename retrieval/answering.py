@@ -142,11 +142,11 @@ class AnswerPipeline:
 
 def _run_answerer(engine: Any, question: str, sources: list[ScoredChunk]):  # noqa: ANN202
     """Yield the answer's text pieces and return the Answer (generator-return)."""
-    if hasattr(engine, "answer_stream"):
-        pieces, holder = engine.answer_stream(question, sources)
-        for piece in pieces:
+    if getattr(engine, "streams", False):
+        stream = engine.stream(question, sources)
+        for piece in stream:
             yield piece
-        return holder()
+        return stream.final
     answer = engine.answer(question, sources)
     # Extractive answers are ready at once; hand them out in word groups so the UI streams alike.
     for piece in re.findall(r"\S+\s*", answer.text):
@@ -165,10 +165,12 @@ def make_answerer(spec: str, settings: Settings, embedder: Any) -> Any:
     if names == ["extractive"]:
         return extractive
     from llm.answerer import LLMAnswerer
-    from llm.registry import make_chain
+    from llm.chain import ProviderChain
 
-    chain = make_chain(names, settings, terminal=extractive if "extractive" in names else None)
-    return LLMAnswerer(chain, settings)
+    chain = ProviderChain.from_spec(spec, settings, terminal=extractive.answer)
+    answerer = LLMAnswerer(chain, settings)
+    answerer.streams = True  # LLM answers arrive token by token
+    return answerer
 
 
 def _count_tokens(text: str) -> int:
