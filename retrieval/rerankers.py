@@ -1,0 +1,173 @@
+"""Rerankers: reorder retrieved chunks by a model's relevance score, or keep the fused order.
+
+`make_reranker` turns a setting ("none", "cross-encoder:<path or name>", "cohere[:model]") into
+a reranker, or into (None, reason) when it cannot run here; `safe_rerank` never lets a failing
+reranker fail an answer: the fused order is kept and a warning says why.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import replace
+from typing import Any, Protocol, runtime_checkable
+
+from rag.errors import ConfigError
+from rag.schema import ScoredChunk
+from rag.settings import Settings
+
+NO_RERANKER = "none"
+CROSS_ENCODER_PREFIX = "cross-encoder:"
+COHERE_PREFIX = "cohere"
+
+
+@runtime_checkable
+class Reranker(Protocol):
+    """Reorders chunks for a query: best first, scores replaced by the reranker's own."""
+
+    @property
+    def name(self) -> str: ...
+
+    def rerank(self, query: str, chunks: list[ScoredChunk], top_k: int | None = None) -> list[ScoredChunk]: ...
+
+
+def _check_top_k(top_k: int | None) -> None:
+    if top_k is not None and top_k <= 0:
+        raise ValueError(f"top_k must be > 0 (got {top_k})")
+
+
+class CrossEncoderReranker:
+    """A sentence-transformers CrossEncoder from a local folder or a hub name.
+
+    The model loads on first use, once, even when several threads ask at the same time;
+    query-chunk pairs are scored in batches of `batch_size`.
+    """
+
+    def __init__(self, model: str, batch_size: int = 16, max_length: int | None = None) -> None:
+        if not model:
+            raise ValueError("model is empty: give a local cross-encoder folder or a model name")
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be > 0 (got {batch_size})")
+        self.model = model
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return f"{CROSS_ENCODER_PREFIX}{self.model}"
+
+    def warm_up(self) -> None:
+        """Load the model now instead of on the first query."""
+        self._load()
+
+    def _load(self) -> Any:
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = self._build()
+        return self._model
+
+    def _build(self) -> Any:
+        from sentence_transformers import CrossEncoder
+
+        try:
+            return CrossEncoder(self.model, device="cpu", max_length=self.max_length)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"Cannot load cross-encoder {self.model!r} ({exc}). Set RAG_RERANKER to "
+                "'cross-encoder:<folder of a saved CrossEncoder>' or to 'none'."
+            ) from exc
+
+    def scores(self, query: str, texts: list[str]) -> list[float]:
+        """The model's relevance score of each text for the query, in the texts' order."""
+        if not texts:
+            return []
+        model = self._load()
+        predicted = model.predict(
+            [(query, text) for text in texts],
+            batch_size=self.batch_size,
+            show_progress_bar=False,
+            convert_to_numpy=True,
+        )
+        return [float(s) for s in predicted.reshape(len(texts), -1)[:, 0]]
+
+    def rerank(self, query: str, chunks: list[ScoredChunk], top_k: int | None = None) -> list[ScoredChunk]:
+        """The `top_k` best chunks by cross-encoder score (all when None), best first."""
+        _check_top_k(top_k)
+        scored = [replace(c, score=s) for c, s in zip(chunks, self.scores(query, [c.text for c in chunks]))]
+        # sorted() is stable: equal scores keep the fused order.
+        ranked = sorted(scored, key=lambda c: c.score, reverse=True)
+        return ranked[:top_k] if top_k is not None else ranked
+
+
+def make_reranker(spec: str, settings: Settings) -> tuple[Reranker | None, str | None]:
+    """The reranker a setting names, or (None, reason) when it cannot run here.
+
+    "none" gives (None, None). A cross-encoder is loaded now, so missing weights show up once
+    at start instead of on every question; Cohere needs COHERE_API_KEY. An unknown kind is a
+    ConfigError: that is a typo to fix, not a condition to run around.
+    """
+    spec = (spec or NO_RERANKER).strip()
+    if spec.lower() == NO_RERANKER:
+        return None, None
+    if spec.startswith(CROSS_ENCODER_PREFIX):
+        model = spec[len(CROSS_ENCODER_PREFIX):].strip()
+        if not model:
+            raise ConfigError(
+                "RAG_RERANKER 'cross-encoder:' names no model: add a folder or a model name after the colon."
+            )
+        reranker = CrossEncoderReranker(model)
+        try:
+            reranker.warm_up()
+        except Exception as exc:  # noqa: BLE001 - any load failure means: run on the fused order
+            return None, _not_loaded(spec, exc, _cross_encoder_hint(model))
+        return reranker, None
+    if spec == COHERE_PREFIX or spec.startswith(COHERE_PREFIX + ":"):
+        from llm.cohere_rerank import CohereReranker
+
+        model = spec.partition(":")[2].strip() or settings.cohere_rerank_model
+        try:
+            cohere = CohereReranker(
+                model, base_url=settings.cohere_base_url, timeout=settings.llm_timeout_s
+            )
+        except Exception as exc:  # noqa: BLE001 - a missing key or package: run on the fused order
+            return None, _not_loaded(spec, exc, "set COHERE_API_KEY, or RAG_RERANKER=none")
+        return cohere, None
+    raise ConfigError(
+        f"Unknown reranker {spec!r}: use 'none', 'cross-encoder:<folder or model name>' or 'cohere[:model]'."
+    )
+
+
+def _cross_encoder_hint(model: str) -> str:
+    if os.path.isdir(model) or os.environ.get("HF_HUB_OFFLINE") == "1":
+        return "point it at the folder of a saved CrossEncoder, or set RAG_RERANKER=none"
+    return "check the model name and the network, or set RAG_RERANKER=none"
+
+
+def _not_loaded(spec: str, exc: Exception, hint: str) -> str:
+    return f"Reranker {spec!r} could not be loaded ({exc}); answers use the fused search order: {hint}."
+
+
+def safe_rerank(
+    reranker: Reranker | None, query: str, chunks: list[ScoredChunk], top_k: int | None = None
+) -> tuple[list[ScoredChunk], str, str | None]:
+    """(chunks, name of the reranker that ran, warning or None); never raises for the reranker.
+
+    When the reranker fails (timeout, API error, any exception) the fused order is kept,
+    cut to `top_k`, the name is "none" and the warning says what happened.
+    """
+    _check_top_k(top_k)
+    fused = chunks[:top_k] if top_k is not None else list(chunks)
+    if reranker is None or not chunks:
+        return fused, NO_RERANKER if reranker is None else reranker.name, None
+    try:
+        ranked = reranker.rerank(query, chunks, top_k)
+    except Exception as exc:  # noqa: BLE001 - a reranker must never fail an answer
+        warning = (
+            f"Reranker {reranker.name} failed ({type(exc).__name__}: {exc}); "
+            "the answer uses the fused search order."
+        )
+        return fused, NO_RERANKER, warning
+    return ranked, reranker.name, None
