@@ -454,7 +454,7 @@ def test_semantic_with_the_bundled_model(monkeypatch: pytest.MonkeyPatch) -> Non
         f"The telescope observed a distant galaxy {i} billion light years away." for i in range(8)
     )
     doc = one_page(cooking + " " + space)
-    chunks = SemanticChunker(BundledEmbedder(), max_chunk_size=200).split(doc)
+    chunks = SemanticChunker(BundledEmbedder(), buffer_size=0, max_chunk_size=200).split(doc)
     assert_spans_exact(doc, chunks)
     assert_no_text_lost(doc, chunks)
     assert len(cooking) + 1 in {c.start for c in chunks}
