@@ -88,7 +88,7 @@ class ExtractiveAnswerer:
         unit_terms = [set(content_terms(text)) for _, text in units]
         idf = _idf(question_set, unit_terms)
         candidates = []
-        for (n, text), terms, vector, cosine in zip(units, unit_terms, vectors[1:], cosines):
+        for (n, text), terms, vector, cosine in zip(units, unit_terms, vectors[1:], cosines, strict=True):
             lexical = weighted_containment(question_terms, terms, idf)
             score = COSINE_WEIGHT * max(float(cosine), 0.0) + (1 - COSINE_WEIGHT) * lexical
             if keys:

