@@ -161,7 +161,7 @@ def make_answerer(spec: str, settings: Settings, embedder: Any) -> Any:
     names = [n.strip() for n in spec.split(",") if n.strip()]
     if not names:
         raise ValueError("answerer is empty: use 'extractive' or a provider chain like 'openai,extractive'")
-    extractive = ExtractiveAnswerer(embedder)
+    extractive = ExtractiveAnswerer(embedder, threshold=settings.abstain_threshold)
     if names == ["extractive"]:
         return extractive
     from llm.answerer import LLMAnswerer
