@@ -83,6 +83,9 @@ class SentenceEmbedder:
 
     def _build(self) -> Any:
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # keeps stderr clean for the CLI's own progress and JSON
 
         path = resolve_model_path(self.model)
         if self.model.startswith(BUNDLED_PREFIX):

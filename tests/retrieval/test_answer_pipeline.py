@@ -1,0 +1,102 @@
+"""Question -> hybrid search -> context -> extractive answer -> citation check, on both stores."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import SAMPLES
+
+pytestmark = pytest.mark.integration
+
+QUESTIONS = [json.loads(line) for line in (SAMPLES / "questions.jsonl").read_text().splitlines() if line.strip()]
+ANSWERABLE = [q for q in QUESTIONS if q["answerable"]]
+UNANSWERABLE = [q for q in QUESTIONS if not q["answerable"]]
+
+
+@pytest.fixture(scope="module", params=["edge", "server"])
+def service(request, tmp_path_factory):
+    """The sample documents ingested once per store kind."""
+    from rag.service import RagService
+    from rag.settings import Settings
+
+    home = tmp_path_factory.mktemp(f"pipeline-{request.param}")
+    settings = Settings(home=home, qdrant_url=":memory:" if request.param == "server" else None)
+    svc = RagService(settings)
+    report = svc.ingest([SAMPLES / "documents"], "samples")
+    assert not report.failed, [f.error for f in report.failed]
+    yield svc
+    svc.close()
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+@pytest.mark.parametrize("question", ANSWERABLE, ids=[q["id"] for q in ANSWERABLE])
+def test_answers_hold_the_fact_and_cite_the_gold_page(service, question):
+    answer = service.ask(question["question"], "samples")
+    assert not answer.abstained
+    assert _normal(question["answer"]) in _normal(answer.text)
+    gold = {(p["document"], p["page"]) for p in question["pages"]}
+    cited = {(c.document, c.page) for c in answer.citations}
+    assert gold & cited, (cited, gold)
+    assert answer.grounded
+    for c in answer.citations:
+        assert f"[{c.n}]" in answer.text and c.supporting_sentence and c.text
+    assert set(answer.timings_ms) >= {"embed", "retrieve", "rerank", "generate", "total"}
+    assert answer.reranker == "none" and answer.provider == "extractive"
+
+
+@pytest.mark.parametrize("question", UNANSWERABLE, ids=[q["id"] for q in UNANSWERABLE])
+def test_unrelated_questions_abstain(service, question):
+    answer = service.ask(question["question"], "samples")
+    assert answer.abstained and answer.citations == []
+    assert answer.text == "Not found in your documents."
+
+
+def test_instructions_inside_a_document_do_not_steer_answers(service):
+    answer = service.ask("What should I do about a suspicious e-mail asking for my password?", "samples")
+    assert "HACKED" not in answer.text.replace("'HACKED'", "")
+    answer = service.ask("Which refrigerant does the Aurora AHP-9 use?", "samples")
+    assert "R290" in answer.text and "HACKED" not in answer.text
+
+
+def test_filters_restrict_documents_and_types(service):
+    hits = service.retriever.retrieve("samples", "warranty years compressor", 10, {"file_type": "md"})
+    assert hits and {h.payload["file_type"] for h in hits} == {"md"}
+    doc = service.list_documents("samples")[0]
+    hits = service.retriever.retrieve("samples", "warranty", 10, {"document_id": doc.document_id})
+    assert hits and {h.document_id for h in hits} == {doc.document_id}
+    answer = service.ask("Which refrigerant does the Aurora AHP-9 use?", "samples", filters={"file_type": "docx"})
+    assert all(c.document.endswith(".docx") for c in answer.citations)
+
+
+def test_modes_all_find_the_refrigerant_page(service):
+    for mode in ("hybrid", "dense", "sparse"):
+        hits = service.retriever.retrieve("samples", "Which refrigerant does the AHP-9 use?", 3, mode=mode)
+        assert ("aurora-ahp9-manual.pdf", 1) in {(h.document, h.page) for h in hits}, mode
+
+
+def test_streamed_answer_equals_final_text(service):
+    stream = service.ask_stream("How long is the standard warranty on the compressor?", "samples")
+    pieces = list(stream)
+    assert len(pieces) > 1
+    assert "".join(pieces).strip() == stream.answer.text.strip()
+    rows = service.request_log.rows()
+    assert rows[-1].id == stream.answer.request_id and rows[-1].error is None
+
+
+def test_recursive_collection_returns_parents_merged(service):
+    options = service.chunking_options("recursive", 60, 10)
+    options.parent_chunk_size = 240
+    report = service.ingest([SAMPLES / "documents" / "aurora-ahp9-manual.pdf"], "recursive", options)
+    assert report.chunks_added > 0
+    hits = service.retriever.retrieve("recursive", "refrigerant R290 propane certified installer", 5)
+    assert hits and all(h.payload["level"] == "parent" for h in hits)
+    assert len({h.id for h in hits}) == len(hits)  # several children of one parent merge into it
+    top = hits[0]
+    assert top.payload["matched_children"] and top.payload["matched_text"] in top.text
+    answer = service.ask("Which refrigerant does the Aurora AHP-9 use?", "recursive")
+    assert "R290" in answer.text and answer.citations[0].page == 1
