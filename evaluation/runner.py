@@ -451,3 +451,70 @@ def _settings_dict(config: EvalConfig, settings: Any) -> dict[str, Any]:
     data["weights"] = list(config.weights or ())
     data["embedding_model"] = settings.embedding_model
     return data
+
+
+GRID_CHUNKERS = ("fixed", "sentence", "recursive")
+GRID_MODES = ("hybrid", "dense", "sparse")
+
+
+@dataclass
+class GridCell:
+    """One cell of a grid: its label, settings, retrieval metrics and note."""
+
+    label: str
+    settings: dict[str, Any]
+    metrics: dict[str, Any]
+    note: str = ""
+
+
+def grid_reranker(settings: Any, requested: str | None) -> str:
+    """The reranker the grid's "on" column uses: the one asked for, else the configured one."""
+    return requested or settings.reranker
+
+
+def run_grid(
+    runner: EvaluationRunner,
+    dataset: Dataset,
+    base: EvalConfig,
+    *,
+    chunkers: tuple[str, ...] = GRID_CHUNKERS,
+    modes: tuple[str, ...] = GRID_MODES,
+    reranker: str | None = None,
+    progress: Progress | None = None,
+    ingest_progress: Callable[[dict[str, Any]], None] | None = None,
+) -> list[GridCell]:
+    """Chunkers x retrieval modes x reranker off/on, retrieval only, plus the starter pipeline.
+
+    Cells with the same chunking share one ingested collection. When the reranker cannot load
+    (offline, no cross-encoder configured) the "on" cells are left out and a note says why.
+    """
+    from evaluation.starter import starter_config
+
+    settings = runner.service.settings
+    on_spec = grid_reranker(settings, reranker)
+    loaded, reason = runner._reranker(on_spec)
+    states: list[str] = ["none"] + ([on_spec] if loaded is not None else [])
+    why_off = "" if loaded is not None else (
+        reason or f"no reranker configured (RAG_RERANKER={on_spec!r}): reranker-on cells not run")
+    total = (len(chunkers) * len(modes) * len(states) + 1) * len(dataset.questions)
+    done = [0]
+
+    def step() -> None:
+        done[0] += 1
+        if progress:
+            progress(done[0], total)
+
+    cells: list[GridCell] = []
+    starter = starter_config(base.depth).resolved(settings)
+    result = runner.evaluate(dataset, starter, on_question=step, ingest_progress=ingest_progress)
+    cells.append(GridCell(STARTER_LABEL, result.settings, result.metrics))
+    for chunker in chunkers:
+        for mode in modes:
+            for state in states:
+                config = replace(base, chunker=chunker, retrieval=mode, reranker=state, answers=False,
+                                 label=f"{chunker} {mode} rerank={'off' if state == 'none' else 'on'}")
+                config = config.resolved(settings)
+                result = runner.evaluate(dataset, config, on_question=step, ingest_progress=ingest_progress)
+                cells.append(GridCell(config.label, result.settings, result.metrics,
+                                      why_off if state == "none" and why_off else ""))
+    return cells

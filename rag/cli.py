@@ -242,6 +242,154 @@ def answer_json(answer: Any) -> dict[str, Any]:
     }
 
 
+@app.command("eval")
+def eval_command(
+    target: list[str] = typer.Argument(..., metavar="DATASET | convert KIND SRC OUT",
+                                       help="A data set folder, or 'convert docugami|covidqa|llamaindex|beir SRC OUT'"),
+    chunker: Optional[str] = typer.Option(None, help="fixed | sentence | recursive | semantic"),
+    chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Tokens per chunk"),
+    chunk_overlap: Optional[int] = typer.Option(None, "--chunk-overlap", help="Tokens shared by neighbours"),
+    retrieval: Optional[str] = typer.Option(None, "--retrieval", help="hybrid | dense | sparse"),
+    reranker: Optional[str] = typer.Option(None, help="none | cross-encoder:<path or name> | cohere[:model]"),
+    answerer: Optional[str] = typer.Option(None, help="extractive | provider chain, e.g. openai,extractive"),
+    top_k: Optional[int] = typer.Option(None, "--top-k", help="Sources each answer uses"),
+    limit: Optional[int] = typer.Option(None, help="Only the first N questions"),
+    unanswerable_from: Optional[Path] = typer.Option(
+        None, "--unanswerable-from", help="Another data set whose questions become unanswerable ones"),
+    unanswerable: int = typer.Option(10, "--unanswerable", help="How many to add with --unanswerable-from"),
+    answers: bool = typer.Option(True, "--answers/--no-answers", help="--no-answers: retrieval metrics only, faster"),
+    starter: bool = typer.Option(True, "--starter/--no-starter", help="Also measure the LlamaIndex starter pipeline"),
+    grid: bool = typer.Option(False, "--grid", help="Chunkers x retrieval modes x reranker off/on, one table"),
+    grid_chunkers: str = typer.Option("fixed,sentence,recursive", "--grid-chunkers", help="Chunkers of the grid"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Folder for report.json and report.md"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="convert: replace an existing OUT folder"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object"),
+) -> None:
+    """Evaluate retrieval and answers on a data set, or convert a data set into the eval format."""
+    if target[0] == "convert":
+        _eval_convert(target[1:], overwrite, as_json)
+        return
+    if len(target) != 1:
+        _fail("Give one data set folder, or 'convert KIND SRC OUT'.", as_json)
+    from evaluation.datasets import load_dataset, with_unanswerable
+    from evaluation.runner import EvalConfig, EvaluationRunner, run_grid
+
+    try:
+        dataset = load_dataset(target[0])
+        if limit:
+            dataset = dataset.limit(limit)
+        if unanswerable_from is not None:
+            other = load_dataset(unanswerable_from)
+            dataset = dataset.with_questions(dataset.questions + with_unanswerable(dataset, other, unanswerable))
+        service = _service()
+        config = EvalConfig(chunker=chunker, chunk_size=chunk_size, chunk_overlap=chunk_overlap, retrieval=retrieval,
+                            reranker=reranker, answerer=answerer, top_k=top_k, answers=answers and not grid)
+        config.resolved(service.settings).chunking(service.settings)
+        runner = EvaluationRunner(service)
+    except (RagError, ValueError) as exc:
+        _fail(str(exc), as_json)
+    show_bar = not as_json and sys.stderr.isatty()
+    from contextlib import nullcontext
+
+    from rich.progress import Progress
+
+    bar_context = Progress(console=console, transient=True) if show_bar else nullcontext()
+    with bar_context as bar:
+        task = bar.add_task("Ingesting", total=None) if bar else None
+
+        def on_question(done: int, total: int) -> None:
+            if bar:
+                bar.update(task, total=total, completed=done, description="Questions")
+
+        def on_file(event: dict[str, Any]) -> None:
+            if bar:
+                bar.update(task, total=event["total"], completed=event["index"] - (event["event"] == "start"),
+                           description=f"Ingesting {Path(event['file']).name[:30]}")
+
+        try:
+            if grid:
+                cells = run_grid(runner, dataset, config, reranker=reranker, progress=on_question,
+                                 ingest_progress=on_file, chunkers=tuple(c.strip() for c in grid_chunkers.split(",")))
+            else:
+                run = runner.run(dataset, config, starter=starter, progress=on_question, ingest_progress=on_file)
+        except (RagError, ValueError) as exc:
+            _fail(str(exc), as_json)
+    if grid:
+        _show_grid(dataset.name, cells, out_dir, as_json)
+    else:
+        _show_run(service, run, out_dir, as_json)
+    service.close()
+
+
+def _eval_convert(args: list[str], overwrite: bool, as_json: bool) -> None:
+    if len(args) != 3:
+        _fail("Usage: rag eval convert docugami|covidqa|llamaindex|beir SRC OUT", as_json)
+    from evaluation.converters import convert
+
+    kind, src, dest = args
+    try:
+        dataset = convert(kind, src, dest, overwrite=overwrite)
+    except (RagError, ValueError, OSError) as exc:
+        _fail(str(exc), as_json)
+    data = {"dataset": str(dataset.root), "questions": len(dataset.questions),
+            "unanswerable": sum(1 for q in dataset.questions if not q.answerable),
+            "documents": len(dataset.document_files())}
+    if as_json:
+        _emit_json(data)
+    else:
+        out.print(f"Wrote {data['questions']} questions and {data['documents']} documents to {data['dataset']}")
+
+
+def _show_run(service: Any, run: Any, out_dir: Optional[Path], as_json: bool) -> None:
+    from evaluation.report import retrieval_names, write_reports
+    from evaluation.run_store import RunStore
+
+    store = RunStore(service.settings.logs_dir / "evaluation.sqlite")
+    run_id = store.save(run)
+    store.close()
+    if out_dir is not None:
+        write_reports(run, out_dir)
+    if as_json:
+        _emit_json(run.summary())
+        return
+    table = Table("metric", "ours", *(["LlamaIndex starter"] if run.starter else []),
+                  title=f"{run.dataset}: {run.questions} questions, {run.seconds:.0f} s (run {run_id})")
+    shown = retrieval_names(run.metrics)
+    for name in shown:
+        table.add_row(name, _fmt(run.metrics[name]), *([_fmt(run.starter.metrics.get(name))] if run.starter else []))
+    for name, value in run.metrics.items():
+        if name not in shown and isinstance(value, float):
+            table.add_row(name, f"{value:.3f}", *(["-"] if run.starter else []))
+    out.print(table)
+    for note in run.ours.notes:
+        console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+    if out_dir is not None:
+        out.print(f"Reports: {out_dir / 'report.md'}, {out_dir / 'report.json'}")
+
+
+def _show_grid(name: str, cells: list[Any], out_dir: Optional[Path], as_json: bool) -> None:
+    metrics = ("hit@1", "hit@5", "recall@10", "MRR@10", "nDCG@10")
+    if out_dir is not None:
+        from evaluation.report import grid_table
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "grid.json").write_text(json.dumps([c.__dict__ for c in cells], indent=1, default=str))
+        (out_dir / "grid.md").write_text(f"# Grid: {name}\n\n{grid_table([c.__dict__ for c in cells], metrics)}\n")
+    if as_json:
+        _emit_json({"dataset": name, "grid": [{"label": c.label, "metrics": c.metrics, "note": c.note} for c in cells]})
+        return
+    table = Table("pipeline", *metrics, title=f"Grid: {name} (retrieval only)")
+    for c in cells:
+        table.add_row(c.label, *(_fmt(c.metrics.get(m)) for m in metrics))
+    out.print(table)
+    for note in dict.fromkeys(c.note for c in cells if c.note):
+        console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 @app.command()
 def serve(
     port: int = typer.Option(8501, help="Port to listen on"),

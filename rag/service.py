@@ -168,6 +168,47 @@ class RagService:
             return None
         return self.ingest([self.settings.samples_dir], name)
 
+    # Evaluation
+    @cached_property
+    def evaluation_store(self):  # noqa: ANN201
+        from evaluation.run_store import RunStore
+
+        return RunStore(self.settings.logs_dir / "evaluation.sqlite")
+
+    def evaluation_runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Stored evaluation runs, latest first, each with its difference to the committed baseline."""
+        from evaluation.run_store import baseline_delta
+
+        runs = self.evaluation_store.list(limit)
+        for run in runs:
+            delta = baseline_delta(run["dataset"], run["metrics"])
+            if delta:
+                run["baseline_delta"] = delta
+        return runs
+
+    def evaluation_datasets(self) -> list[str]:
+        """Data set folders offered on the Evaluation page: the shipped sample set."""
+        from evaluation.datasets import QUESTIONS_FILE
+
+        root = self.settings.samples_dir.parent
+        return [str(root)] if (root / QUESTIONS_FILE).is_file() else []
+
+    def run_evaluation(
+        self, dataset: str, *, top_k: int | None = None, reranker: str | None = None, answerer: str | None = None,
+        limit: int | None = None, progress: Any = None,
+    ) -> dict[str, Any]:
+        """Evaluate a data set with these settings (and the starter beside it), store and return the run."""
+        from evaluation.datasets import load_dataset
+        from evaluation.runner import EvalConfig, EvaluationRunner
+
+        data = load_dataset(dataset)
+        if limit:
+            data = data.limit(limit)
+        config = EvalConfig(top_k=top_k, reranker=reranker or None, answerer=answerer or None)
+        run = EvaluationRunner(self).run(data, config, progress=progress)
+        run_id = self.evaluation_store.save(run)
+        return next(r for r in self.evaluation_runs() if r["id"] == run_id)
+
     def _require(self, collection: str) -> None:
         if not self.store.collection_exists(collection):
             raise CollectionNotFoundError(
@@ -179,6 +220,7 @@ class RagService:
             self.store.close()
         if "request_log" in self.__dict__:
             self.request_log.close()
+
 
 
 def describe(obj: Any) -> dict[str, Any]:
