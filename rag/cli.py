@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
+import os
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -47,9 +47,9 @@ def ingest(
     paths: list[Path] = typer.Argument(..., help="Files or folders (folders are walked)"),
     collection: str = typer.Option(None, "--collection", "-c", help="Collection name (default: RAG_DEFAULT_COLLECTION)"),
     chunker: str = typer.Option(None, help="fixed | sentence | recursive | semantic"),
-    chunk_size: Optional[int] = typer.Option(None, help="Tokens per chunk"),
-    chunk_overlap: Optional[int] = typer.Option(None, help="Tokens shared by neighbouring chunks"),
-    password: Optional[str] = typer.Option(None, help="Password for encrypted PDFs"),
+    chunk_size: int | None = typer.Option(None, help="Tokens per chunk"),
+    chunk_overlap: int | None = typer.Option(None, help="Tokens shared by neighbouring chunks"),
+    password: str | None = typer.Option(None, help="Password for encrypted PDFs"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object"),
 ) -> None:
     """Ingest files into a collection. Unchanged files are skipped; changed ones are replaced whole."""
@@ -190,9 +190,9 @@ def collections_delete(name: str, as_json: bool = typer.Option(False, "--json"))
 def ask(
     question: str = typer.Argument(..., help="The question"),
     collection: str = typer.Option(None, "--collection", "-c"),
-    top_k: Optional[int] = typer.Option(None, "--top-k", help="Sources to answer from"),
-    reranker: Optional[str] = typer.Option(None, help="none | cross-encoder:<path or name> | cohere[:model]"),
-    answerer: Optional[str] = typer.Option(None, help="extractive | provider chain, e.g. openai,extractive"),
+    top_k: int | None = typer.Option(None, "--top-k", help="Sources to answer from"),
+    reranker: str | None = typer.Option(None, help="none | cross-encoder:<path or name> | cohere[:model]"),
+    answerer: str | None = typer.Option(None, help="extractive | provider chain, e.g. openai,extractive"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Answer a question from a collection, with numbered citations."""
@@ -246,22 +246,22 @@ def answer_json(answer: Any) -> dict[str, Any]:
 def eval_command(
     target: list[str] = typer.Argument(..., metavar="DATASET | convert KIND SRC OUT",
                                        help="A data set folder, or 'convert docugami|covidqa|llamaindex|beir SRC OUT'"),
-    chunker: Optional[str] = typer.Option(None, help="fixed | sentence | recursive | semantic"),
-    chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Tokens per chunk"),
-    chunk_overlap: Optional[int] = typer.Option(None, "--chunk-overlap", help="Tokens shared by neighbours"),
-    retrieval: Optional[str] = typer.Option(None, "--retrieval", help="hybrid | dense | sparse"),
-    reranker: Optional[str] = typer.Option(None, help="none | cross-encoder:<path or name> | cohere[:model]"),
-    answerer: Optional[str] = typer.Option(None, help="extractive | provider chain, e.g. openai,extractive"),
-    top_k: Optional[int] = typer.Option(None, "--top-k", help="Sources each answer uses"),
-    limit: Optional[int] = typer.Option(None, help="Only the first N questions"),
-    unanswerable_from: Optional[Path] = typer.Option(
+    chunker: str | None = typer.Option(None, help="fixed | sentence | recursive | semantic"),
+    chunk_size: int | None = typer.Option(None, "--chunk-size", help="Tokens per chunk"),
+    chunk_overlap: int | None = typer.Option(None, "--chunk-overlap", help="Tokens shared by neighbours"),
+    retrieval: str | None = typer.Option(None, "--retrieval", help="hybrid | dense | sparse"),
+    reranker: str | None = typer.Option(None, help="none | cross-encoder:<path or name> | cohere[:model]"),
+    answerer: str | None = typer.Option(None, help="extractive | provider chain, e.g. openai,extractive"),
+    top_k: int | None = typer.Option(None, "--top-k", help="Sources each answer uses"),
+    limit: int | None = typer.Option(None, help="Only the first N questions"),
+    unanswerable_from: Path | None = typer.Option(
         None, "--unanswerable-from", help="Another data set whose questions become unanswerable ones"),
     unanswerable: int = typer.Option(10, "--unanswerable", help="How many to add with --unanswerable-from"),
     answers: bool = typer.Option(True, "--answers/--no-answers", help="--no-answers: retrieval metrics only, faster"),
     starter: bool = typer.Option(True, "--starter/--no-starter", help="Also measure the LlamaIndex starter pipeline"),
     grid: bool = typer.Option(False, "--grid", help="Chunkers x retrieval modes x reranker off/on, one table"),
     grid_chunkers: str = typer.Option("fixed,sentence,recursive", "--grid-chunkers", help="Chunkers of the grid"),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="Folder for report.json and report.md"),
+    out_dir: Path | None = typer.Option(None, "--out", help="Folder for report.json and report.md"),
     overwrite: bool = typer.Option(False, "--overwrite", help="convert: replace an existing OUT folder"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object"),
 ) -> None:
@@ -340,7 +340,7 @@ def _eval_convert(args: list[str], overwrite: bool, as_json: bool) -> None:
         out.print(f"Wrote {data['questions']} questions and {data['documents']} documents to {data['dataset']}")
 
 
-def _show_run(service: Any, run: Any, out_dir: Optional[Path], as_json: bool) -> None:
+def _show_run(service: Any, run: Any, out_dir: Path | None, as_json: bool) -> None:
     from evaluation.report import retrieval_names, write_reports
     from evaluation.run_store import RunStore
 
@@ -367,7 +367,7 @@ def _show_run(service: Any, run: Any, out_dir: Optional[Path], as_json: bool) ->
         out.print(f"Reports: {out_dir / 'report.md'}, {out_dir / 'report.json'}")
 
 
-def _show_grid(name: str, cells: list[Any], out_dir: Optional[Path], as_json: bool) -> None:
+def _show_grid(name: str, cells: list[Any], out_dir: Path | None, as_json: bool) -> None:
     metrics = ("hit@1", "hit@5", "recall@10", "MRR@10", "nDCG@10")
     if out_dir is not None:
         from evaluation.report import grid_table
@@ -406,7 +406,9 @@ def serve(
     app_file = Path(__file__).resolve().parent.parent / "app.py"
     cmd = [sys.executable, "-m", "streamlit", "run", str(app_file), "--server.port", str(port),
            "--server.address", address, "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    raise typer.Exit(subprocess.call(cmd))
+    sys.stdout.flush()
+    # Streamlit takes over this process, so stopping `rag serve` stops the app too.
+    os.execv(sys.executable, cmd)
 
 
 def main() -> None:
