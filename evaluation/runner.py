@@ -182,8 +182,9 @@ STARTER_LABEL = "llamaindex-starter"
 
 
 class CollectionCache:
-    """Ingested data set collections, keyed by data set path, document hashes, chunking and
-    embedder, so reruns and grid cells with the same chunking reuse one ingestion."""
+    """Ingested data set collections, keyed by the documents (relative paths and hashes), the
+    chunking and the embedder, so reruns, copies of a data set and grid cells with the same
+    chunking reuse one ingestion."""
 
     def __init__(self, service: Any, root: Path | None = None) -> None:
         self.service = service
@@ -194,7 +195,6 @@ class CollectionCache:
         digest = hashlib.sha256()
         header = {
             "format": CACHE_FORMAT,
-            "dataset": str(dataset.root.resolve()),
             "chunking": asdict(options),
             "embedder": self.service.settings.embedding_model,
         }

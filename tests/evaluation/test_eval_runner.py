@@ -40,23 +40,34 @@ def tiny_dataset(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture
-def service():
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
     from rag.service import RagService
+    from rag.settings import Settings
 
-    svc = RagService()
+    svc = RagService(Settings(home=tmp_path_factory.mktemp("runner_home")))
     yield svc
     svc.close()
 
 
+@pytest.fixture(scope="module")
+def first_run(tiny_dataset, service):
+    """One full run (answers and the starter), shared by the tests that read it."""
+    from evaluation.runner import EvalConfig, EvaluationRunner
+
+    seen: list[tuple[int, int]] = []
+    run = EvaluationRunner(service).run(load_dataset(tiny_dataset), EvalConfig(chunk_size=64, chunk_overlap=8),
+                                        progress=lambda d, t: seen.append((d, t)))
+    return run, seen
+
+
 @pytest.mark.integration
-def test_run_rows_metrics_and_cache(tiny_dataset, service):
+def test_run_rows_metrics_and_cache(tiny_dataset, service, first_run):
     from evaluation.runner import EvalConfig, EvaluationRunner
 
     dataset = load_dataset(tiny_dataset)
     runner = EvaluationRunner(service)
-    seen: list[tuple[int, int]] = []
-    run = runner.run(dataset, EvalConfig(chunk_size=64, chunk_overlap=8), progress=lambda d, t: seen.append((d, t)))
+    run, seen = first_run
 
     assert run.questions == 4
     assert seen[-1] == (8, 8)  # ours and the starter, 4 questions each
@@ -70,8 +81,8 @@ def test_run_rows_metrics_and_cache(tiny_dataset, service):
     # The metrics can be recomputed from the rows.
     answerable = [r for r in run.ours.rows if r["answerable"]]
     ranked = [list(dict.fromkeys(h["document"] for h in r["retrieved"])) for r in answerable]
-    expected_hit5 = sum(hit_at_k(d, set(r["gold_documents"]), 5) for d, r in zip(ranked, answerable)) / 3
-    expected_mrr = sum(mrr_at_k(d, set(r["gold_documents"]), 10) for d, r in zip(ranked, answerable)) / 3
+    expected_hit5 = sum(hit_at_k(d, set(r["gold_documents"]), 5) for d, r in zip(ranked, answerable, strict=True)) / 3
+    expected_mrr = sum(mrr_at_k(d, set(r["gold_documents"]), 10) for d, r in zip(ranked, answerable, strict=True)) / 3
     assert run.metrics["hit@5"] == pytest.approx(expected_hit5, abs=1e-4)
     assert run.metrics["MRR@10"] == pytest.approx(expected_mrr, abs=1e-4)
     assert "page_hit@5" in run.metrics  # one question has gold pages
@@ -96,12 +107,11 @@ def test_run_rows_metrics_and_cache(tiny_dataset, service):
 
 
 @pytest.mark.integration
-def test_reports_and_run_store(tiny_dataset, service, tmp_path):
+def test_reports_and_run_store(service, first_run, tmp_path):
     from evaluation.report import write_reports
     from evaluation.run_store import RunStore
-    from evaluation.runner import EvalConfig, EvaluationRunner
 
-    run = EvaluationRunner(service).run(load_dataset(tiny_dataset), EvalConfig(chunk_size=64, chunk_overlap=8))
+    run = first_run[0]
     json_path, md_path = write_reports(run, tmp_path / "out")
     report = json.loads(json_path.read_text())
     assert {"dataset", "questions", "settings", "metrics", "seconds", "definitions", "rows"} <= set(report)

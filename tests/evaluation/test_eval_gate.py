@@ -1,0 +1,126 @@
+"""The evaluation gate: the default pipeline against the committed baselines.
+
+The sample set in data/ always runs. With the shared data sets present (RAG_EVAL_DATA, or
+../shared/eval beside the repository), docugami and COVID-QA are converted and run on a fixed
+subset of questions. A metric may fall at most TOLERANCE below its baseline, and our hit@5
+must beat the LlamaIndex starter pipeline measured in the same run.
+
+Set RAG_EVAL_HOME to a folder outside the repository to keep the ingested collections
+between runs (ingestion dominates the time); by default each run ingests into a temp folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from evaluation.datasets import Dataset, load_dataset, with_unanswerable
+from tests.conftest import SAMPLES, eval_data_dir
+
+TOLERANCE = 0.05  # absolute: a metric may fall this far below its baseline before the gate fails
+BASELINES = Path(__file__).resolve().parents[2] / "evaluation" / "baselines"
+# Sizes of the shared-set subsets; the baselines were measured with exactly these.
+DOCUGAMI_QUESTIONS = 60
+COVIDQA_QUESTIONS = 40
+COVIDQA_OTHER_ARTICLES = 10
+UNANSWERABLE = 6
+GATED = ("hit@1", "hit@5", "recall@10", "MRR@10", "nDCG@10", "page_hit@5", "page_MRR@10",
+         "token_f1", "semantic_similarity", "faithfulness", "citation_precision",
+         "citation_page_accuracy", "abstention_accuracy")
+
+
+def spread(dataset: Dataset, n: int) -> Dataset:
+    """`n` answerable questions evenly spaced over the whole set (the files are grouped by
+    document, so the first n would cover only a few documents)."""
+    pool = [q for q in dataset.questions if q.answerable]
+    n = min(n, len(pool))
+    return dataset.with_questions([pool[i * len(pool) // n] for i in range(n)])
+
+
+def restrict_documents(dataset: Dataset, other_articles: int, out: Path) -> Dataset:
+    """A copy of `dataset` (documents linked) holding only the gold documents of its questions
+    plus `other_articles` others, evenly spaced, as distractors."""
+    gold = {d for q in dataset.questions for d in q.gold_documents}
+    rest = [p for p in dataset.document_files() if dataset.relative_document(p) not in gold]
+    picked = [rest[i * len(rest) // other_articles] for i in range(min(other_articles, len(rest)))]
+    keep = [dataset.documents_dir / g for g in sorted(gold)] + picked
+    for path in keep:
+        target = out / "documents" / dataset.relative_document(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(path.resolve())
+    from evaluation.datasets import write_questions
+
+    write_questions(out, dataset.questions)
+    return load_dataset(out)
+
+
+@pytest.fixture(scope="module")
+def eval_service(tmp_path_factory):
+    """One service for the module; RAG_HOME from RAG_EVAL_HOME (kept) or a temp folder."""
+    from rag.service import RagService
+    from rag.settings import Settings
+
+    home = Path(os.environ.get("RAG_EVAL_HOME") or tmp_path_factory.mktemp("eval_home"))
+    service = RagService(Settings(home=home))
+    yield service
+    service.close()
+
+
+@pytest.fixture(scope="module")
+def shared_sets(tmp_path_factory) -> dict[str, Dataset]:
+    """docugami and COVID-QA subsets, converted from the shared folder (skip without it)."""
+    root = eval_data_dir()
+    if root is None:
+        pytest.skip("The shared evaluation sets are not here: set RAG_EVAL_DATA to the folder holding "
+                    "docugami_sec_10q/ and covid_qa/ to run the docugami and COVID-QA gates.")
+    from evaluation.converters import convert
+
+    work = tmp_path_factory.mktemp("shared_sets")
+    docugami = convert("docugami", root / "docugami_sec_10q", work / "docugami")
+    covid = convert("covidqa", root / "covid_qa", work / "covidqa_full")
+    docugami_q = spread(docugami, DOCUGAMI_QUESTIONS)
+    covid_q = restrict_documents(spread(covid, COVIDQA_QUESTIONS), COVIDQA_OTHER_ARTICLES, work / "covidqa")
+    # Unanswerable questions: each set paired with the other's questions.
+    docugami_q = docugami_q.with_questions(docugami_q.questions + with_unanswerable(docugami_q, covid, UNANSWERABLE))
+    covid_q = covid_q.with_questions(covid_q.questions + with_unanswerable(covid_q, docugami, UNANSWERABLE))
+    return {"docugami": docugami_q, "covidqa": covid_q}
+
+
+def check_against_baseline(name: str, run) -> None:  # noqa: ANN001
+    """Fail on a metric more than TOLERANCE below the baseline, or on losing to the starter."""
+    baseline_path = BASELINES / f"{name}.json"
+    assert baseline_path.is_file(), f"No baseline {baseline_path}: write one with the measured metrics."
+    baseline = json.loads(baseline_path.read_text())["metrics"]
+    drops = {
+        metric: (baseline[metric], run.metrics.get(metric))
+        for metric in GATED
+        if isinstance(baseline.get(metric), float)
+        and (run.metrics.get(metric) is None or run.metrics[metric] < baseline[metric] - TOLERANCE)
+    }
+    assert not drops, f"{name}: metrics below baseline - {TOLERANCE} (baseline, now): {drops}"
+    assert run.starter is not None
+    ours, starter = run.metrics["hit@5"], run.starter.metrics["hit@5"]
+    assert ours > starter or ours == 1.0, f"{name}: hit@5 {ours} does not beat the starter's {starter}"
+
+
+@pytest.mark.eval
+@pytest.mark.slow
+def test_samples_gate(eval_service):
+    from evaluation.runner import EvaluationRunner
+
+    run = EvaluationRunner(eval_service).run(load_dataset(SAMPLES))
+    assert run.metrics["unanswerable_questions"] > 0
+    check_against_baseline("samples", run)
+
+
+@pytest.mark.eval
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["docugami", "covidqa"])
+def test_shared_set_gate(name, shared_sets, eval_service):
+    from evaluation.runner import EvaluationRunner
+
+    run = EvaluationRunner(eval_service).run(shared_sets[name])
+    check_against_baseline(name, run)
