@@ -169,21 +169,25 @@ def collections_list(as_json: bool = typer.Option(False, "--json")) -> None:
 @collections_app.command("create")
 def collections_create(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """Create an empty collection."""
-    try:
-        _service().create_collection(name)
-    except (RagError, ValueError) as exc:
-        _fail(str(exc), as_json)
-    _emit_json({"created": name}) if as_json else out.print(f"Created collection '{name}'")
+    _change_collection("create", name, as_json)
 
 
 @collections_app.command("delete")
 def collections_delete(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """Delete a collection and everything in it."""
+    _change_collection("delete", name, as_json)
+
+
+def _change_collection(action: str, name: str, as_json: bool) -> None:
+    service = _service()
     try:
-        _service().delete_collection(name)
+        (service.create_collection if action == "create" else service.delete_collection)(name)
     except (RagError, ValueError) as exc:
         _fail(str(exc), as_json)
-    _emit_json({"deleted": name}) if as_json else out.print(f"Deleted collection '{name}'")
+    finally:
+        service.close()
+    past = f"{action}d"
+    _emit_json({past: name}) if as_json else out.print(f"{past.capitalize()} collection '{name}'")
 
 
 @app.command()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import threading
 from typing import Any
 
 import numpy as np
 
 from rag.errors import ConfigError
+from retrieval.lazy_model import LazyModel
 
 BUNDLED_PREFIX = "bundled:"
 BUNDLED_MINILM = "bundled:all-MiniLM-L6-v2"
@@ -25,7 +25,7 @@ def resolve_model_path(model: str) -> str:
     return model
 
 
-class SentenceEmbedder:
+class SentenceEmbedder(LazyModel):
     """Embeds texts into L2-normalised float32 rows. The model loads on first use, once."""
 
     def __init__(
@@ -36,10 +36,9 @@ class SentenceEmbedder:
     ) -> None:
         if batch_size <= 0:
             raise ValueError(f"batch_size must be > 0 (got {batch_size})")
+        super().__init__()
         self.model = model
         self.batch_size = batch_size
-        self._model: Any = None
-        self._lock = threading.Lock()
 
     @property
     def model_name(self) -> str:
@@ -73,13 +72,6 @@ class SentenceEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
-
-    def _load(self) -> Any:
-        if self._model is None:
-            with self._lock:
-                if self._model is None:
-                    self._model = self._build()
-        return self._model
 
     def _build(self) -> Any:
         from sentence_transformers import SentenceTransformer

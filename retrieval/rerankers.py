@@ -8,13 +8,13 @@ reranker fail an answer: the fused order is kept and a warning says why.
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import replace
 from typing import Any, Protocol, runtime_checkable
 
 from rag.errors import ConfigError
 from rag.schema import ScoredChunk
 from rag.settings import Settings
+from retrieval.lazy_model import LazyModel
 
 NO_RERANKER = "none"
 CROSS_ENCODER_PREFIX = "cross-encoder:"
@@ -36,7 +36,7 @@ def _check_top_k(top_k: int | None) -> None:
         raise ValueError(f"top_k must be > 0 (got {top_k})")
 
 
-class CrossEncoderReranker:
+class CrossEncoderReranker(LazyModel):
     """A sentence-transformers CrossEncoder from a local folder or a hub name.
 
     The model loads on first use, once, even when several threads ask at the same time;
@@ -48,11 +48,10 @@ class CrossEncoderReranker:
             raise ValueError("model is empty: give a local cross-encoder folder or a model name")
         if batch_size <= 0:
             raise ValueError(f"batch_size must be > 0 (got {batch_size})")
+        super().__init__()
         self.model = model
         self.batch_size = batch_size
         self.max_length = max_length
-        self._model: Any = None
-        self._lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -61,13 +60,6 @@ class CrossEncoderReranker:
     def warm_up(self) -> None:
         """Load the model now instead of on the first query."""
         self._load()
-
-    def _load(self) -> Any:
-        if self._model is None:
-            with self._lock:
-                if self._model is None:
-                    self._model = self._build()
-        return self._model
 
     def _build(self) -> Any:
         from sentence_transformers import CrossEncoder
