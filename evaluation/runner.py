@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.datasets import Dataset, Question
+from evaluation.llm_judge import DEFINITIONS as JUDGE_DEFINITIONS
 from evaluation.metrics import (
     METRIC_DEFINITIONS,
     abstention_accuracy,
@@ -30,6 +31,7 @@ from evaluation.metrics import (
     token_f1,
 )
 from ingest.pipeline import ChunkingOptions
+from rag.errors import RagError
 from rag.schema import Answer, ScoredChunk
 from retrieval.retriever import HybridRetriever
 
@@ -55,6 +57,7 @@ class EvalConfig:
     top_k: int | None = None
     depth: int = 30  # chunks retrieved for the ranking metrics (documents to rank @10 need more)
     answers: bool = True  # False: retrieval only, for speed
+    judge: str | None = None  # an LLM provider spec: adds RAGAS faithfulness and answer relevancy
     label: str = "ours"
 
     def resolved(self, settings: Any) -> EvalConfig:
@@ -175,6 +178,8 @@ def metric_definitions() -> dict[str, str]:
         "answered_rate": "share of answerable questions answered without an abstention",
         "latency_ms": "p50 / p95 per stage over the questions, milliseconds",
         "cost_usd": "summed cost of the answers (0 for the extractive answerer)",
+        **{k: v.format(judge="the --judge provider", n=3) for k, v in JUDGE_DEFINITIONS.items()},
+        "judge_cost_usd": "summed cost of the judge's calls (with --judge)",
     }
 
 
@@ -308,8 +313,14 @@ class EvaluationRunner:
         """One pipeline (a resolved config) over the data set: per-question rows and metrics."""
         started = time.perf_counter()
         settings = self.service.settings
-        ingested = collection or self.cache.ingest(dataset, config.chunking(settings), ingest_progress)
-        retriever = self.retriever_for(config)
+        retriever: Any
+        if config.label == STARTER_LABEL:
+            from evaluation.starter import build_starter, starter_key
+
+            retriever, ingested = build_starter(self.service, dataset, self.cache.root, starter_key(self.cache, dataset))
+        else:
+            ingested = collection or self.cache.ingest(dataset, config.chunking(settings), ingest_progress)
+            retriever = self.retriever_for(config)
         notes: list[str] = []
         reranker, reason = self._reranker(config.reranker or "none")
         if reason:
@@ -320,9 +331,15 @@ class EvaluationRunner:
 
             # No request log: evaluation questions are not user traffic for monitoring.
             pipeline = AnswerPipeline(retriever, self.service.embedder, settings)
+        judge = None
+        if config.answers and config.judge:
+            from evaluation.llm_judge import RagasJudge
+
+            judge = RagasJudge.from_spec(config.judge, settings, self.service.embedder.embed)
+            notes.extend(f"{k}: {v}" for k, v in judge.definitions().items())
         rows = []
         for question in dataset.questions:
-            rows.append(self._question_row(question, ingested.collection, config, retriever, reranker, pipeline))
+            rows.append(self._question_row(question, ingested.collection, config, retriever, reranker, pipeline, judge))
             if on_question:
                 on_question()
         metrics = self._metrics(rows, config.answers)
@@ -346,7 +363,7 @@ class EvaluationRunner:
 
     def _question_row(
         self, question: Question, collection: str, config: EvalConfig, retriever: HybridRetriever,
-        reranker: Any, pipeline: Any,
+        reranker: Any, pipeline: Any, judge: Any = None,
     ) -> dict[str, Any]:
         t0 = time.perf_counter()
         hits = retriever.retrieve(collection, question.question, config.depth)
@@ -377,9 +394,15 @@ class EvaluationRunner:
             "timings_ms": {k: round(v, 2) for k, v in timings.items()},
         }
         if pipeline is not None:
-            answer = pipeline.ask(question.question, collection, top_k=config.top_k,
-                                  reranker=config.reranker, answerer=config.answerer)
+            stream = pipeline.ask_stream(question.question, collection, top_k=config.top_k,
+                                         reranker=config.reranker, answerer=config.answerer)
+            for _ in stream:
+                pass
+            answer = stream.answer
+            assert answer is not None
             row.update(self._answer_fields(question, answer, collection))
+            if judge is not None and not answer.abstained:
+                row.update(_judged(judge, question.question, answer, stream.sources, row["answer_metrics"]))
         return row
 
     def _answer_fields(self, question: Question, answer: Answer, collection: str) -> dict[str, Any]:
@@ -435,11 +458,35 @@ class EvaluationRunner:
                 [{"answerable": r["answerable"], "abstained": r["abstained"]} for r in rows]))
             metrics["unanswerable_questions"] = sum(1 for r in rows if not r["answerable"])
             metrics["cost_usd"] = round(sum(r.get("cost_usd") or 0.0 for r in rows), 6)
+            if any("judge" in r or "judge_error" in r for r in rows):
+                metrics["judge_cost_usd"] = round(sum(r.get("judge_cost_usd") or 0.0 for r in rows), 6)
+                metrics["judge_errors"] = sum(1 for r in rows if "judge_error" in r)
             latency = latency_summary(r["answer_timings_ms"] for r in rows)
         else:
             latency = latency_summary(r["timings_ms"] for r in rows)
         metrics["latency_ms"] = {s: {k: round(v, 1) for k, v in d.items()} for s, d in latency.items()}
         return metrics
+
+
+def _judged(judge: Any, question: str, answer: Answer, sources: list[ScoredChunk],
+            metrics: dict[str, Any]) -> dict[str, Any]:
+    """The judge's RAGAS scores added to `metrics`; a judge failure is recorded, not fatal."""
+    from retrieval.grounding import strip_markers
+
+    try:
+        scores = judge.score(question, strip_markers(answer.text).strip(), [s.text for s in sources])
+    except RagError as error:
+        return {"judge_error": str(error)}
+    for name in ("llm_faithfulness", "answer_relevancy"):
+        value = getattr(scores, name)
+        if value is not None:
+            metrics[name] = value
+    return {
+        "judge": {"statements": scores.statements, "verdicts": scores.verdicts,
+                  "generated_questions": scores.generated_questions,
+                  "input_tokens": scores.usage.input_tokens, "output_tokens": scores.usage.output_tokens},
+        "judge_cost_usd": scores.cost_usd,
+    }
 
 
 def _round(value: float | None) -> float | None:

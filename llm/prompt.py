@@ -118,7 +118,7 @@ class AnswerPayload(BaseModel):
         return self.answer.strip().rstrip(".").lower() == NOT_FOUND_TEXT.rstrip(".").lower()
 
 
-def _json_object(text: str) -> object:
+def json_object(text: str) -> object:
     start, end = text.find("{"), text.rfind("}")
     if start < 0 or end < start:
         raise InvalidOutputError("it is not a JSON object")
@@ -136,7 +136,7 @@ def parse_reply(
     Citations are the union of the declared list (or native citations) and the [n] markers.
     """
     if json_output:
-        data = _json_object(text)
+        data = json_object(text)
         if not isinstance(data, dict):
             raise InvalidOutputError("it is not a JSON object")
     else:

@@ -257,6 +257,8 @@ def eval_command(
     reranker: str | None = typer.Option(None, help="none | cross-encoder:<path or name> | cohere[:model]"),
     answerer: str | None = typer.Option(None, help="extractive | provider chain, e.g. openai,extractive"),
     top_k: int | None = typer.Option(None, "--top-k", help="Sources each answer uses"),
+    judge: str | None = typer.Option(
+        None, "--judge", help="LLM provider(s) for RAGAS faithfulness and answer relevancy, e.g. openai"),
     limit: int | None = typer.Option(None, help="Only the first N questions"),
     unanswerable_from: Path | None = typer.Option(
         None, "--unanswerable-from", help="Another data set whose questions become unanswerable ones"),
@@ -287,7 +289,14 @@ def eval_command(
             dataset = dataset.with_questions(dataset.questions + with_unanswerable(dataset, other, unanswerable))
         service = _service()
         config = EvalConfig(chunker=chunker, chunk_size=chunk_size, chunk_overlap=chunk_overlap, retrieval=retrieval,
-                            reranker=reranker, answerer=answerer, top_k=top_k, answers=answers and not grid)
+                            reranker=reranker, answerer=answerer, top_k=top_k, answers=answers and not grid,
+                            judge=judge)
+        if judge and not config.answers:
+            raise ValueError("--judge scores answers: drop --no-answers (and --grid)")
+        if judge:
+            from evaluation.llm_judge import RagasJudge
+
+            RagasJudge.from_spec(judge, service.settings, service.embedder.embed)  # a missing key fails here
         config.resolved(service.settings).chunking(service.settings)
         runner = EvaluationRunner(service)
     except (RagError, ValueError) as exc:

@@ -20,6 +20,7 @@ class AnswerStream:
     def __init__(self, pieces: Callable[[], Iterator[str]]) -> None:
         self._pieces = pieces
         self.answer: Answer | None = None
+        self.sources: list[ScoredChunk] = []  # the context the answerer was given
 
     def __iter__(self) -> Iterator[str]:
         yield from self._pieces()
@@ -73,6 +74,7 @@ class AnswerPipeline:
                 sources, timings, reranker_name, warnings = self._sources(
                     question, collection, top_k, reranker_spec, filters, mode
                 )
+                stream.sources = list(sources)
                 gen_start = time.perf_counter()
                 engine = self._answerer(answerer_spec)
                 if not sources:
