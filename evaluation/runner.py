@@ -37,7 +37,7 @@ from retrieval.retriever import HybridRetriever
 
 # Progress callback: (questions done, questions in all).
 Progress = Callable[[int, int], None]
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: the document name is in the sparse text too
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,8 @@ class EvalConfig:
     weights: tuple[float, float] | None = None
     rrf_k: int | None = None
     candidates: int | None = None
+    sparse_gain: float | None = None
+    name_boost: float | None = None
     reranker: str | None = None
     answerer: str | None = None
     top_k: int | None = None
@@ -72,6 +74,8 @@ class EvalConfig:
             weights=tuple(self.weights or settings.fusion_weights),
             rrf_k=self.rrf_k or settings.rrf_k,
             candidates=self.candidates or settings.candidates,
+            sparse_gain=settings.sparse_gain if self.sparse_gain is None else self.sparse_gain,
+            name_boost=settings.name_boost if self.name_boost is None else self.name_boost,
             reranker=self.reranker or settings.reranker,
             answerer=self.answerer or settings.answerer,
             top_k=self.top_k or settings.top_k,
@@ -299,6 +303,10 @@ class EvaluationRunner:
             weights=tuple(config.weights or (1.0, 1.0)),  # type: ignore[arg-type]
             rrf_k=int(config.rrf_k or 60),
             fusion=str(config.fusion or "rrf"),
+            sparse_gain=float(config.sparse_gain or 0.0),
+            sparse_pivot=self.service.settings.sparse_pivot,
+            sparse_ceiling=self.service.settings.sparse_ceiling,
+            name_boost=float(config.name_boost or 0.0),
         )
 
     def evaluate(

@@ -12,6 +12,7 @@ pipeline's choices. The built index is persisted under the cache folder, keyed b
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -20,7 +21,6 @@ from typing import Any
 
 from evaluation.datasets import Dataset
 from evaluation.runner import STARTER_LABEL, EvalConfig, IngestedCollection
-from ingest.pipeline import ChunkingOptions
 from rag.schema import ScoredChunk
 
 STARTER_CHUNK_SIZE = 1024
@@ -38,6 +38,8 @@ def starter_config(depth: int = 30) -> EvalConfig:
         chunk_overlap=STARTER_CHUNK_OVERLAP,
         retrieval="dense",
         fusion="rrf",
+        sparse_gain=0.0,
+        name_boost=0.0,
         reranker="none",
         depth=depth,
         answers=False,
@@ -145,4 +147,10 @@ def build_starter(service: Any, dataset: Dataset, cache_root: Path, key: str) ->
 
 def starter_key(cache: Any, dataset: Dataset) -> str:
     """The cache key of the starter index: the files, their hashes, the format and the embedder."""
-    return cache.key(dataset, ChunkingOptions(STARTER_FORMAT, STARTER_CHUNK_SIZE, STARTER_CHUNK_OVERLAP, 0))
+    digest = hashlib.sha256()
+    digest.update(json.dumps([STARTER_FORMAT, STARTER_CHUNK_SIZE, STARTER_CHUNK_OVERLAP,
+                              cache.service.settings.embedding_model]).encode())
+    for path in dataset.document_files():
+        digest.update(dataset.relative_document(path).encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()

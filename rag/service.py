@@ -84,6 +84,11 @@ class RagService:
             candidates=self.settings.candidates,
             weights=self.settings.fusion_weights,
             rrf_k=self.settings.rrf_k,
+            fusion=self.settings.fusion,
+            sparse_gain=self.settings.sparse_gain,
+            sparse_pivot=self.settings.sparse_pivot,
+            sparse_ceiling=self.settings.sparse_ceiling,
+            name_boost=self.settings.name_boost,
         )
 
     @cached_property

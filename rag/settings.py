@@ -43,12 +43,20 @@ class Settings(BaseSettings):
     # Retrieval and answers
     retrieval_mode: RetrievalMode = "hybrid"
     top_k: int = 5
-    candidates: int = 40
-    # Weighted RRF, chosen by measurement on docugami and COVID-QA (see evaluation/baselines/README.md):
-    # dense counts twice and a small k keeps the top ranks decisive; plain RRF (k=60, 1:1) lost to
-    # the better single retriever on both sets.
-    fusion_weights: tuple[float, float] = Field(default=(2.0, 1.0), description="RRF weights (dense, sparse)")
+    candidates: int = 60
+    # Dense and sparse lists of `candidates` each, fused here by weighted RRF; chosen by measurement on
+    # docugami and COVID-QA (evaluation/baselines/README.md): a small k keeps the top ranks decisive;
+    # plain RRF (k=60, 1:1) lost to the better single retriever on both sets.
+    fusion: str = Field(default="rrf", description="rrf (weighted, fused here) | dbsf (Qdrant's, in the store)")
+    fusion_weights: tuple[float, float] = Field(default=(1.0, 1.0), description="RRF weights (dense, sparse)")
     rrf_k: int = 5
+    # The sparse weight follows how far BM25's best hit stands out from its 20th (retrieval/fusion.py):
+    # sparse weight = fusion_weights[1] * sparse_gain * (top1 / top20 - sparse_pivot), within [0, sparse_ceiling].
+    sparse_gain: float = 2.0
+    sparse_pivot: float = 1.1
+    sparse_ceiling: float = 3.0
+    # Chunks of documents whose file name holds words of the question rank higher (0 turns it off).
+    name_boost: float = 2.0
     reranker: str = Field(default="none", description="none | cross-encoder:<path or name> | cohere[:model]")
     answerer: str = Field(default="extractive", description="extractive | a provider chain such as 'openai,extractive'")
     context_tokens: int = 3000

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from rag.schema import ScoredChunk
+from retrieval.fusion import adaptive_weights, boost_named_documents, weighted_rrf
 from retrieval.store import Filters, QuerySpec, SearchMode, VectorStore
 
 
@@ -23,6 +24,10 @@ class HybridRetriever:
         weights: tuple[float, float] = (1.0, 1.0),
         rrf_k: int = 60,
         fusion: str = "rrf",
+        sparse_gain: float = 0.0,
+        sparse_pivot: float = 1.0,
+        sparse_ceiling: float = 3.0,
+        name_boost: float = 0.0,
     ) -> None:
         if candidates <= 0:
             raise ValueError(f"candidates must be > 0 (got {candidates})")
@@ -34,7 +39,12 @@ class HybridRetriever:
         self.weights = weights
         self.rrf_k = rrf_k
         self.fusion = fusion
+        self.sparse_gain = sparse_gain
+        self.sparse_pivot = sparse_pivot
+        self.sparse_ceiling = sparse_ceiling
+        self.name_boost = name_boost
         self.last_timings: dict[str, float] = {}
+        self.last_weights: tuple[float, float] | None = None
 
     def retrieve(
         self,
@@ -54,22 +64,38 @@ class HybridRetriever:
         dense = self.embedder.embed_query(query).tolist() if mode in ("hybrid", "dense") else None
         sparse = self.sparse.encode_query(query) if mode in ("hybrid", "sparse") else None
         t1 = time.perf_counter()
-        spec = QuerySpec(
-            dense=dense,
-            sparse=sparse,
-            mode=mode,
-            top_k=max(top_k, 1) * 3,  # room for children that merge into one parent
-            candidates=max(self.candidates, top_k),
-            filters=dict(filters or {}),
-            fusion=self.fusion,  # type: ignore[arg-type]
-            rrf_k=self.rrf_k,
-            weights=weights or self.weights,
-        )
-        hits = self.store.query(collection, spec)
+        limit = max(top_k, 1) * 3  # room for children that merge into one parent
+        hits = self._search(collection, dense, sparse, mode, max(limit, self.candidates), filters, weights)
+        hits = boost_named_documents(query, hits, self.name_boost, self.rrf_k)[:limit]
         merged = self._merge_parents(collection, hits)[:top_k]
         t2 = time.perf_counter()
         self.last_timings = {"embed": (t1 - t0) * 1000, "retrieve": (t2 - t1) * 1000}
         return merged
+
+    def _search(
+        self,
+        collection: str,
+        dense: list[float] | None,
+        sparse: Any,
+        mode: SearchMode,
+        limit: int,
+        filters: Filters | None,
+        weights: tuple[float, float] | None,
+    ) -> list[ScoredChunk]:
+        """One store query for a single mode or DBSF; two queries fused here by weighted RRF otherwise."""
+        candidates = max(self.candidates, limit)
+        base: dict[str, Any] = {"filters": dict(filters or {}), "rrf_k": self.rrf_k}
+        self.last_weights = None
+        if mode != "hybrid" or self.fusion == "dbsf":
+            spec = QuerySpec(dense=dense, sparse=sparse, mode=mode, top_k=limit, candidates=candidates,
+                             fusion=self.fusion, weights=weights or self.weights, **base)  # type: ignore[arg-type]
+            return self.store.query(collection, spec)
+        dense_hits = self.store.query(collection, QuerySpec(dense=dense, mode="dense", top_k=candidates, **base))
+        sparse_hits = self.store.query(collection, QuerySpec(sparse=sparse, mode="sparse", top_k=candidates, **base))
+        fused_weights = adaptive_weights(
+            sparse_hits, weights or self.weights, self.sparse_gain, self.sparse_pivot, self.sparse_ceiling)
+        self.last_weights = fused_weights
+        return weighted_rrf([dense_hits, sparse_hits], fused_weights, self.rrf_k)[:limit]
 
     def _merge_parents(self, collection: str, hits: list[ScoredChunk]) -> list[ScoredChunk]:
         """Replace child hits by their parent chunk (best child's score), keeping rank order."""

@@ -1,0 +1,127 @@
+"""Fusion of the dense and sparse lists, and the document-name boost."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.schema import ScoredChunk
+from retrieval.fusion import (
+    adaptive_weights,
+    boost_named_documents,
+    name_scores,
+    name_words,
+    sparse_confidence,
+    weighted_rrf,
+)
+
+
+def chunk(cid: str, score: float = 1.0, source: str = "a.txt") -> ScoredChunk:
+    return ScoredChunk(id=cid, score=score, text=cid, payload={"source": source, "document_id": source})
+
+
+def test_weighted_rrf_sums_weight_over_k_plus_rank():
+    dense = [chunk("a"), chunk("b"), chunk("c")]
+    sparse = [chunk("c"), chunk("d")]
+    fused = weighted_rrf([dense, sparse], (1.0, 2.0), k=5)
+    scores = {c.id: c.score for c in fused}
+    assert scores["a"] == pytest.approx(1 / 6)
+    assert scores["c"] == pytest.approx(1 / 8 + 2 / 6)
+    assert scores["d"] == pytest.approx(2 / 7)
+    assert [c.id for c in fused] == ["c", "d", "a", "b"]
+
+
+def test_weighted_rrf_needs_one_weight_per_list():
+    with pytest.raises(ValueError, match="2 result lists but 1 weights"):
+        weighted_rrf([[chunk("a")], [chunk("b")]], (1.0,), k=5)
+
+
+def test_sparse_confidence_is_the_top_score_over_the_nth():
+    hits = [chunk(str(i), score) for i, score in enumerate([9.0, 6.0, 4.0, 3.0])]
+    assert sparse_confidence(hits, n=3) == pytest.approx(9.0 / 4.0)
+    assert sparse_confidence(hits, n=20) == pytest.approx(9.0 / 3.0)  # fewer hits: the last one
+    assert sparse_confidence(hits[:1]) == 1.0
+    assert sparse_confidence([]) == 1.0
+
+
+def test_adaptive_weights_follow_the_confidence_within_bounds():
+    flat = [chunk(str(i), 10.0 - 0.01 * i) for i in range(20)]
+    peaked = [chunk("0", 30.0)] + [chunk(str(i), 10.0) for i in range(1, 20)]
+    assert adaptive_weights(flat, (1.0, 1.0), gain=2.0, pivot=1.1, ceiling=3.0) == (1.0, 0.0)
+    dense_w, sparse_w = adaptive_weights(peaked, (1.0, 1.0), gain=2.0, pivot=1.1, ceiling=3.0)
+    assert dense_w == 1.0 and sparse_w == 3.0  # 2 * (3.0 - 1.1) = 3.8, clipped
+    mid = [chunk("0", 15.0)] + [chunk(str(i), 10.0) for i in range(1, 20)]
+    assert adaptive_weights(mid, (1.0, 1.0), 2.0, 1.1, 3.0)[1] == pytest.approx(2 * (1.5 - 1.1))
+    assert adaptive_weights(peaked, (2.0, 1.0), gain=0.0, pivot=1.1, ceiling=3.0) == (2.0, 1.0)
+
+
+def test_name_words_come_from_folders_and_file_stem_not_the_title():
+    payload = {"source": "reports/2023 Q1 INTC.pdf", "title": "Form 10-Q Intel Corporation"}
+    assert name_words(payload) == {"reports", "2023", "q1", "intc"}
+
+
+def test_a_document_named_by_two_question_words_scores_highest():
+    hits = [chunk("1", source="2023 Q3 INTC.pdf"), chunk("2", source="2023 Q1 INTC.pdf"),
+            chunk("3", source="2022 Q3 INTC.pdf"), chunk("4", source="2023 Q1 AMZN.pdf")]
+    scores = name_scores("What was Intel's R&D in Q1 2023?", hits)
+    # Both Q1 filings share "q1" and "2023" with the question: the same IDF sum, the best score.
+    assert scores["2023 Q1 INTC.pdf"] == 1.0 and scores["2023 Q1 AMZN.pdf"] == 1.0
+    assert scores["2023 Q3 INTC.pdf"] == 0.0  # one shared word ("2023") is not a reference
+    assert scores["2022 Q3 INTC.pdf"] == 0.0
+
+
+def test_boost_lifts_the_named_documents_chunks_and_leaves_unnamed_lists_alone():
+    ranked = [chunk("a", source="2023 Q3 NVDA.pdf"), chunk("b", source="2023 Q2 NVDA.pdf"),
+              chunk("c", source="2022 Q3 NVDA.pdf"), chunk("d", source="2023 Q1 NVDA.pdf")]
+    boosted = boost_named_documents("NVIDIA's Q1 2023 net income?", ranked, boost=2.0, k=5)
+    assert boosted[0].id == "d"
+    assert [c.id for c in boosted[1:]] == ["a", "b", "c"]
+    numbered = [chunk("x", source="1545.txt"), chunk("y", source="1546.txt")]
+    assert boost_named_documents("What is MERS?", numbered, 2.0, 5) == numbered
+    assert boost_named_documents("NVIDIA's Q1 2023 net income?", ranked, 0.0, 5) == ranked
+
+
+class _Encoder:
+    """Query vectors chosen by the test, in place of the embedder and the BM25 encoder."""
+
+    def __init__(self, dense, sparse) -> None:  # noqa: ANN001
+        self.dense, self.sparse = dense, sparse
+
+    def embed_query(self, text: str):  # noqa: ANN201
+        import numpy as np
+
+        return np.asarray(self.dense, dtype=float)
+
+    def encode_query(self, text: str):  # noqa: ANN201
+        return self.sparse
+
+
+def test_the_retriever_fuses_both_store_lists_with_adaptive_weights_and_boosts_named_files(store):
+    from retrieval.retriever import HybridRetriever
+    from retrieval.store import Point, QuerySpec, SparseVec
+
+    store.create_collection("c", 2)
+    names = ["2023 Q1 ACME.txt", "2023 Q2 ACME.txt", "2022 Q3 ACME.txt", "notes.txt"]
+    points = []
+    for i in range(12):
+        source = names[i % 4]
+        angle = i / 12
+        points.append(Point(
+            id=f"00000000-0000-0000-0000-{i:012d}",
+            payload={"source": source, "document_id": source, "text": f"chunk {i}", "page": 1, "position": i},
+            dense=[1.0 - angle, angle],
+            sparse=SparseVec(indices=[7, 100 + i], values=[1.0 + (3.0 if i == 5 else 0.1 * i), 1.0]),
+        ))
+    store.upsert("c", points)
+    query = _Encoder([1.0, 0.0], SparseVec(indices=[7], values=[1.0]))
+    retriever = HybridRetriever(store, query, query, candidates=12, weights=(1.0, 1.0), rrf_k=5,
+                                sparse_gain=2.0, sparse_pivot=1.1, sparse_ceiling=3.0, name_boost=0.0)
+    hits = retriever.retrieve("c", "anything", 12)
+    dense = store.query("c", QuerySpec(dense=[1.0, 0.0], mode="dense", top_k=12))
+    sparse = store.query("c", QuerySpec(sparse=SparseVec([7], [1.0]), mode="sparse", top_k=12))
+    weights = adaptive_weights(sparse, (1.0, 1.0), 2.0, 1.1, 3.0)
+    assert retriever.last_weights == weights and weights[1] > 0
+    assert [h.id for h in hits] == [h.id for h in weighted_rrf([dense, sparse], weights, 5)][:12]
+    # The question names "2023 Q2": that file's chunks come first once the boost is on.
+    retriever.name_boost = 2.0
+    boosted = retriever.retrieve("c", "What changed in the 2023 Q2 report?", 3)
+    assert {h.payload["source"] for h in boosted} == {"2023 Q2 ACME.txt"}
