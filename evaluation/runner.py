@@ -527,6 +527,12 @@ def grid_reranker(settings: Any, requested: str | None) -> str:
     return requested or settings.reranker
 
 
+def alone(config: EvalConfig, mode: str) -> EvalConfig:
+    """One retriever alone, as the grid and the gate compare our fusion with it: a single search
+    mode, no name boost, no reranker, retrieval only."""
+    return replace(config, retrieval=mode, name_boost=0.0, reranker="none", answers=False, label=f"{mode} alone")
+
+
 def run_grid(
     runner: EvaluationRunner,
     dataset: Dataset,
@@ -566,8 +572,11 @@ def run_grid(
     for chunker in chunkers:
         for mode in modes:
             for state in states:
-                config = replace(base, chunker=chunker, retrieval=mode, reranker=state, answers=False,
-                                 label=f"{chunker} {mode} rerank={'off' if state == 'none' else 'on'}")
+                config = replace(base, chunker=chunker, retrieval=mode, reranker=state, answers=False)
+                if mode != "hybrid":  # the single retrievers alone, as fusion must not lose to them
+                    config = replace(alone(config, mode), reranker=state)
+                name = f"{mode} alone" if mode != "hybrid" else mode
+                config = replace(config, label=f"{chunker} {name} rerank={'off' if state == 'none' else 'on'}")
                 config = config.resolved(settings)
                 result = runner.evaluate(dataset, config, on_question=step, ingest_progress=ingest_progress)
                 cells.append(GridCell(config.label, result.settings, result.metrics,

@@ -12,7 +12,9 @@ pipeline's choices. The built index is persisted under the cache folder, keyed b
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import logging
 import time
@@ -126,7 +128,11 @@ def build_starter(service: Any, dataset: Dataset, cache_root: Path, key: str) ->
         return StarterRetriever(index, dataset.documents_dir), collection
     started = time.perf_counter()
     files = dataset.document_files()
-    documents = SimpleDirectoryReader(input_dir=str(dataset.documents_dir), recursive=True).load_data()
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):  # its reader prints skipped files; stdout may be JSON
+        documents = SimpleDirectoryReader(input_dir=str(dataset.documents_dir), recursive=True).load_data()
+    for line in printed.getvalue().splitlines():
+        log.warning("LlamaIndex: %s", line)
     loaded = {Path(str(d.metadata.get("file_path", ""))).resolve() for d in documents}
     failed = [dataset.relative_document(p) + ": LlamaIndex's reader skipped it" for p in files if p.resolve() not in loaded]
     index = VectorStoreIndex.from_documents(

@@ -1,10 +1,15 @@
-"""The evaluation gate: the default pipeline against the committed baselines.
+"""The evaluation gate: the default pipeline against the committed baselines and the targets.
 
 The sample set in data/ always runs. With the shared data sets present (RAG_EVAL_DATA, or
 ../shared/eval beside the repository), docugami and COVID-QA are converted and run on a fixed
-subset of questions. A metric may fall at most TOLERANCE below its baseline, and our hit@5
-must beat the LlamaIndex starter pipeline measured in the same run (MRR@10
-always; hit@5 except the known docugami gap, reported as an expected failure).
+subset of questions. The gate fails when
+- a metric falls more than TOLERANCE below its baseline;
+- hit@5 or MRR@10 (document level) is not STARTER_MARGIN above the LlamaIndex starter pipeline
+  measured in the same run (or 1.0, when the starter is within the margin of it);
+- hit@5 or MRR@10 is below dense search alone or BM25 alone on the same collection by more than
+  one question moving one rank (0.5 / questions): fusion must not lose to its own parts. On the
+  full sets it does not lose at all (evaluation/baselines/README.md); on 40-60 question subsets a
+  smaller gap is one question's luck.
 
 Set RAG_EVAL_HOME to a folder outside the repository to keep the ingested collections
 between runs (ingestion dominates the time); by default each run ingests into a temp folder.
@@ -28,9 +33,8 @@ DOCUGAMI_QUESTIONS = 60
 COVIDQA_QUESTIONS = 40
 COVIDQA_OTHER_ARTICLES = 10
 UNANSWERABLE = 6
-# A known gap, measured: on docugami the starter's 1024-token chunks reach more of the 20
-# similar filings within the first ranks than any 200-token fusion tried (evaluation/baselines/README.md).
-BELOW_STARTER_HIT5 = {"docugami": "known gap of the 200-token default on docugami (see baselines/README.md)"}
+STARTER_MARGIN = 0.10  # the targets: at least 10 points above the starter on hit@5 and MRR@10
+TARGETS = ("hit@5", "MRR@10")
 GATED = ("hit@1", "hit@5", "recall@10", "MRR@10", "nDCG@10", "page_hit@5", "page_MRR@10",
          "token_f1", "semantic_similarity", "faithfulness", "citation_precision",
          "citation_page_accuracy", "abstention_accuracy")
@@ -106,12 +110,24 @@ def check_against_baseline(name: str, run) -> None:  # noqa: ANN001
     }
     assert not drops, f"{name}: metrics below baseline - {TOLERANCE} (baseline, now): {drops}"
     assert run.starter is not None
-    mrr, starter_mrr = run.metrics["MRR@10"], run.starter.metrics["MRR@10"]
-    assert mrr > starter_mrr or mrr == 1.0, f"{name}: MRR@10 {mrr} does not beat the starter's {starter_mrr}"
-    ours, starter = run.metrics["hit@5"], run.starter.metrics["hit@5"]
-    if name in BELOW_STARTER_HIT5 and ours <= starter:
-        pytest.xfail(f"{name}: hit@5 {ours} vs the starter's {starter}: {BELOW_STARTER_HIT5[name]}")
-    assert ours > starter or ours == 1.0, f"{name}: hit@5 {ours} does not beat the starter's {starter}"
+    short = {
+        metric: (run.metrics[metric], run.starter.metrics[metric])
+        for metric in TARGETS
+        if run.metrics[metric] < min(1.0, run.starter.metrics[metric] + STARTER_MARGIN) - 1e-9
+    }
+    assert not short, f"{name}: not {STARTER_MARGIN} above the LlamaIndex starter (ours, starter): {short}"
+
+
+def check_against_single_retrievers(name: str, run, runner, dataset) -> None:  # noqa: ANN001
+    """Fail when dense alone or BM25 alone beats the default pipeline on hit@5 or MRR@10."""
+    from evaluation.runner import EvalConfig, alone
+
+    settings = runner.service.settings
+    for mode in ("dense", "sparse"):
+        single = runner.evaluate(dataset, alone(EvalConfig(), mode).resolved(settings)).metrics
+        noise = 0.5 / max(1, int(run.metrics["questions_scored"]))
+        losses = {m: (run.metrics[m], single[m]) for m in TARGETS if run.metrics[m] < single[m] - noise}
+        assert not losses, f"{name}: {mode} alone beats the default pipeline (ours, {mode}): {losses}"
 
 
 @pytest.mark.eval
@@ -119,9 +135,12 @@ def check_against_baseline(name: str, run) -> None:  # noqa: ANN001
 def test_samples_gate(eval_service):
     from evaluation.runner import EvaluationRunner
 
-    run = EvaluationRunner(eval_service).run(load_dataset(SAMPLES))
+    runner = EvaluationRunner(eval_service)
+    dataset = load_dataset(SAMPLES)
+    run = runner.run(dataset)
     assert run.metrics["unanswerable_questions"] > 0
     check_against_baseline("samples", run)
+    check_against_single_retrievers("samples", run, runner, dataset)
 
 
 @pytest.mark.eval
@@ -130,5 +149,7 @@ def test_samples_gate(eval_service):
 def test_shared_set_gate(name, shared_sets, eval_service):
     from evaluation.runner import EvaluationRunner
 
-    run = EvaluationRunner(eval_service).run(shared_sets[name])
+    runner = EvaluationRunner(eval_service)
+    run = runner.run(shared_sets[name])
     check_against_baseline(name, run)
+    check_against_single_retrievers(name, run, runner, shared_sets[name])

@@ -151,7 +151,7 @@ def test_cli_eval_json_grid_and_convert(tiny_dataset, tmp_path):
     cells = json.loads(grid.stdout)["grid"]
     # Starter + fixed x 3 modes; offline no reranker loads, so the "on" cells are left out with a note.
     assert [c["label"] for c in cells][0] == "llamaindex-starter"
-    assert {c["label"] for c in cells[1:]} == {f"fixed {m} rerank=off" for m in ("hybrid", "dense", "sparse")}
+    assert {c["label"] for c in cells[1:]} == {f"fixed {m} rerank=off" for m in ("hybrid", "dense alone", "sparse alone")}
     assert any("reranker" in c["note"] for c in cells)
 
     squad = {"data": [{"title": "t", "paragraphs": [{"document_id": 7, "context": "The sky is blue today.",
@@ -165,3 +165,14 @@ def test_cli_eval_json_grid_and_convert(tiny_dataset, tmp_path):
 
     bad = cli.invoke(app, ["eval", str(tmp_path / "nowhere"), "--json"])
     assert bad.exit_code == 2 and "questions.jsonl" in bad.stdout
+
+
+def test_single_retrievers_alone_have_no_name_boost_and_no_reranker():
+    from evaluation.runner import EvalConfig, alone
+    from rag.settings import Settings
+
+    settings = Settings(name_boost=2.0, reranker="cohere")
+    ours = EvalConfig().resolved(settings)
+    dense = alone(EvalConfig(), "dense").resolved(settings)
+    assert ours.name_boost == 2.0 and ours.retrieval == "hybrid" and ours.reranker == "cohere"
+    assert (dense.retrieval, dense.name_boost, dense.reranker, dense.answers) == ("dense", 0.0, "none", False)

@@ -27,7 +27,7 @@ def dataset(tmp_path) -> Path:
     return root
 
 
-def test_the_starter_ranks_documents_by_their_relative_path_and_notes_skipped_files(dataset, tmp_path):
+def test_the_starter_ranks_documents_by_their_relative_path_and_notes_skipped_files(dataset, tmp_path, capsys):
     from evaluation.runner import EvaluationRunner
     from evaluation.starter import starter_config
     from rag.service import RagService
@@ -41,6 +41,7 @@ def test_the_starter_ranks_documents_by_their_relative_path_and_notes_skipped_fi
         again = runner.evaluate(load_dataset(dataset), config)
     finally:
         service.close()
+    assert "broken.pdf" not in capsys.readouterr().out  # stdout stays clean for `rag eval --json`
     rows = {r["id"]: r for r in first.rows}
     assert rows["bees"]["retrieved"][0]["document"] == "sub/bees.txt"
     assert rows["tides"]["retrieved"][0]["document"] == "tides.txt"
