@@ -37,7 +37,7 @@ from retrieval.retriever import HybridRetriever
 
 # Progress callback: (questions done, questions in all).
 Progress = Callable[[int, int], None]
-CACHE_FORMAT = 2  # 2: the document name is in the sparse text too
+CACHE_FORMAT = 3  # 2: the document name in the sparse text too; 3: document dates in the payload
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ class EvalConfig:
     candidates: int | None = None
     sparse_gain: float | None = None
     name_boost: float | None = None
+    recency_boost: float | None = None
     reranker: str | None = None
     answerer: str | None = None
     top_k: int | None = None
@@ -76,6 +77,7 @@ class EvalConfig:
             candidates=self.candidates or settings.candidates,
             sparse_gain=settings.sparse_gain if self.sparse_gain is None else self.sparse_gain,
             name_boost=settings.name_boost if self.name_boost is None else self.name_boost,
+            recency_boost=settings.recency_boost if self.recency_boost is None else self.recency_boost,
             reranker=self.reranker or settings.reranker,
             answerer=self.answerer or settings.answerer,
             top_k=self.top_k or settings.top_k,
@@ -307,6 +309,7 @@ class EvaluationRunner:
             sparse_pivot=self.service.settings.sparse_pivot,
             sparse_ceiling=self.service.settings.sparse_ceiling,
             name_boost=float(config.name_boost or 0.0),
+            recency_boost=float(config.recency_boost or 0.0),
         )
 
     def evaluate(
@@ -529,8 +532,9 @@ def grid_reranker(settings: Any, requested: str | None) -> str:
 
 def alone(config: EvalConfig, mode: str) -> EvalConfig:
     """One retriever alone, as the grid and the gate compare our fusion with it: a single search
-    mode, no name boost, no reranker, retrieval only."""
-    return replace(config, retrieval=mode, name_boost=0.0, reranker="none", answers=False, label=f"{mode} alone")
+    mode, no name or recency boost, no reranker, retrieval only."""
+    return replace(config, retrieval=mode, name_boost=0.0, recency_boost=0.0, reranker="none", answers=False,
+                   label=f"{mode} alone")
 
 
 def run_grid(

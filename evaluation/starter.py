@@ -42,6 +42,7 @@ def starter_config(depth: int = 30) -> EvalConfig:
         fusion="rrf",
         sparse_gain=0.0,
         name_boost=0.0,
+        recency_boost=0.0,
         reranker="none",
         depth=depth,
         answers=False,

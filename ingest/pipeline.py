@@ -245,6 +245,7 @@ class IngestionPipeline:
             "file_name": document.name,
             "file_type": document.file_type,
             "title": document.title,
+            "created": document.metadata.get("created"),  # ISO date from the file's metadata, if any
             "sha256": document.sha256,
             "doc_pages": len(document.pages),
             "doc_chunks": len(searchable),

@@ -89,6 +89,7 @@ class RagService:
             sparse_pivot=self.settings.sparse_pivot,
             sparse_ceiling=self.settings.sparse_ceiling,
             name_boost=self.settings.name_boost,
+            recency_boost=self.settings.recency_boost,
         )
 
     @cached_property

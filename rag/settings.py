@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     sparse_ceiling: float = 3.0
     # Chunks of documents whose file name holds words of the question rank higher (0 turns it off).
     name_boost: float = 2.0
+    # When a question asks for the latest/most recent, newer documents (by their own date) rank higher.
+    recency_boost: float = 1.0
     reranker: str = Field(default="none", description="none | cross-encoder:<path or name> | cohere[:model]")
     answerer: str = Field(default="extractive", description="extractive | a provider chain such as 'openai,extractive'")
     context_tokens: int = 3000

@@ -12,6 +12,9 @@ of that without labels:
   "2023 Q1 INTC.pdf". Query words found in a candidate document's file name or folders, weighted by how few candidates share them (IDF over the candidates),
   raise all of that document's chunks (`boost_named_documents`). Names sharing fewer than two
   words with the question (numbered files, say) change nothing.
+- Whether the question asks for the latest document ("the most recent 10-Q"): then candidate
+  documents rank higher the newer their own date (PDF or DOCX metadata) is among the candidates
+  (`boost_recent_documents`). Undated documents and other questions are left as they are.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from rag.schema import ScoredChunk
 
 _WORD = re.compile(r"[a-z0-9]+")
 MIN_NAME_WORDS = 2
+_RECENCY_CUE = re.compile(r"\b(latest|most recent|newest|most current)\b", re.IGNORECASE)
 # Words too common in questions to say anything about a document's name.
 _STOP = frozenset(
     "a an and are as at be by did do does for from had has have how in is it its of on or s that the "
@@ -124,7 +128,44 @@ def boost_named_documents(
         for rank, hit in enumerate(ranked, start=1)
     ]
     boosted.sort(key=lambda pair: -pair[1])
-    return [_rescored(hit, score) if hit.score != score else hit for hit, score in boosted]
+    return [_rescored(hit, score) for hit, score in boosted]
+
+
+def asks_for_latest(query: str) -> bool:
+    """Whether the question asks for the newest document ("latest", "most recent", "newest")."""
+    return bool(_RECENCY_CUE.search(query))
+
+
+def recency_scores(chunks: Sequence[ScoredChunk]) -> dict[str, float]:
+    """Per dated document among `chunks`: 0 for the oldest date, 1 for the newest (by rank)."""
+    dates: dict[str, str] = {}
+    for chunk in chunks:
+        created = chunk.payload.get("created")
+        if created:
+            dates.setdefault(_doc_key(chunk), str(created))
+    distinct = sorted(set(dates.values()))
+    if len(distinct) < 2:
+        return {}
+    position = {date: i / (len(distinct) - 1) for i, date in enumerate(distinct)}
+    return {doc: position[date] for doc, date in dates.items()}
+
+
+def boost_recent_documents(
+    query: str, ranked: Sequence[ScoredChunk], boost: float, k: float
+) -> list[ScoredChunk]:
+    """When the question asks for the latest, re-rank: rank score 1 / (k + rank) times
+    (1 + boost * recency), recency from the documents' own dates (PDF or DOCX metadata)."""
+    if boost <= 0 or not ranked or not asks_for_latest(query):
+        return list(ranked)
+    scores = recency_scores(ranked)
+    if not scores:
+        return list(ranked)
+    boosted = [
+        (hit, (1.0 / (k + rank)) * (1.0 + boost * scores.get(_doc_key(hit), 0.0)))
+        for rank, hit in enumerate(ranked, start=1)
+    ]
+    boosted.sort(key=lambda pair: -pair[1])
+    return [_rescored(hit, score) for hit, score in boosted]
 
 
 def _doc_key(chunk: ScoredChunk) -> str:

@@ -6,7 +6,12 @@ import time
 from typing import Any
 
 from rag.schema import ScoredChunk
-from retrieval.fusion import adaptive_weights, boost_named_documents, weighted_rrf
+from retrieval.fusion import (
+    adaptive_weights,
+    boost_named_documents,
+    boost_recent_documents,
+    weighted_rrf,
+)
 from retrieval.store import Filters, QuerySpec, SearchMode, VectorStore
 
 
@@ -28,6 +33,7 @@ class HybridRetriever:
         sparse_pivot: float = 1.0,
         sparse_ceiling: float = 3.0,
         name_boost: float = 0.0,
+        recency_boost: float = 0.0,
     ) -> None:
         if candidates <= 0:
             raise ValueError(f"candidates must be > 0 (got {candidates})")
@@ -43,6 +49,7 @@ class HybridRetriever:
         self.sparse_pivot = sparse_pivot
         self.sparse_ceiling = sparse_ceiling
         self.name_boost = name_boost
+        self.recency_boost = recency_boost
         self.last_timings: dict[str, float] = {}
         self.last_weights: tuple[float, float] | None = None
 
@@ -66,7 +73,8 @@ class HybridRetriever:
         t1 = time.perf_counter()
         limit = max(top_k, 1) * 3  # room for children that merge into one parent
         hits = self._search(collection, dense, sparse, mode, max(limit, self.candidates), filters, weights)
-        hits = boost_named_documents(query, hits, self.name_boost, self.rrf_k)[:limit]
+        hits = boost_named_documents(query, hits, self.name_boost, self.rrf_k)
+        hits = boost_recent_documents(query, hits, self.recency_boost, self.rrf_k)[:limit]
         merged = self._merge_parents(collection, hits)[:top_k]
         t2 = time.perf_counter()
         self.last_timings = {"embed": (t1 - t0) * 1000, "retrieve": (t2 - t1) * 1000}

@@ -89,6 +89,8 @@ class DocxReader:
         metadata = {
             k: v for k, v in {"author": props.author, "subject": props.subject}.items() if v
         }
+        if props.created is not None:
+            metadata["created"] = props.created.date().isoformat()
         return ReadResult(
             pages=[Page(number=1, text="\n".join(lines), headings=marks)],
             title=(props.title or "").strip() or heading_title,

@@ -72,6 +72,17 @@ def _pdfium_outline(document: pdfium.PdfDocument) -> list[OutlineEntry]:
     return entries
 
 
+def pdf_date(value: str | None) -> str | None:
+    """A PDF date ("D:20230428161017+00'00'") as an ISO date ("2023-04-28"), or None."""
+    match = re.match(r"\s*(?:D:)?(\d{4})(\d{2})(\d{2})", value or "")
+    if not match:
+        return None
+    year, month, day = (int(g) for g in match.groups())
+    if not (1900 <= year <= 2200 and 1 <= month <= 12 and 1 <= day <= 31):
+        return None
+    return f"{year:04d}-{month:02d}-{day:02d}"
+
+
 def find_title_offset(page_text: str, title: str) -> int:
     """Where a heading's title starts in the page text (exact, then whitespace/case-insensitive), else 0."""
     at = page_text.find(title)
@@ -207,7 +218,7 @@ class PdfReader:
         if reader is not None:
             try:
                 info = reader.metadata or {}
-                for key in ("/Title", "/Author", "/Subject", "/Creator", "/Producer"):
+                for key in ("/Title", "/Author", "/Subject", "/Creator", "/Producer", "/CreationDate"):
                     value = info.get(key)
                     if value:
                         metadata[key[1:].lower()] = " ".join(str(value).split())
@@ -228,4 +239,7 @@ class PdfReader:
                     "PDFium could not read metadata/outline", exc_info=True
                 )
         title = metadata.pop("title", None) or None
+        created = pdf_date(metadata.pop("creationdate", None))
+        if created:
+            metadata["created"] = created
         return title, metadata, outline or []

@@ -81,6 +81,8 @@ def test_pdf_falls_back_to_pypdf_when_pdfium_cannot_open(monkeypatch):
 
 
 def test_pdf_uses_pdfium_outline_and_metadata_when_pypdf_fails(monkeypatch):
+    pypdf_created = read_document(MANUAL).metadata["created"]
+
     def refuse(*args, **kwargs):
         raise pypdf.errors.PdfReadError("Reached maximum array element count")
 
@@ -88,6 +90,7 @@ def test_pdf_uses_pdfium_outline_and_metadata_when_pypdf_fails(monkeypatch):
     doc = read_document(MANUAL)
     assert doc.metadata["pdf_text_engine"] == "pdfium"
     assert doc.title.startswith("Aurora AHP-9")
+    assert doc.metadata["created"] == pypdf_created  # the creation date from PDFium's metadata too
     assert [m.path for m in doc.pages[3].headings][1] == ("4 Operation", "4.1 Operating modes")
 
 
@@ -374,3 +377,39 @@ def test_pdf_with_owner_password_only_opens_without_one(tmp_path):
         writer.write(handle)
     doc = read_document(path)
     assert len(doc.pages) == 6 and "9.2 kW" in doc.pages[1].text
+
+
+def test_pdf_and_docx_dates_come_from_their_metadata(tmp_path):
+    import datetime as dt
+
+    import docx
+
+    pdf = FPDF()
+    pdf.set_creation_date(dt.datetime(2023, 4, 28, 16, 10, tzinfo=dt.UTC))
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=12)
+    pdf.cell(text="Quarterly report for the first quarter.")
+    pdf.output(str(tmp_path / "q1.pdf"))
+    assert read_document(tmp_path / "q1.pdf").metadata["created"] == "2023-04-28"
+
+    word = docx.Document()
+    word.add_paragraph("Minutes of the June meeting.")
+    word.core_properties.created = dt.datetime(2022, 6, 30, 9, 0)
+    word.save(str(tmp_path / "minutes.docx"))
+    assert read_document(tmp_path / "minutes.docx").metadata["created"] == "2022-06-30"
+    (tmp_path / "plain.txt").write_text("No dates in plain text files.", encoding="utf-8")
+    assert "created" not in read_document(tmp_path / "plain.txt").metadata
+
+
+@pytest.mark.parametrize(("raw", "iso"), [
+    ("D:20230428161017+00'00'", "2023-04-28"),
+    ("20221028", "2022-10-28"),
+    ("D:2023", None),
+    ("D:20231340", None),
+    ("", None),
+    (None, None),
+])
+def test_pdf_date_strings(raw, iso):
+    from ingest.readers.pdf import pdf_date
+
+    assert pdf_date(raw) == iso

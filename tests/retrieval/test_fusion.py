@@ -7,9 +7,12 @@ import pytest
 from rag.schema import ScoredChunk
 from retrieval.fusion import (
     adaptive_weights,
+    asks_for_latest,
     boost_named_documents,
+    boost_recent_documents,
     name_scores,
     name_words,
+    recency_scores,
     sparse_confidence,
     weighted_rrf,
 )
@@ -80,6 +83,36 @@ def test_boost_lifts_the_named_documents_chunks_and_leaves_unnamed_lists_alone()
     assert boost_named_documents("NVIDIA's Q1 2023 net income?", ranked, 0.0, 5) == ranked
 
 
+def dated(cid: str, source: str, created: str | None) -> ScoredChunk:
+    return ScoredChunk(id=cid, score=1.0, text=cid, payload={"source": source, "document_id": source,
+                                                              "created": created})
+
+
+def test_questions_asking_for_the_latest():
+    assert asks_for_latest("What was the gross margin in the latest 10-Q?")
+    assert asks_for_latest("In the MOST RECENT report, what changed?")
+    assert not asks_for_latest("What was the gross margin in Q1 2023?")
+    assert not asks_for_latest("Which is the lateststyle widget?")
+
+
+def test_recency_ranks_dated_documents_oldest_0_newest_1():
+    chunks = [dated("a", "old.pdf", "2022-07-29"), dated("b", "mid.pdf", "2023-02-03"),
+              dated("c", "new.pdf", "2023-08-04"), dated("d", "new.pdf", "2023-08-04"),
+              dated("e", "notes.txt", None)]
+    assert recency_scores(chunks) == {"old.pdf": 0.0, "mid.pdf": 0.5, "new.pdf": 1.0}
+    assert recency_scores([dated("a", "x.pdf", "2023-01-01"), dated("b", "y.pdf", "2023-01-01")]) == {}
+
+
+def test_recency_boost_only_when_the_question_asks_for_the_latest():
+    ranked = [dated("a", "2022.pdf", "2022-07-29"), dated("b", "2023a.pdf", "2023-02-03"),
+              dated("c", "2023b.pdf", "2023-08-04")]
+    latest = boost_recent_documents("What did the latest filing say about debt?", ranked, 1.0, 5)
+    assert [c.id for c in latest] == ["c", "b", "a"]  # 2/8 > 1.5/7 > 1/6
+    plain = boost_recent_documents("What did the filing say about debt?", ranked, 1.0, 5)
+    assert plain == ranked
+    assert boost_recent_documents("the latest filing", ranked, 0.0, 5) == ranked
+
+
 class _Encoder:
     """Query vectors chosen by the test, in place of the embedder and the BM25 encoder."""
 
@@ -101,13 +134,15 @@ def test_the_retriever_fuses_both_store_lists_with_adaptive_weights_and_boosts_n
 
     store.create_collection("c", 2)
     names = ["2023 Q1 ACME.txt", "2023 Q2 ACME.txt", "2022 Q3 ACME.txt", "notes.txt"]
+    DATES = dict(zip(names, ["2023-04-28", "2023-07-28", "2022-10-28", None], strict=True))  # noqa: N806
     points = []
     for i in range(12):
         source = names[i % 4]
         angle = i / 12
         points.append(Point(
             id=f"00000000-0000-0000-0000-{i:012d}",
-            payload={"source": source, "document_id": source, "text": f"chunk {i}", "page": 1, "position": i},
+            payload={"source": source, "document_id": source, "text": f"chunk {i}", "page": 1, "position": i,
+                     "created": DATES[source]},
             dense=[1.0 - angle, angle],
             sparse=SparseVec(indices=[7, 100 + i], values=[1.0 + (3.0 if i == 5 else 0.1 * i), 1.0]),
         ))
@@ -125,3 +160,9 @@ def test_the_retriever_fuses_both_store_lists_with_adaptive_weights_and_boosts_n
     retriever.name_boost = 2.0
     boosted = retriever.retrieve("c", "What changed in the 2023 Q2 report?", 3)
     assert {h.payload["source"] for h in boosted} == {"2023 Q2 ACME.txt"}
+    # A question for the latest report: with the recency boost on, the newest dated file leads.
+    retriever.name_boost, retriever.recency_boost = 0.0, 5.0
+    latest = retriever.retrieve("c", "What does the most recent report say?", 3)
+    assert latest[0].payload["source"] == "2023 Q2 ACME.txt"
+    retriever.recency_boost = 0.0
+    assert retriever.retrieve("c", "What does the most recent report say?", 12) == hits
