@@ -123,12 +123,7 @@ def boost_named_documents(
     scores = name_scores(query, ranked)
     if not any(scores.values()):
         return list(ranked)
-    boosted = [
-        (hit, (1.0 / (k + rank)) * (1.0 + boost * scores.get(_doc_key(hit), 0.0)))
-        for rank, hit in enumerate(ranked, start=1)
-    ]
-    boosted.sort(key=lambda pair: -pair[1])
-    return [_rescored(hit, score) for hit, score in boosted]
+    return _boost_documents(ranked, scores, boost, k)
 
 
 def asks_for_latest(query: str) -> bool:
@@ -160,6 +155,13 @@ def boost_recent_documents(
     scores = recency_scores(ranked)
     if not scores:
         return list(ranked)
+    return _boost_documents(ranked, scores, boost, k)
+
+
+def _boost_documents(
+    ranked: Sequence[ScoredChunk], scores: dict[str, float], boost: float, k: float
+) -> list[ScoredChunk]:
+    """Chunks re-ranked by 1 / (k + rank) times (1 + boost * their document's score in [0, 1])."""
     boosted = [
         (hit, (1.0 / (k + rank)) * (1.0 + boost * scores.get(_doc_key(hit), 0.0)))
         for rank, hit in enumerate(ranked, start=1)
