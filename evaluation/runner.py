@@ -61,6 +61,7 @@ class EvalConfig:
     depth: int = 30  # chunks retrieved for the ranking metrics (documents to rank @10 need more)
     answers: bool = True  # False: retrieval only, for speed
     judge: str | None = None  # an LLM provider spec: adds RAGAS faithfulness and answer relevancy
+    starter: bool = False  # True: LlamaIndex's starter pipeline (evaluation/starter.py) instead of ours
     label: str = "ours"
 
     def resolved(self, settings: Any) -> EvalConfig:
@@ -296,20 +297,12 @@ class EvaluationRunner:
 
     def retriever_for(self, config: EvalConfig) -> HybridRetriever:
         """A retriever with the config's fusion choices over the service's store and models."""
-        return HybridRetriever(
-            self.service.store,
-            self.service.embedder,
-            self.service.sparse,
-            mode=config.retrieval,  # type: ignore[arg-type]
-            candidates=int(config.candidates or 40),
-            weights=tuple(config.weights or (1.0, 1.0)),  # type: ignore[arg-type]
-            rrf_k=int(config.rrf_k or 60),
-            fusion=str(config.fusion or "rrf"),
-            sparse_gain=float(config.sparse_gain or 0.0),
-            sparse_pivot=self.service.settings.sparse_pivot,
-            sparse_ceiling=self.service.settings.sparse_ceiling,
-            name_boost=float(config.name_boost or 0.0),
-            recency_boost=float(config.recency_boost or 0.0),
+        service = self.service
+        return HybridRetriever.from_settings(
+            service.store, service.embedder, service.sparse, service.settings,
+            mode=config.retrieval, candidates=config.candidates,
+            weights=tuple(config.weights) if config.weights else None, rrf_k=config.rrf_k, fusion=config.fusion,
+            sparse_gain=config.sparse_gain, name_boost=config.name_boost, recency_boost=config.recency_boost,
         )
 
     def evaluate(
@@ -325,7 +318,7 @@ class EvaluationRunner:
         started = time.perf_counter()
         settings = self.service.settings
         retriever: Any
-        if config.label == STARTER_LABEL:
+        if config.starter:
             from evaluation.starter import build_starter, starter_key
 
             retriever, ingested = build_starter(self.service, dataset, self.cache.root, starter_key(self.cache, dataset))

@@ -47,6 +47,7 @@ def starter_config(depth: int = 30) -> EvalConfig:
         depth=depth,
         answers=False,
         label=STARTER_LABEL,
+        starter=True,
     )
 
 

@@ -76,21 +76,7 @@ class RagService:
 
     @cached_property
     def retriever(self) -> HybridRetriever:
-        return HybridRetriever(
-            self.store,
-            self.embedder,
-            self.sparse,
-            mode=self.settings.retrieval_mode,
-            candidates=self.settings.candidates,
-            weights=self.settings.fusion_weights,
-            rrf_k=self.settings.rrf_k,
-            fusion=self.settings.fusion,
-            sparse_gain=self.settings.sparse_gain,
-            sparse_pivot=self.settings.sparse_pivot,
-            sparse_ceiling=self.settings.sparse_ceiling,
-            name_boost=self.settings.name_boost,
-            recency_boost=self.settings.recency_boost,
-        )
+        return HybridRetriever.from_settings(self.store, self.embedder, self.sparse, self.settings)
 
     @cached_property
     def answers(self) -> AnswerPipeline:

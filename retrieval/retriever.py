@@ -53,6 +53,25 @@ class HybridRetriever:
         self.last_timings: dict[str, float] = {}
         self.last_weights: tuple[float, float] | None = None
 
+    @classmethod
+    def from_settings(cls, store: VectorStore, embedder: Any, sparse: Any, settings: Any,
+                      **overrides: Any) -> HybridRetriever:
+        """A retriever with the settings' search and fusion choices; `overrides` replace some."""
+        options: dict[str, Any] = {
+            "mode": settings.retrieval_mode,
+            "candidates": settings.candidates,
+            "weights": tuple(settings.fusion_weights),
+            "rrf_k": settings.rrf_k,
+            "fusion": settings.fusion,
+            "sparse_gain": settings.sparse_gain,
+            "sparse_pivot": settings.sparse_pivot,
+            "sparse_ceiling": settings.sparse_ceiling,
+            "name_boost": settings.name_boost,
+            "recency_boost": settings.recency_boost,
+        }
+        options.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(store, embedder, sparse, **options)
+
     def retrieve(
         self,
         collection: str,
