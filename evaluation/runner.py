@@ -37,7 +37,8 @@ from retrieval.retriever import HybridRetriever
 
 # Progress callback: (questions done, questions in all).
 Progress = Callable[[int, int], None]
-CACHE_FORMAT = 3  # 2: the document name in the sparse text too; 3: document dates in the payload
+CACHE_FORMAT = 4  # 2: the document name in the sparse text too; 3: document dates in the payload;
+# 4: each document's capitalised terms in the payload
 
 
 @dataclass(frozen=True)

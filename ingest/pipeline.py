@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from rag.errors import RagError
 from rag.schema import Chunk, Document
+from retrieval.fusion import document_terms
 from retrieval.store import Point, VectorStore
 
 ID_NAMESPACE = uuid.UUID("6f1c3c1e-2b9a-4f67-9c0e-4d1f3b0a7e55")
@@ -246,6 +247,8 @@ class IngestionPipeline:
             "file_type": document.file_type,
             "title": document.title,
             "created": document.metadata.get("created"),  # ISO date from the file's metadata, if any
+            # Its most frequent capitalised words: what codes in file names stand for ("INTC": Intel).
+            "doc_terms": document_terms("\n".join(page.text for page in document.pages)),
             "sha256": document.sha256,
             "doc_pages": len(document.pages),
             "doc_chunks": len(searchable),

@@ -55,8 +55,9 @@ class Settings(BaseSettings):
     sparse_gain: float = 2.0
     sparse_pivot: float = 1.1
     sparse_ceiling: float = 3.0
-    # Chunks of documents whose file name holds words of the question rank higher (0 turns it off).
-    name_boost: float = 2.0
+    # Chunks of documents whose file name holds words of the question, or the name a code in it
+    # stands for ("INTC": Intel), rank higher: rank score x up to 1 + name_boost (0 turns it off).
+    name_boost: float = 3.0
     # When a question asks for the latest/most recent, newer documents (by their own date) rank higher.
     recency_boost: float = 1.0
     reranker: str = Field(default="none", description="none | cross-encoder:<path or name> | cohere[:model]")

@@ -11,7 +11,10 @@ of that without labels:
 - Whether the question names a document (`name_scores`): "Intel's Q1 2023 10-Q" names the file
   "2023 Q1 INTC.pdf". Query words found in a candidate document's file name or folders, weighted by how few candidates share them (IDF over the candidates),
   raise all of that document's chunks (`boost_named_documents`). Names sharing fewer than two
-  words with the question (numbered files, say) change nothing.
+  words with the question (numbered files, say) change nothing. Codes in capitals in file names
+  (tickers, product codes: "INTC") also answer to the word their documents use far more than the
+  other candidates do ("Intel"), read from each document's most frequent capitalised words
+  (`document_terms`, stored with every chunk at ingestion; `code_aliases`).
 - Whether the question asks for the latest document ("the most recent 10-Q"): then candidate
   documents rank higher the newer their own date (PDF or DOCX metadata) is among the candidates
   (`boost_recent_documents`). Undated documents and other questions are left as they are.
@@ -21,14 +24,21 @@ from __future__ import annotations
 
 import math
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import PurePosixPath
 
 from rag.schema import ScoredChunk
 
 _WORD = re.compile(r"[a-z0-9]+")
+_CAPITALISED = re.compile(r"\b[A-Z][A-Za-z0-9]{2,}\b")
 MIN_NAME_WORDS = 2
+# A document matching only part of what the best-named one matches gets (share) ** 4 of the boost:
+# a filing naming the company but another quarter must not rank with the one naming both.
+NAME_SHARPNESS = 4.0
+DOCUMENT_TERMS = 30  # capitalised words kept per document, most frequent first
+ALIAS_RATIO = 5.0  # an alias is used this many times more (per word) in its code's documents
+ALIASES_PER_CODE = 3
 _RECENCY_CUE = re.compile(r"\b(latest|most recent|newest|most current)\b", re.IGNORECASE)
 # Words too common in questions to say anything about a document's name.
 _STOP = frozenset(
@@ -86,32 +96,83 @@ def name_words(payload: dict) -> set[str]:
     return {w for part in parts for w in _WORD.findall(part.lower()) if w not in _STOP}
 
 
-def name_scores(query: str, chunks: Sequence[ScoredChunk]) -> dict[str, float]:
-    """Per document id among `chunks`: how much of the question its name holds, scaled to [0, 1].
+def document_terms(text: str, limit: int = DOCUMENT_TERMS) -> dict[str, float]:
+    """A document's `limit` most frequent capitalised words (lower-cased), each with its count per
+    1,000 words of the text: what the document calls itself and its subjects ("Intel", "Mobileye")."""
+    words = max(1, len(text.split()))
+    counts = Counter(match.lower() for match in _CAPITALISED.findall(text))
+    return {word: round(1000.0 * n / words, 3) for word, n in counts.most_common(limit)}
 
-    Each query word in a document's name adds log(1 + N / df), N the candidate documents and df
-    those whose names hold the word, so words every candidate shares add little. A name sharing
-    fewer than MIN_NAME_WORDS words with the question scores 0: one shared word is most often the
-    collection's topic or maker ("Aurora", "heat"), not a reference to one document."""
+
+def name_codes(payload: dict) -> set[str]:
+    """Codes in a document's file stem: words of 2-6 letters written in capitals ("INTC", "FAQ")."""
+    source = str(payload.get("source") or payload.get("file_name") or "")
+    stem = PurePosixPath(source.replace("\\", "/")).stem
+    return {w.lower() for w in re.findall(r"[A-Za-z0-9]+", stem) if w.isalpha() and w.isupper() and 2 <= len(w) <= 6}
+
+
+def code_aliases(payloads: dict[str, dict]) -> dict[str, set[str]]:
+    """Per document id: words standing for the codes in its name, learnt from the candidates.
+
+    For a code, the documents whose names hold it are its group; a word among the group's
+    `doc_terms` that every member has, used on average ALIAS_RATIO times more often in the group
+    than in the other candidates, stands for the code ("INTC" -> "intel"), ALIASES_PER_CODE at
+    most. A code every candidate shares, or documents without stored terms, give nothing."""
+    codes = {doc: name_codes(payload) for doc, payload in payloads.items()}
+    terms = {doc: payload.get("doc_terms") or {} for doc, payload in payloads.items()}
+    aliases: dict[str, set[str]] = defaultdict(set)
+    for code in set().union(*codes.values()) if codes else ():
+        group = [doc for doc in payloads if code in codes[doc]]
+        others = [doc for doc in payloads if code not in codes[doc]]
+        if not others or not all(terms[doc] for doc in group):
+            continue
+        shared = set.intersection(*(set(terms[doc]) for doc in group))
+        ranked = []
+        for word in shared:
+            inside = sum(terms[doc][word] for doc in group) / len(group)
+            outside = sum(terms[doc].get(word, 0.0) for doc in others) / len(others)
+            if inside >= ALIAS_RATIO * outside:
+                ranked.append((inside / outside if outside else math.inf, inside, word))
+        for *_, word in sorted(ranked, reverse=True)[:ALIASES_PER_CODE]:
+            for doc in group:
+                aliases[doc].add(word)
+    return aliases
+
+
+def name_scores(query: str, chunks: Sequence[ScoredChunk]) -> dict[str, float]:
+    """Per document id among `chunks`: how much of the question its name holds, in [0, 1].
+
+    Each query word in a document's name, or standing for a code in it (`code_aliases`), adds
+    log(1 + N / df), N the candidate documents and df those whose names hold the word, so words
+    every candidate shares add little. A name sharing fewer than MIN_NAME_WORDS words with the
+    question scores 0 unless one of them stands for a code: one plain shared word is most often the
+    collection's topic or maker ("Aurora", "heat"), not a reference to one document. Scores are
+    shares of the best document's sum, raised to NAME_SHARPNESS."""
     query_words = {w for w in _WORD.findall(query.lower()) if w not in _STOP}
-    names: dict[str, set[str]] = {}
+    payloads: dict[str, dict] = {}
     for chunk in chunks:
-        doc = _doc_key(chunk)
-        if doc not in names:
-            names[doc] = name_words(chunk.payload) & query_words
-    if not names:
+        payloads.setdefault(_doc_key(chunk), chunk.payload)
+    if not payloads:
         return {}
+    aliases = code_aliases(payloads)
+    names: dict[str, set[str]] = {}
+    named_by_code: dict[str, bool] = {}
+    for doc, payload in payloads.items():
+        by_code = aliases.get(doc, set()) & query_words
+        names[doc] = (name_words(payload) & query_words) | by_code
+        named_by_code[doc] = bool(by_code)
     df: dict[str, int] = defaultdict(int)
     for words in names.values():
         for word in words:
             df[word] += 1
     total = len(names)
     raw = {
-        doc: sum(math.log(1 + total / df[w]) for w in words) if len(words) >= MIN_NAME_WORDS else 0.0
+        doc: sum(math.log(1 + total / df[w]) for w in words)
+        if len(words) >= MIN_NAME_WORDS or named_by_code[doc] else 0.0
         for doc, words in names.items()
     }
     best = max(raw.values())
-    return {doc: (value / best if best > 0 else 0.0) for doc, value in raw.items()}
+    return {doc: ((value / best) ** NAME_SHARPNESS if best > 0 else 0.0) for doc, value in raw.items()}
 
 
 def boost_named_documents(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from rag.schema import ScoredChunk
@@ -10,6 +12,9 @@ from retrieval.fusion import (
     asks_for_latest,
     boost_named_documents,
     boost_recent_documents,
+    code_aliases,
+    document_terms,
+    name_codes,
     name_scores,
     name_words,
     recency_scores,
@@ -70,6 +75,59 @@ def test_a_document_named_by_two_question_words_scores_highest():
     assert scores["2023 Q1 INTC.pdf"] == 1.0 and scores["2023 Q1 AMZN.pdf"] == 1.0
     assert scores["2023 Q3 INTC.pdf"] == 0.0  # one shared word ("2023") is not a reference
     assert scores["2022 Q3 INTC.pdf"] == 0.0
+
+
+def test_document_terms_are_the_most_frequent_capitalised_words_per_1000_words():
+    text = "Intel reported revenue. Intel's Mobileye grew. The revenue of Intel fell. " + "word " * 89
+    terms = document_terms(text, limit=2)
+    assert list(terms) == ["intel", "mobileye"]  # ties keep their first appearance
+    assert terms["intel"] == pytest.approx(1000 * 3 / 100)
+    assert "revenue" not in document_terms(text)  # lower-case words are not names
+    assert document_terms("") == {}
+
+
+def test_name_codes_are_capitalised_letter_words_of_the_file_stem():
+    assert name_codes({"source": "filings/2023 Q1 INTC.pdf"}) == {"intc"}
+    assert name_codes({"source": "2023_Q1_NVDA-10q.PDF"}) == {"nvda"}
+    assert name_codes({"source": "aurora-ahp9-manual.pdf"}) == set()
+    assert name_codes({"source": "1545.txt"}) == set()
+
+
+def filing(cid: str, source: str, terms: dict[str, float]) -> ScoredChunk:
+    return ScoredChunk(id=cid, score=1.0, text=cid,
+                       payload={"source": source, "document_id": source, "doc_terms": terms})
+
+
+FILINGS = [
+    filing("1", "2023 Q1 INTC.pdf", {"intel": 5.0, "the": 4.0, "ytd": 3.0, "financial": 2.0}),
+    filing("2", "2023 Q2 INTC.pdf", {"intel": 4.0, "the": 4.2, "ytd": 3.5, "financial": 2.1}),
+    filing("3", "2023 Q1 AMZN.pdf", {"the": 4.1, "amazon": 2.0, "aws": 1.5, "financial": 1.9}),
+    filing("4", "2023 Q2 AMZN.pdf", {"the": 4.0, "amazon": 1.8, "financial": 2.0, "intel": 0.1}),
+]
+
+
+def test_codes_in_file_names_answer_to_the_words_their_documents_use_most():
+    aliases = code_aliases({c.payload["source"]: c.payload for c in FILINGS})
+    assert aliases["2023 Q1 INTC.pdf"] == {"intel", "ytd"}  # "the", "financial": everywhere
+    assert aliases["2023 Q2 AMZN.pdf"] == {"amazon"}  # "aws" is not in every AMZN filing
+    # A code every candidate shares, or documents without stored terms, give no alias.
+    assert code_aliases({"a": {"source": "INTC a.pdf", "doc_terms": {"intel": 1.0}},
+                         "b": {"source": "INTC b.pdf", "doc_terms": {"intel": 1.0}}}) == {}
+    assert code_aliases({"a": {"source": "INTC a.pdf"}, "b": {"source": "AMZN b.pdf"}}) == {}
+
+
+def test_a_company_named_in_the_question_picks_its_coded_filing():
+    scores = name_scores("What was Intel's R&D in Q1 2023?", FILINGS)
+    assert scores["2023 Q1 INTC.pdf"] == 1.0
+    # The Q1 Amazon filing matches "q1" and "2023", the Q2 Intel one "intel" and "2023": each a
+    # share of the best sum, raised to the 4th power.
+    share = (math.log(2) + math.log(3)) / (math.log(2) + 2 * math.log(3))
+    assert scores["2023 Q1 AMZN.pdf"] == pytest.approx(share**4)
+    assert scores["2023 Q2 INTC.pdf"] == pytest.approx(share**4)
+    # One alias is enough on its own: the company alone names all its filings equally.
+    alone = name_scores("Has Amazon bought back shares?", FILINGS)
+    assert alone["2023 Q1 AMZN.pdf"] == alone["2023 Q2 AMZN.pdf"] == 1.0
+    assert alone["2023 Q1 INTC.pdf"] == 0.0
 
 
 def test_boost_lifts_the_named_documents_chunks_and_leaves_unnamed_lists_alone():
@@ -166,3 +224,29 @@ def test_the_retriever_fuses_both_store_lists_with_adaptive_weights_and_boosts_n
     assert latest[0].payload["source"] == "2023 Q2 ACME.txt"
     retriever.recency_boost = 0.0
     assert retriever.retrieve("c", "What does the most recent report say?", 12) == hits
+
+
+@pytest.mark.integration
+def test_a_company_named_in_a_question_finds_its_ticker_file(tmp_path):
+    """Ingested for real: two filings alike but for the company, named by ticker only."""
+    from rag.service import RagService
+    from rag.settings import Settings
+
+    filler = " ".join(f"Paragraph {i} describes the quarter in general terms." for i in range(40))
+    folder = tmp_path / "filings"
+    folder.mkdir()
+    for ticker, company in (("ACME", "Acme"), ("GLBX", "Globex")):
+        intro = f"{company} Corporation files this quarterly report. {company} sells tools. " * 4
+        (folder / f"2023 Q1 {ticker}.txt").write_text(
+            f"{intro}\n\n{filler}\n\nRevenue for the quarter was 41 million dollars, up from 38 million.\n")
+    service = RagService(Settings(home=tmp_path / "home"))
+    try:
+        assert not service.ingest([folder], "filings").failed
+        first = service.store.scroll("filings", {"position": 0})
+        assert {p.payload["source"]: "globex" in p.payload["doc_terms"] for p in first} == {
+            "2023 Q1 ACME.txt": False, "2023 Q1 GLBX.txt": True}
+        hits = service.retriever.retrieve("filings", "What revenue did Globex report for the quarter?", top_k=4)
+        revenue = [h.payload["source"] for h in hits if "Revenue for the quarter" in h.text]
+        assert revenue and revenue[0] == "2023 Q1 GLBX.txt", revenue
+    finally:
+        service.close()
