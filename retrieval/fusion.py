@@ -12,9 +12,10 @@ of that without labels:
   "2023 Q1 INTC.pdf". Query words found in a candidate document's file name or folders, weighted by how few candidates share them (IDF over the candidates),
   raise all of that document's chunks (`boost_named_documents`). Names sharing fewer than two
   words with the question (numbered files, say) change nothing. Codes in capitals in file names
-  (tickers, product codes: "INTC") also answer to the word their documents use far more than the
-  other candidates do ("Intel"), read from each document's most frequent capitalised words
-  (`document_terms`, stored with every chunk at ingestion; `code_aliases`).
+  (tickers, product codes: "INTC") also answer to the word, starting with the code's first
+  letter, that their documents use far more than the other candidates do ("Intel"), read from
+  each document's most frequent capitalised words (`document_terms`, stored with every chunk at
+  ingestion; `code_aliases`).
 - Whether the question asks for the latest document ("the most recent 10-Q"): then candidate
   documents rank higher the newer their own date (PDF or DOCX metadata) is among the candidates
   (`boost_recent_documents`). Undated documents and other questions are left as they are.
@@ -38,7 +39,6 @@ MIN_NAME_WORDS = 2
 NAME_SHARPNESS = 4.0
 DOCUMENT_TERMS = 30  # capitalised words kept per document, most frequent first
 ALIAS_RATIO = 5.0  # an alias is used this many times more (per word) in its code's documents
-ALIASES_PER_CODE = 3
 _RECENCY_CUE = re.compile(r"\b(latest|most recent|newest|most current)\b", re.IGNORECASE)
 # Words too common in questions to say anything about a document's name.
 _STOP = frozenset(
@@ -112,12 +112,13 @@ def name_codes(payload: dict) -> set[str]:
 
 
 def code_aliases(payloads: dict[str, dict]) -> dict[str, set[str]]:
-    """Per document id: words standing for the codes in its name, learnt from the candidates.
+    """Per document id: the words standing for the codes in its name, learnt from the candidates.
 
-    For a code, the documents whose names hold it are its group; a word among the group's
-    `doc_terms` that every member has, used on average ALIAS_RATIO times more often in the group
-    than in the other candidates, stands for the code ("INTC" -> "intel"), ALIASES_PER_CODE at
-    most. A code every candidate shares, or documents without stored terms, give nothing."""
+    For a code, the documents whose names hold it are its group. Of the words in every member's
+    `doc_terms` that start with the code's first letter (a code abbreviates its name) and are
+    used on average ALIAS_RATIO times more often in the group than in the other candidates, the
+    most used stands for the code ("INTC" -> "intel"). A code every candidate shares, or documents
+    without stored terms, give nothing."""
     codes = {doc: name_codes(payload) for doc, payload in payloads.items()}
     terms = {doc: payload.get("doc_terms") or {} for doc, payload in payloads.items()}
     aliases: dict[str, set[str]] = defaultdict(set)
@@ -129,11 +130,14 @@ def code_aliases(payloads: dict[str, dict]) -> dict[str, set[str]]:
         shared = set.intersection(*(set(terms[doc]) for doc in group))
         ranked = []
         for word in shared:
+            if not word.startswith(code[0]):  # a code abbreviates its name: not "gaap" for INTC
+                continue
             inside = sum(terms[doc][word] for doc in group) / len(group)
             outside = sum(terms[doc].get(word, 0.0) for doc in others) / len(others)
             if inside >= ALIAS_RATIO * outside:
-                ranked.append((inside / outside if outside else math.inf, inside, word))
-        for *_, word in sorted(ranked, reverse=True)[:ALIASES_PER_CODE]:
+                ranked.append((inside, word))
+        if ranked:
+            word = max(ranked)[1]
             for doc in group:
                 aliases[doc].add(word)
     return aliases

@@ -99,16 +99,17 @@ def filing(cid: str, source: str, terms: dict[str, float]) -> ScoredChunk:
 
 
 FILINGS = [
-    filing("1", "2023 Q1 INTC.pdf", {"intel": 5.0, "the": 4.0, "ytd": 3.0, "financial": 2.0}),
-    filing("2", "2023 Q2 INTC.pdf", {"intel": 4.0, "the": 4.2, "ytd": 3.5, "financial": 2.1}),
-    filing("3", "2023 Q1 AMZN.pdf", {"the": 4.1, "amazon": 2.0, "aws": 1.5, "financial": 1.9}),
-    filing("4", "2023 Q2 AMZN.pdf", {"the": 4.0, "amazon": 1.8, "financial": 2.0, "intel": 0.1}),
+    filing("1", "2023 Q1 INTC.pdf", {"gaap": 9.0, "intel": 5.0, "income": 3.0, "the": 4.0, "inc": 2.0}),
+    filing("2", "2023 Q2 INTC.pdf", {"gaap": 8.0, "intel": 4.0, "income": 3.5, "the": 4.2, "inc": 2.1}),
+    filing("3", "2023 Q1 AMZN.pdf", {"the": 4.1, "amazon": 2.0, "aws": 9.0, "inc": 1.9}),
+    filing("4", "2023 Q2 AMZN.pdf", {"the": 4.0, "amazon": 1.8, "inc": 2.0, "intel": 0.1}),
 ]
 
 
 def test_codes_in_file_names_answer_to_the_words_their_documents_use_most():
     aliases = code_aliases({c.payload["source"]: c.payload for c in FILINGS})
-    assert aliases["2023 Q1 INTC.pdf"] == {"intel", "ytd"}  # "the", "financial": everywhere
+    # "gaap" does not start like INTC, "inc" is as common elsewhere, "income" is used less.
+    assert aliases["2023 Q1 INTC.pdf"] == aliases["2023 Q2 INTC.pdf"] == {"intel"}
     assert aliases["2023 Q2 AMZN.pdf"] == {"amazon"}  # "aws" is not in every AMZN filing
     # A code every candidate shares, or documents without stored terms, give no alias.
     assert code_aliases({"a": {"source": "INTC a.pdf", "doc_terms": {"intel": 1.0}},
