@@ -33,6 +33,7 @@ from rag.schema import ScoredChunk
 
 _WORD = re.compile(r"[a-z0-9]+")
 _CAPITALISED = re.compile(r"\b[A-Z][A-Za-z0-9]{2,}\b")
+_CODE = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2,6}(?![A-Za-z0-9])")  # "INTC" in "2023_Q1_INTC", not "Q1"
 MIN_NAME_WORDS = 2
 # A document matching only part of what the best-named one matches gets (share) ** 4 of the boost:
 # a filing naming the company but another quarter must not rank with the one naming both.
@@ -90,10 +91,15 @@ def adaptive_weights(
 def name_words(payload: dict) -> set[str]:
     """The words of a chunk's document name: the folders and file stem of its source. Titles stay
     out: they are often boilerplate ("Form 10-Q", a filing date) that many questions repeat."""
-    source = str(payload.get("source") or payload.get("file_name") or "")
-    path = PurePosixPath(source.replace("\\", "/"))
+    path = _source_path(payload)
     parts = [*path.parent.parts, path.stem]
     return {w for part in parts for w in _WORD.findall(part.lower()) if w not in _STOP}
+
+
+def _source_path(payload: dict) -> PurePosixPath:
+    """A chunk's document path (its source, else its file name), with forward slashes."""
+    source = str(payload.get("source") or payload.get("file_name") or "")
+    return PurePosixPath(source.replace("\\", "/"))
 
 
 def document_terms(text: str, limit: int = DOCUMENT_TERMS) -> dict[str, float]:
@@ -106,9 +112,7 @@ def document_terms(text: str, limit: int = DOCUMENT_TERMS) -> dict[str, float]:
 
 def name_codes(payload: dict) -> set[str]:
     """Codes in a document's file stem: words of 2-6 letters written in capitals ("INTC", "FAQ")."""
-    source = str(payload.get("source") or payload.get("file_name") or "")
-    stem = PurePosixPath(source.replace("\\", "/")).stem
-    return {w.lower() for w in re.findall(r"[A-Za-z0-9]+", stem) if w.isalpha() and w.isupper() and 2 <= len(w) <= 6}
+    return {code.lower() for code in _CODE.findall(_source_path(payload).stem)}
 
 
 def code_aliases(payloads: dict[str, dict]) -> dict[str, set[str]]:
