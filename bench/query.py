@@ -38,7 +38,7 @@ def pct(values: list[float]) -> dict[str, float]:
 
 
 def fill(service, collection: str, target: int, rng: random.Random) -> None:  # noqa: ANN001
-    from retrieval.store import Point
+    from store.base import Point
 
     have = service.store.count(collection)
     dim = service.embedder.dim

@@ -290,8 +290,8 @@ def _normalised(text: str) -> str:
 def _page_texts(path: Path) -> list[str]:
     """The text of each page of a file as ingestion reads it, so gold pages match the pages
     that retrieval returns; unsupported types are read as plain text, unreadable files as none."""
+    from core.errors import ReaderError
     from ingest.readers import SUPPORTED_EXTENSIONS, read_document
-    from rag.errors import ReaderError
 
     if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
         return [path.read_text(encoding="utf-8", errors="replace")]

@@ -9,6 +9,7 @@ DATASET/
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
@@ -16,11 +17,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rag.errors import RagError
+from core.errors import RagError
 
 QUESTIONS_FILE = "questions.jsonl"
 DOCUMENTS_DIR = "documents"
 UNANSWERABLE_PREFIX = "neg-"
+SPLITS = ("dev", "test")
+SPLIT_SEED = "rag-eval-split-1"  # changing it reshuffles every split: tuned figures stop comparing
 
 
 class DatasetError(RagError):
@@ -165,10 +168,29 @@ class Dataset(BaseModel):
         kept = {id(q) for q in answerable[:n_answerable] + unanswerable[:n_unanswerable]}
         return self.model_copy(update={"questions": [q for q in self.questions if id(q) in kept]})
 
+    def split(self, name: str) -> Dataset:
+        """The questions of one fixed half: "dev" for tuning, "test" for reporting, "all" for every one.
+
+        A question's half depends on its id alone (a seeded hash), so the split holds across
+        runs, machines, `--limit` and added questions. Tune on dev, report on test.
+        """
+        if name == "all":
+            return self
+        if name not in SPLITS:
+            raise ValueError(f"split must be one of dev, test, all (got {name!r})")
+        kept = [q for q in self.questions if question_split(q.id) == name]
+        return self.model_copy(update={"questions": kept})
+
     def with_questions(self, questions: Sequence[Question]) -> Dataset:
         """The same documents with another list of questions (ids must stay unique)."""
         _check_unique_ids(questions)
         return self.model_copy(update={"questions": list(questions)})
+
+
+def question_split(question_id: str) -> str:
+    """ "dev" or "test": the half a question id falls in (a seeded sha256, even or odd)."""
+    digest = hashlib.sha256(f"{SPLIT_SEED}:{question_id}".encode()).digest()
+    return SPLITS[digest[0] & 1]
 
 
 def _check_unique_ids(questions: Iterable[Question]) -> None:

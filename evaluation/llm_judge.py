@@ -21,12 +21,12 @@ from typing import Any, TypeVar
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
+from core.types import Usage
 from llm.base import LLMRequest, Message, Provider
 from llm.chain import ProviderChain
 from llm.errors import InvalidOutputError
 from llm.pricing import PriceTable
 from llm.prompt import json_object
-from rag.schema import Usage
 
 T = TypeVar("T", bound=BaseModel)
 

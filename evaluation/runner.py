@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from core.errors import RagError
+from core.types import Answer, ScoredChunk
 from evaluation.datasets import Dataset, Question
 from evaluation.llm_judge import DEFINITIONS as JUDGE_DEFINITIONS
 from evaluation.metrics import (
@@ -31,8 +33,6 @@ from evaluation.metrics import (
     token_f1,
 )
 from ingest.pipeline import ChunkingOptions
-from rag.errors import RagError
-from rag.schema import Answer, ScoredChunk
 from retrieval.retriever import HybridRetriever
 
 # Progress callback: (questions done, questions in all).
@@ -332,7 +332,7 @@ class EvaluationRunner:
             notes.append(reason)
         pipeline = None
         if config.answers:
-            from retrieval.answering import AnswerPipeline
+            from answer.pipeline import AnswerPipeline
 
             # No request log: evaluation questions are not user traffic for monitoring.
             pipeline = AnswerPipeline(retriever, self.service.embedder, settings)
@@ -411,7 +411,7 @@ class EvaluationRunner:
         return row
 
     def _answer_fields(self, question: Question, answer: Answer, collection: str) -> dict[str, Any]:
-        from retrieval.grounding import SUPPORT_THRESHOLD, answer_sentences, strip_markers
+        from answer.grounding import SUPPORT_THRESHOLD, answer_sentences, strip_markers
 
         sources = {c.id: _source(c) for c in self.service.store.retrieve(
             collection, list(dict.fromkeys(c.chunk_id for c in answer.citations)))} if answer.citations else {}
@@ -476,7 +476,7 @@ class EvaluationRunner:
 def _judged(judge: Any, question: str, answer: Answer, sources: list[ScoredChunk],
             metrics: dict[str, Any]) -> dict[str, Any]:
     """The judge's RAGAS scores added to `metrics`; a judge failure is recorded, not fatal."""
-    from retrieval.grounding import strip_markers
+    from answer.grounding import strip_markers
 
     try:
         scores = judge.score(question, strip_markers(answer.text).strip(), [s.text for s in sources])

@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core.types import ScoredChunk
 from evaluation.datasets import Dataset
 from evaluation.runner import STARTER_LABEL, EvalConfig, IngestedCollection
-from rag.schema import ScoredChunk
 
 STARTER_CHUNK_SIZE = 1024
 STARTER_CHUNK_OVERLAP = 20

@@ -23,8 +23,8 @@ from llama_index.core.node_parser import (
 )
 from llama_index.core.schema import Document as LlamaDocument
 
-from ingest.tokens import ENCODING_NAME, count_tokens, encode
-from rag.schema import Chunk, Document, Page
+from core.tokens import ENCODING_NAME, count_tokens, encode
+from core.types import Chunk, Document, Page
 
 CHUNKER_NAMES = ("fixed", "sentence", "recursive", "semantic")
 

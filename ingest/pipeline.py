@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from rag.errors import RagError
-from rag.schema import Chunk, Document
-from retrieval.fusion import document_terms
-from retrieval.store import Point, VectorStore
+from core.errors import RagError
+from core.types import Chunk, Document
+from ingest.terms import document_terms
+from store.base import Point, VectorStore
 
 ID_NAMESPACE = uuid.UUID("6f1c3c1e-2b9a-4f67-9c0e-4d1f3b0a7e55")
 FileStatus = Literal["ingested", "skipped", "failed"]

@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from core.settings import Settings
+from core.types import NOT_FOUND_TEXT, Answer, Citation, ScoredChunk, Usage
 from llm.base import LLMRequest, LLMResponse, Provider
 from llm.cache import ResponseCache
 from llm.chain import ProviderChain
@@ -19,8 +21,6 @@ from llm.errors import (
 from llm.pricing import PriceTable
 from llm.prompt import MARKER, AnswerPayload, build_request, parse_reply, repair_request
 from llm.tokens import context_window, count_tokens
-from rag.schema import NOT_FOUND_TEXT, Answer, Citation, ScoredChunk, Usage
-from rag.settings import Settings
 
 MESSAGE_OVERHEAD_TOKENS = 8  # role markers and separators per message
 

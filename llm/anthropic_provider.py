@@ -6,11 +6,11 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from core.types import Usage
 from llm.base import LLMRequest, LLMResponse, LLMStream, Provider
 from llm.errors import ProviderError, missing_key_error
 from llm.openai_provider import stainless_error
 from llm.retry import RetryPolicy
-from rag.schema import Usage
 
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 KEY_ENV = "ANTHROPIC_API_KEY"

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.types import Usage
 from llm.retry import RetryPolicy
-from rag.schema import Usage
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+from core.types import Usage
 from llm.base import LLMRequest, LLMResponse
-from rag.schema import Usage
 
 
 class ResponseCache:

@@ -6,13 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from core.errors import ConfigError
+from core.settings import Settings
+from core.types import Answer, ScoredChunk
 from llm.base import LLMRequest, LLMResponse, Provider
 from llm.errors import AllProvidersFailedError, ProviderError
 from llm.registry import make_provider
 from llm.retry import RetryPolicy
-from rag.errors import ConfigError
-from rag.schema import Answer, ScoredChunk
-from rag.settings import Settings
 
 T = TypeVar("T")
 Terminal = Callable[[str, list[ScoredChunk]], Answer]

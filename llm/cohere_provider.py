@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from core.types import Usage
 from llm.base import LLMRequest, LLMResponse, Provider
 from llm.errors import (
     ProviderError,
@@ -14,7 +15,6 @@ from llm.errors import (
     missing_key_error,
 )
 from llm.retry import RetryPolicy
-from rag.schema import Usage
 
 COHERE_BASE_URL = "https://api.cohere.com"
 KEY_ENV = "COHERE_API_KEY"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from core.types import ScoredChunk
 from llm.cohere_provider import COHERE_BASE_URL, cohere_client, cohere_error, cohere_key
-from rag.schema import ScoredChunk
 
 
 class CohereReranker:

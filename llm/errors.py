@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from rag.errors import RagError
+from core.errors import RagError
 
 
 class ProviderError(RagError):

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from core.types import Usage
 from llm.base import LLMRequest, LLMResponse, LLMStream, Provider
 from llm.errors import ProviderConfigError, ProviderResponseError
 from llm.retry import RetryPolicy
-from rag.schema import Usage
 
 
 class LocalLlamaProvider(Provider):

@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from core.types import Usage
 from llm.base import LLMRequest, LLMResponse, LLMStream, Provider
 from llm.errors import (
     ProviderError,
@@ -15,7 +16,6 @@ from llm.errors import (
     missing_key_error,
 )
 from llm.retry import RetryPolicy
-from rag.schema import Usage
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 KEY_ENV = "OPENAI_API_KEY"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from core.types import Usage
 from llm.tokens import lookup_by_prefix
-from rag.schema import Usage
 
 # USD per 1K tokens (input, output). Longest matching prefix wins; dated names match their family.
 PRICES_PER_1K: dict[str, tuple[float, float]] = {

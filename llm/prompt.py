@@ -7,9 +7,9 @@ import re
 
 from pydantic import BaseModel, ValidationError, ValidationInfo, field_validator
 
+from core.types import NOT_FOUND_TEXT, ScoredChunk
 from llm.base import LLMRequest, Message, SourceDocument
 from llm.errors import InvalidOutputError
-from rag.schema import NOT_FOUND_TEXT, ScoredChunk
 
 SYSTEM_RULES = f"""You answer questions using only the numbered sources you are given.
 Rules:

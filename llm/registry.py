@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from core.errors import ConfigError
+from core.settings import Settings
 from llm.base import Provider
 from llm.retry import RetryPolicy
-from rag.errors import ConfigError
-from rag.settings import Settings
 
 PROVIDER_NAMES = ("openai", "cohere", "anthropic", "local")
 

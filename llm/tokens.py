@@ -1,11 +1,10 @@
-"""Token counting with tiktoken cl100k_base, loaded offline, and model context windows."""
+"""Model context windows (token counting itself is `core.tokens`)."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
-from functools import lru_cache
-from pathlib import Path
+from core.tokens import count_tokens
+
+__all__ = ["context_window", "count_tokens", "lookup_by_prefix"]
 
 DEFAULT_CONTEXT_WINDOW = 8192
 
@@ -41,27 +40,3 @@ def context_window(model: str, overrides: dict[str, int] | None = None) -> int:
     table = {**CONTEXT_WINDOWS, **(overrides or {})}
     found = lookup_by_prefix(table, model)  # type: ignore[arg-type]
     return int(found) if found is not None else DEFAULT_CONTEXT_WINDOW
-
-
-def _bundled_tiktoken_cache() -> Path | None:
-    # llama-index-core ships cl100k_base's file, so counting works without a network.
-    spec = importlib.util.find_spec("llama_index.core")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(next(iter(spec.submodule_search_locations))) / "_static" / "tiktoken_cache"
-    return folder if folder.is_dir() else None
-
-
-@lru_cache(maxsize=1)
-def _encoding():  # noqa: ANN202
-    import tiktoken
-
-    bundled = _bundled_tiktoken_cache()
-    if bundled is not None and not os.environ.get("TIKTOKEN_CACHE_DIR"):
-        os.environ["TIKTOKEN_CACHE_DIR"] = str(bundled)
-    return tiktoken.get_encoding("cl100k_base")
-
-
-def count_tokens(text: str) -> int:
-    """Tokens in `text` with cl100k_base (exact for OpenAI models, close for others)."""
-    return len(_encoding().encode(text, disallowed_special=()))

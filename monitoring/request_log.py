@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.schema import Answer
+from core.types import Answer
 
 STAGES = ("embed", "retrieve", "rerank", "generate", "total")
 

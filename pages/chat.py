@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from rag.schema import NOT_FOUND_TEXT, Answer
+from core.types import NOT_FOUND_TEXT, Answer
 from rag.web import (
     AnswerChoices,
     escape_markdown,

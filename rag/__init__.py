@@ -1,1 +1,1 @@
-"""Shared pieces of the RAG question-answering app: settings, result types, service layer, CLI."""
+"""The application: service layer, command line, web glue. Imports every floor below it."""

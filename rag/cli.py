@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rag.errors import RagError
+from core.errors import RagError
 
 app = typer.Typer(help="Ask questions of your own documents.", no_args_is_help=True, add_completion=False)
 docs_app = typer.Typer(help="List or delete the documents of a collection.", no_args_is_help=True)
@@ -260,6 +260,7 @@ def eval_command(
     judge: str | None = typer.Option(
         None, "--judge", help="LLM provider(s) for RAGAS faithfulness and answer relevancy, e.g. openai"),
     limit: int | None = typer.Option(None, help="Only the first N questions"),
+    split: str = typer.Option("all", "--split", help="dev (tune on it) | test (report on it) | all"),
     unanswerable_from: Path | None = typer.Option(
         None, "--unanswerable-from", help="Another data set whose questions become unanswerable ones"),
     unanswerable: int = typer.Option(10, "--unanswerable", help="How many to add with --unanswerable-from"),
@@ -281,7 +282,7 @@ def eval_command(
     from evaluation.runner import EvalConfig, EvaluationRunner, run_grid
 
     try:
-        dataset = load_dataset(target[0])
+        dataset = load_dataset(target[0]).split(split)
         if limit:
             dataset = dataset.limit(limit)
         if unanswerable_from is not None:

@@ -9,6 +9,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from answer.pipeline import AnswerPipeline, AnswerStream
+from core.errors import CollectionNotFoundError
+from core.settings import Settings, get_settings
+from core.types import Answer
 from ingest.pipeline import (
     ChunkingOptions,
     DocumentInfo,
@@ -17,14 +21,10 @@ from ingest.pipeline import (
     ProgressCallback,
 )
 from monitoring.request_log import RequestLog
-from rag.errors import CollectionNotFoundError
-from rag.schema import Answer
-from rag.settings import Settings, get_settings
-from retrieval.answering import AnswerPipeline, AnswerStream
 from retrieval.embedder import SentenceEmbedder
 from retrieval.retriever import HybridRetriever
 from retrieval.sparse import Bm25Encoder
-from retrieval.store import VectorStore
+from store.base import VectorStore
 
 
 @dataclass
@@ -46,7 +46,7 @@ class RagService:
 
     @cached_property
     def store(self) -> VectorStore:
-        from retrieval.store_factory import make_store
+        from store.factory import make_store
 
         return make_store(self.settings)
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import streamlit as st
 
-from rag.errors import CollectionNotFoundError, ConfigError, RagError, StoreBusyError
+from core.errors import CollectionNotFoundError, ConfigError, RagError, StoreBusyError
+from core.settings import Settings
 from rag.service import CollectionInfo, RagService
-from rag.settings import Settings
 
 RERANKER_CHOICES = ("none", "cohere")
 ANSWERER_CHOICES = ("extractive", "openai,extractive", "anthropic,extractive", "cohere,extractive",

@@ -1,1 +1,1 @@
-"""Embedding, vector stores, hybrid search, reranking and answering."""
+"""Embedding, sparse encoding, hybrid search, fusion and reranking."""

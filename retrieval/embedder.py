@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.errors import ConfigError
+from core.errors import ConfigError
 from retrieval.lazy_model import LazyModel
 
 BUNDLED_PREFIX = "bundled:"

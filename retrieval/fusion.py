@@ -25,20 +25,18 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import PurePosixPath
 
-from rag.schema import ScoredChunk
+from core.types import ScoredChunk
 
 _WORD = re.compile(r"[a-z0-9]+")
-_CAPITALISED = re.compile(r"\b[A-Z][A-Za-z0-9]{2,}\b")
 _CODE = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2,6}(?![A-Za-z0-9])")  # "INTC" in "2023_Q1_INTC", not "Q1"
 MIN_NAME_WORDS = 2
 # A document matching only part of what the best-named one matches gets (share) ** 4 of the boost:
 # a filing naming the company but another quarter must not rank with the one naming both.
 NAME_SHARPNESS = 4.0
-DOCUMENT_TERMS = 30  # capitalised words kept per document, most frequent first
 ALIAS_RATIO = 5.0  # an alias is used this many times more (per word) in its code's documents
 _RECENCY_CUE = re.compile(r"\b(latest|most recent|newest|most current)\b", re.IGNORECASE)
 # Words too common in questions to say anything about a document's name.
@@ -101,13 +99,6 @@ def _source_path(payload: dict) -> PurePosixPath:
     source = str(payload.get("source") or payload.get("file_name") or "")
     return PurePosixPath(source.replace("\\", "/"))
 
-
-def document_terms(text: str, limit: int = DOCUMENT_TERMS) -> dict[str, float]:
-    """A document's `limit` most frequent capitalised words (lower-cased), each with its count per
-    1,000 words of the text: what the document calls itself and its subjects ("Intel", "Mobileye")."""
-    words = max(1, len(text.split()))
-    counts = Counter(match.lower() for match in _CAPITALISED.findall(text))
-    return {word: round(1000.0 * n / words, 3) for word, n in counts.most_common(limit)}
 
 
 def name_codes(payload: dict) -> set[str]:

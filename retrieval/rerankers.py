@@ -11,9 +11,9 @@ import os
 from dataclasses import replace
 from typing import Any, Protocol, runtime_checkable
 
-from rag.errors import ConfigError
-from rag.schema import ScoredChunk
-from rag.settings import Settings
+from core.errors import ConfigError
+from core.settings import Settings
+from core.types import ScoredChunk
 from retrieval.lazy_model import LazyModel
 
 NO_RERANKER = "none"

@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from rag.schema import ScoredChunk
+from core.types import ScoredChunk
 from retrieval.fusion import (
     adaptive_weights,
     boost_named_documents,
     boost_recent_documents,
     weighted_rrf,
 )
-from retrieval.store import Filters, QuerySpec, SearchMode, VectorStore
+from store.base import Filters, QuerySpec, SearchMode, VectorStore
 
 
 class HybridRetriever:

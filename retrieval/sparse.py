@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from qdrant_edge import Bm25, Bm25Config
 
-from retrieval.store import SparseVec
+from store.base import SparseVec
 
 
 class Bm25Encoder:

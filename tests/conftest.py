@@ -17,7 +17,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 @pytest.fixture(autouse=True)
 def rag_home(tmp_path_factory, monkeypatch):
     """A fresh RAG_HOME per test, and settings read anew."""
-    from rag.settings import get_settings
+    from core.settings import get_settings
 
     home = tmp_path_factory.mktemp("rag_home")
     monkeypatch.setenv("RAG_HOME", str(home))

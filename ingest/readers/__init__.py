@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from core.errors import NoTextError, ReaderError
+from core.types import Document
 from ingest.readers.base import Reader, ReadResult
 from ingest.readers.docx import DocxReader
 from ingest.readers.html import HtmlReader
 from ingest.readers.markdown import MarkdownReader
 from ingest.readers.pdf import PdfReader
 from ingest.readers.text import TextReader
-from rag.errors import NoTextError, ReaderError
-from rag.schema import Document
 
 SUPPORTED_EXTENSIONS: dict[str, str] = {
     ".pdf": "pdf",

@@ -10,9 +10,9 @@ import docx
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 
+from core.errors import ReaderError
+from core.types import HeadingMark, Page
 from ingest.readers.base import HeadingTrail, ReadResult
-from rag.errors import ReaderError
-from rag.schema import HeadingMark, Page
 
 _HEADING_STYLE = re.compile(r"^Heading\s+([1-9])$", re.IGNORECASE)
 NOT_DOCX_REASON = "not a Word .docx file (no Office Open XML document inside): re-save it as .docx"

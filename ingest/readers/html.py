@@ -16,10 +16,10 @@ from bs4 import (
 )
 from bs4.element import CData
 
+from core.errors import ReaderError
+from core.types import HeadingMark, Page
 from ingest.readers.base import HeadingTrail, ReadResult
 from ingest.readers.text import decode_text
-from rag.errors import ReaderError
-from rag.schema import HeadingMark, Page
 
 # Markup that a reader of the page does not see as content.
 DROPPED_TAGS = frozenset(

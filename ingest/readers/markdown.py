@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from core.types import HeadingMark, Page
 from ingest.readers.base import HeadingTrail, ReadResult
 from ingest.readers.text import decode_text
-from rag.schema import HeadingMark, Page
 
 _ATX_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")

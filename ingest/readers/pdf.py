@@ -12,9 +12,9 @@ import pypdf
 import pypdfium2 as pdfium
 from pypdf.errors import FileNotDecryptedError, WrongPasswordError
 
+from core.errors import NoTextError, ReaderError
+from core.types import HeadingMark, Page
 from ingest.readers.base import ReadResult
-from rag.errors import NoTextError, ReaderError
-from rag.schema import HeadingMark, Page
 
 NOT_PDF_REASON = "not a PDF (no %PDF- header): check the file, or rename it to its real type"
 NO_PASSWORD_REASON = "encrypted: pass a password to open it"

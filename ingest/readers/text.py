@@ -7,9 +7,9 @@ from pathlib import Path
 
 from charset_normalizer import from_bytes
 
+from core.errors import ReaderError
+from core.types import Page
 from ingest.readers.base import ReadResult
-from rag.errors import ReaderError
-from rag.schema import Page
 
 BINARY_REASON = "binary content, not text: check that the file really is a text file"
 

@@ -58,7 +58,7 @@ def test_docker_compose_validates_the_file():
 
 
 def test_env_example_lists_every_setting_and_loads(tmp_path, monkeypatch):
-    from rag.settings import Settings
+    from core.settings import Settings
 
     example = REPO_ROOT / ".env.example"
     names = {line.split("=", 1)[0] for line in example.read_text().splitlines() if line and not line.startswith("#")}

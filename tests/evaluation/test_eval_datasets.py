@@ -169,6 +169,21 @@ def test_limit_takes_first_n_in_file_order() -> None:
 
 
 @pytest.mark.unit
+def test_split_halves_are_disjoint_stable_and_follow_the_id() -> None:
+    dataset = _dataset(200, 0)
+    dev, test = dataset.split("dev"), dataset.split("test")
+    dev_ids, test_ids = {q.id for q in dev.questions}, {q.id for q in test.questions}
+    assert not dev_ids & test_ids and dev_ids | test_ids == {q.id for q in dataset.questions}
+    assert 70 <= len(dev_ids) <= 130  # about half each
+    # The half depends on the id alone: a reordered or shortened set keeps every question's half.
+    shuffled = dataset.with_questions(list(reversed(dataset.questions[50:])))
+    assert {q.id for q in shuffled.split("dev").questions} == dev_ids - {q.id for q in dataset.questions[:50]}
+    assert dataset.split("all") is dataset
+    with pytest.raises(ValueError, match="dev, test, all"):
+        dataset.split("train")
+
+
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("n_answerable", "n_unanswerable", "n"), [(80, 20, 10), (90, 10, 5), (5, 5, 4), (30, 1, 2)]
 )

@@ -68,8 +68,8 @@ def restrict_documents(dataset: Dataset, other_articles: int, out: Path) -> Data
 @pytest.fixture(scope="module")
 def eval_service(tmp_path_factory):
     """One service for the module; RAG_HOME from RAG_EVAL_HOME (kept) or a temp folder."""
+    from core.settings import Settings
     from rag.service import RagService
-    from rag.settings import Settings
 
     home = Path(os.environ.get("RAG_EVAL_HOME") or tmp_path_factory.mktemp("eval_home"))
     service = RagService(Settings(home=home))

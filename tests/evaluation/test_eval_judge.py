@@ -43,8 +43,8 @@ def stub() -> Iterator[VendorStub]:
 
 @pytest.fixture
 def judge(stub, monkeypatch):
+    from core.settings import Settings
     from evaluation.llm_judge import RagasJudge
-    from rag.settings import Settings
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     settings = Settings(openai_base_url=f"{stub.url}/v1", llm_timeout_s=2.0, llm_max_retries=0)
@@ -98,8 +98,8 @@ def test_a_judge_that_never_validates_fails_with_a_clear_error(judge, stub):
 
 
 def test_the_extractive_answerer_cannot_judge():
+    from core.settings import Settings
     from evaluation.llm_judge import RagasJudge
-    from rag.settings import Settings
 
     with pytest.raises(ValueError, match="must be an LLM provider"):
         RagasJudge.from_spec("extractive", Settings(), bag_of_words)
@@ -121,9 +121,9 @@ def small_set(tmp_path) -> Path:
 
 
 def test_the_runner_adds_judged_metrics_and_their_cost(small_set, stub, monkeypatch, tmp_path):
+    from core.settings import Settings
     from evaluation.runner import EvalConfig, EvaluationRunner
     from rag.service import RagService
-    from rag.settings import Settings
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     service = RagService(Settings(home=tmp_path / "home", openai_base_url=f"{stub.url}/v1", llm_max_retries=0))

@@ -42,8 +42,8 @@ def tiny_dataset(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
+    from core.settings import Settings
     from rag.service import RagService
-    from rag.settings import Settings
 
     svc = RagService(Settings(home=tmp_path_factory.mktemp("runner_home")))
     yield svc
@@ -168,8 +168,8 @@ def test_cli_eval_json_grid_and_convert(tiny_dataset, tmp_path):
 
 
 def test_single_retrievers_alone_have_no_name_boost_and_no_reranker():
+    from core.settings import Settings
     from evaluation.runner import EvalConfig, alone
-    from rag.settings import Settings
 
     settings = Settings(name_boost=2.0, reranker="cohere")
     ours = EvalConfig().resolved(settings)

@@ -28,10 +28,10 @@ def dataset(tmp_path) -> Path:
 
 
 def test_the_starter_ranks_documents_by_their_relative_path_and_notes_skipped_files(dataset, tmp_path, capsys):
+    from core.settings import Settings
     from evaluation.runner import EvaluationRunner
     from evaluation.starter import starter_config
     from rag.service import RagService
-    from rag.settings import Settings
 
     service = RagService(Settings(home=tmp_path / "home"))
     try:

@@ -13,6 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.tokens import count_tokens, encode, truncate_to_tokens
+from core.types import Chunk, Document, HeadingMark, Page
 from ingest.chunkers import (
     CHUNKER_NAMES,
     Chunker,
@@ -23,8 +25,6 @@ from ingest.chunkers import (
     SentenceChunker,
     make_chunker,
 )
-from ingest.tokens import count_tokens, encode, truncate_to_tokens
-from rag.schema import Chunk, Document, HeadingMark, Page
 
 # llama-index splitters budget the sum of their pieces' token counts (each word counted with its
 # leading space, pieces counted apart), then strip the joined chunk; re-counting the final text
@@ -415,7 +415,7 @@ def test_tokenizer_loads_offline_with_an_empty_default_cache(tmp_path: Path) -> 
     )
     script = (
         "import os, tempfile\n"
-        "from ingest.tokens import count_tokens\n"
+        "from core.tokens import count_tokens\n"
         "assert tempfile.gettempdir() == os.environ['TMPDIR']\n"
         "print(count_tokens('hello world'), os.environ.get('TIKTOKEN_CACHE_DIR'))\n"
     )

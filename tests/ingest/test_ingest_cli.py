@@ -133,7 +133,7 @@ def test_bad_files_fail_alone_and_keep_earlier_data(corpus, tmp_path, monkeypatc
     good.write_text("# Fine\n\nThis file is fine and mentions the blue pelican.\n")
 
     monkeypatch.setenv("RAG_MAX_FILE_MB", "0.1")
-    from rag.settings import get_settings
+    from core.settings import get_settings
 
     get_settings.cache_clear()
     paths = [str(p) for p in sorted(bad.iterdir())]

@@ -12,9 +12,9 @@ import pypdfium2
 import pytest
 from fpdf import FPDF
 
+from core.errors import NoTextError, ReaderError
 from ingest.readers import SUPPORTED_EXTENSIONS, read_document
 from ingest.readers.markdown import markdown_headings
-from rag.errors import NoTextError, ReaderError
 
 pytestmark = pytest.mark.unit
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from vendor_stub import VendorStub
 
+from core.settings import Settings
 from llm.retry import RetryPolicy
-from rag.settings import Settings
 
 KEY_VARS = (
     "OPENAI_API_KEY",

@@ -7,14 +7,14 @@ import json
 import pytest
 from vendor_stub import ok, status
 
+from core.errors import ConfigError
+from core.types import NOT_FOUND_TEXT, Answer, ScoredChunk
 from llm.answerer import LLMAnswerer, request_tokens
 from llm.cache import ResponseCache
 from llm.chain import ProviderChain
 from llm.errors import AllProvidersFailedError, BudgetExceededError, ProviderAuthError
 from llm.prompt import build_request
 from llm.tokens import context_window, count_tokens
-from rag.errors import ConfigError
-from rag.schema import NOT_FOUND_TEXT, Answer, ScoredChunk
 
 GPT4_PRICE = (0.03, 0.06)  # USD per 1K tokens, input and output
 

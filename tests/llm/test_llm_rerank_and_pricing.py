@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from vendor_stub import status
 
+from core.types import ScoredChunk, Usage
 from llm.cohere_rerank import CohereReranker
 from llm.errors import ProviderAuthError, ProviderUnavailableError
 from llm.pricing import PriceTable
 from llm.tokens import DEFAULT_CONTEXT_WINDOW, context_window
-from rag.schema import ScoredChunk, Usage
 
 
 def chunks(*texts: str) -> list[ScoredChunk]:

@@ -2,9 +2,9 @@ import random
 
 import pytest
 
+from core.types import Answer, Citation, Usage
 from monitoring.metrics import Thresholds, build_report, ks_statistic, percentiles
 from monitoring.request_log import RequestLog
-from rag.schema import Answer, Citation, Usage
 
 pytestmark = pytest.mark.unit
 

@@ -6,14 +6,14 @@ import math
 
 import pytest
 
-from rag.schema import ScoredChunk
+from core.types import ScoredChunk
+from ingest.terms import document_terms
 from retrieval.fusion import (
     adaptive_weights,
     asks_for_latest,
     boost_named_documents,
     boost_recent_documents,
     code_aliases,
-    document_terms,
     name_codes,
     name_scores,
     name_words,
@@ -189,7 +189,7 @@ class _Encoder:
 
 def test_the_retriever_fuses_both_store_lists_with_adaptive_weights_and_boosts_named_files(store):
     from retrieval.retriever import HybridRetriever
-    from retrieval.store import Point, QuerySpec, SparseVec
+    from store.base import Point, QuerySpec, SparseVec
 
     store.create_collection("c", 2)
     names = ["2023 Q1 ACME.txt", "2023 Q2 ACME.txt", "2022 Q3 ACME.txt", "notes.txt"]
@@ -230,8 +230,8 @@ def test_the_retriever_fuses_both_store_lists_with_adaptive_weights_and_boosts_n
 @pytest.mark.integration
 def test_a_company_named_in_a_question_finds_its_ticker_file(tmp_path):
     """Ingested for real: two filings alike but for the company, named by ticker only."""
+    from core.settings import Settings
     from rag.service import RagService
-    from rag.settings import Settings
 
     filler = " ".join(f"Paragraph {i} describes the quarter in general terms." for i in range(40))
     folder = tmp_path / "filings"

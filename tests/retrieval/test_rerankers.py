@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.errors import ConfigError
-from rag.schema import ScoredChunk
-from rag.settings import Settings
+from core.errors import ConfigError
+from core.settings import Settings
+from core.types import ScoredChunk
 from retrieval.rerankers import CrossEncoderReranker, make_reranker, safe_rerank
 
 pytestmark = pytest.mark.unit

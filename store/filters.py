@@ -11,7 +11,7 @@ from typing import Any
 import qdrant_edge as edge
 from qdrant_client import models
 
-from retrieval.store import Filters
+from store.base import Filters
 
 Scalar = str | int | bool
 

@@ -10,9 +10,9 @@ import httpx
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from rag.errors import StoreError
-from rag.schema import ScoredChunk
-from retrieval.store import (
+from core.errors import StoreError
+from core.types import ScoredChunk
+from store.base import (
     DENSE,
     SPARSE,
     Filters,
@@ -26,7 +26,7 @@ from retrieval.store import (
     collection_not_found,
     scored_chunk,
 )
-from retrieval.store_filters import server_filter
+from store.filters import server_filter
 
 INDEXED_FIELDS = ("document_id", "file_type", "level")
 _WRITE_BATCH = 256

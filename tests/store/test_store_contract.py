@@ -20,14 +20,14 @@ import pytest
 from qdrant_client import QdrantClient
 from qdrant_edge import Bm25
 
-import retrieval.edge_store as edge_store_module
-from rag.errors import CollectionNotFoundError, StoreBusyError, StoreError
-from rag.schema import ScoredChunk
-from rag.settings import Settings
-from retrieval.edge_store import EdgeStore
-from retrieval.server_store import ServerStore
-from retrieval.store import Point, QuerySpec, SparseVec, VectorStore
-from retrieval.store_factory import make_store
+import store.edge as edge_store_module
+from core.errors import CollectionNotFoundError, StoreBusyError, StoreError
+from core.settings import Settings
+from core.types import ScoredChunk
+from store.base import Point, QuerySpec, SparseVec, VectorStore
+from store.edge import EdgeStore
+from store.factory import make_store
+from store.server import ServerStore
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DIM = 8
@@ -362,8 +362,8 @@ def ranked_groups(hits: list[ScoredChunk]) -> list[set[str]]:
 
 _OPEN_IN_CHILD = """
 import json, sys
-import retrieval.edge_store as edge_store_module
-from retrieval.edge_store import EdgeStore
+import store.edge as edge_store_module
+from store.edge import EdgeStore
 try:
     EdgeStore(sys.argv[1]).count(sys.argv[2])
     print(json.dumps({"error": None}))

@@ -8,9 +8,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from rag.errors import RagError
-from rag.schema import NOT_FOUND_TEXT, Answer, ScoredChunk
-from rag.settings import Settings
+from core.errors import RagError
+from core.settings import Settings
+from core.types import NOT_FOUND_TEXT, Answer, ScoredChunk
 from retrieval.retriever import HybridRetriever
 
 
@@ -83,7 +83,7 @@ class AnswerPipeline:
                 else:
                     answer = yield from _run_answerer(engine, question, sources)
                 timings["generate"] = (time.perf_counter() - gen_start) * 1000
-                from retrieval.grounding import verify
+                from answer.grounding import verify
 
                 answer = verify(answer, sources, self.embedder)
                 timings["total"] = (time.perf_counter() - started) * 1000
@@ -108,7 +108,7 @@ class AnswerPipeline:
         self, question: str, collection: str, top_k: int, reranker_spec: str, filters: dict[str, Any] | None,
         mode: str | None,
     ) -> tuple[list[ScoredChunk], dict[str, float], str, list[str]]:
-        from retrieval.context import select_context
+        from answer.context import select_context
         from retrieval.rerankers import safe_rerank
 
         if not self.retriever.store.collection_exists(collection):
@@ -158,7 +158,7 @@ def _run_answerer(engine: Any, question: str, sources: list[ScoredChunk]):  # no
 
 def make_answerer(spec: str, settings: Settings, embedder: Any) -> Any:
     """'extractive', or a provider chain such as 'openai,anthropic,extractive'."""
-    from retrieval.extractive import ExtractiveAnswerer
+    from answer.extractive import ExtractiveAnswerer
 
     names = [n.strip() for n in spec.split(",") if n.strip()]
     if not names:
@@ -176,6 +176,6 @@ def make_answerer(spec: str, settings: Settings, embedder: Any) -> Any:
 
 
 def _count_tokens(text: str) -> int:
-    from ingest.tokens import count_tokens
+    from core.tokens import count_tokens
 
     return count_tokens(text)

@@ -8,8 +8,8 @@ import zlib
 import numpy as np
 import pytest
 
-from rag.schema import NOT_FOUND_TEXT, Answer, Citation, ScoredChunk
-from retrieval.grounding import answer_sentences, split_sentences, verify
+from answer.grounding import answer_sentences, split_sentences, verify
+from core.types import NOT_FOUND_TEXT, Answer, Citation, ScoredChunk
 
 pytestmark = pytest.mark.unit
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.schema import ScoredChunk
-from retrieval.context import overlaps, select_context
+from answer.context import overlaps, select_context
+from core.types import ScoredChunk
 
 pytestmark = pytest.mark.unit
 
@@ -81,7 +81,7 @@ def test_the_best_chunk_is_kept_even_over_budget():
 
 def test_default_token_count_is_cl100k():
     text = "Leave at least 300 mm between the back of the outdoor unit and the wall."
-    from ingest.tokens import count_tokens
+    from core.tokens import count_tokens
 
     tokens = count_tokens(text)
     one = chunk("one", 0.9, 0, 10, text=text)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from rag.settings import Settings
-from retrieval.edge_store import EdgeStore
-from retrieval.server_store import ServerStore
-from retrieval.store import VectorStore
+from core.settings import Settings
+from store.base import VectorStore
+from store.edge import EdgeStore
+from store.server import ServerStore
 
 
 def make_store(settings: Settings) -> VectorStore:

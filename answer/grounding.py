@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.schema import Answer, Citation, ScoredChunk
+from core.types import Answer, Citation, ScoredChunk
 
 # An answer sentence is supported when SUPPORT_EMBED_WEIGHT * cosine to the best sentence of a
 # cited chunk + (1 - weight) * share of its content terms found in that chunk (numbers count

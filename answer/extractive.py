@@ -14,14 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.schema import NOT_FOUND_TEXT, Answer, Citation, ScoredChunk
-from retrieval.grounding import (
+from answer.grounding import (
     SENTENCE_VECTORS,
     content_terms,
     evidence_units,
     key_terms,
     weighted_containment,
 )
+from core.types import NOT_FOUND_TEXT, Answer, Citation, ScoredChunk
 
 # A sentence's relevance = COSINE_WEIGHT * cosine(question, sentence) + the rest * the share of
 # the question's content words it holds (numbers count double), then adjusted below.

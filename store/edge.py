@@ -13,9 +13,9 @@ from typing import Any
 
 import qdrant_edge as edge
 
-from rag.errors import StoreBusyError, StoreError
-from rag.schema import ScoredChunk
-from retrieval.store import (
+from core.errors import StoreBusyError, StoreError
+from core.types import ScoredChunk
+from store.base import (
     DENSE,
     SPARSE,
     Filters,
@@ -29,7 +29,7 @@ from retrieval.store import (
     collection_not_found,
     scored_chunk,
 )
-from retrieval.store_filters import edge_filter
+from store.filters import edge_filter
 
 CONFIG_FILE = "edge_config.json"
 INDEXED_FIELDS = ("document_id", "file_type", "level")

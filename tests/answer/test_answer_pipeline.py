@@ -18,8 +18,8 @@ UNANSWERABLE = [q for q in QUESTIONS if not q["answerable"]]
 @pytest.fixture(scope="module", params=["edge", "server"])
 def service(request, tmp_path_factory):
     """The sample documents ingested once per store kind."""
+    from core.settings import Settings
     from rag.service import RagService
-    from rag.settings import Settings
 
     home = tmp_path_factory.mktemp(f"pipeline-{request.param}")
     settings = Settings(home=home, qdrant_url=":memory:" if request.param == "server" else None)

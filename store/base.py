@@ -8,8 +8,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rag.errors import CollectionNotFoundError
-from rag.schema import ScoredChunk
+from core.errors import CollectionNotFoundError
+from core.types import ScoredChunk
 
 DENSE = "dense"
 SPARSE = "sparse"

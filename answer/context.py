@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rag.schema import ScoredChunk
+from core.types import ScoredChunk
 
 MIN_OVERLAP_SHARE = 0.5  # chunks sharing more than half of the shorter span say the same thing
 
 
 def _count_tokens(text: str) -> int:
-    from ingest.tokens import count_tokens
+    from core.tokens import count_tokens
 
     return count_tokens(text)
 

@@ -1,0 +1,1 @@
+"""From ranked chunks to a checked answer: context selection, answerers, the citation check."""
