@@ -121,8 +121,10 @@ class ExtractiveAnswerer:
     def answer(self, question: str, sources: list[ScoredChunk]) -> Answer:
         """The answer from `sources` (numbered 1..n in order), or NOT_FOUND_TEXT when support is weak."""
         candidates = self.rank_sentences(question, sources)
-        if not candidates or candidates[0].score < self.threshold:
-            return Answer(text=NOT_FOUND_TEXT, abstained=True, provider=self.name, question=question)
+        confidence = candidates[0].score if candidates else 0.0
+        if not candidates or confidence < self.threshold:
+            return Answer(text=NOT_FOUND_TEXT, abstained=True, provider=self.name, question=question,
+                          confidence=confidence)
         chosen = self._choose(candidates)
         text = " ".join(f"{c.text} [{c.n}]" for c in chosen)
         citations: dict[int, Citation] = {}
@@ -142,7 +144,8 @@ class ExtractiveAnswerer:
                 document_id=chunk.document_id,
             )
         return Answer(
-            text=text, citations=list(citations.values()), provider=self.name, question=question
+            text=text, citations=list(citations.values()), provider=self.name, question=question,
+            confidence=confidence,
         )
 
     def answer_stream(

@@ -120,6 +120,9 @@ class Answer:
     text: str
     citations: list[Citation] = field(default_factory=list)
     abstained: bool = False
+    # How strongly the sources support the answer, on the answerer's own scale (extractive: its
+    # best sentence's score). Abstention compares it to a threshold; calibration sweeps that.
+    confidence: float | None = None
     grounded: bool = True
     unsupported_sentences: list[str] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
