@@ -239,6 +239,25 @@ class TestStoreContract:
         assert top_ids(filled, QuerySpec(**base, filters={"document_id": "nobody"})) == []
         assert filled.count(COLLECTION, {"file_type": ["md", "html"]}) == 3
 
+    @pytest.mark.parametrize("mode", ["dense", "sparse", "hybrid"])
+    def test_not_filter_leaves_out_the_values(self, filled: VectorStore, mode: str) -> None:
+        base = dict(
+            dense=axis((1, 1.0)), sparse=query_sparse("quarterly revenue"), mode=mode, top_k=10
+        )
+        without_alpha = top_ids(
+            filled, QuerySpec(**base, filters={"document_id": {"not": ["alpha"]}})
+        )
+        assert without_alpha and not {pid("alpha", i) for i in range(3)} & set(without_alpha)
+        assert without_alpha[0] == pid("beta", 1)
+        mixed = {"document_id": {"not": ["alpha", "gamma"]}, "file_type": "md"}
+        assert set(top_ids(filled, QuerySpec(**base, filters=mixed))) <= {
+            pid("beta", 0),
+            pid("beta", 1),
+        }
+        assert filled.count(COLLECTION, {"document_id": {"not": []}}) == filled.count(COLLECTION)
+        with pytest.raises(ValueError, match="not"):
+            filled.count(COLLECTION, {"document_id": {"none": ["alpha"]}})
+
     def test_bad_filters_and_specs_are_rejected(self, filled: VectorStore) -> None:
         with pytest.raises(ValueError, match="only strings or only integers"):
             filled.count(COLLECTION, {"document_id": ["a", 1]})
