@@ -18,6 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from core.citations import MARKER
+from core.language import stemmer, stopwords
+from core.settings import get_settings
 from core.types import Answer, Citation, ScoredChunk
 
 # An answer sentence is supported when SUPPORT_EMBED_WEIGHT * cosine to the best sentence of a
@@ -32,7 +35,6 @@ SUPPORT_THRESHOLD = 0.5
 MISSING_NUMBER_PENALTY = 0.5  # all of a claim's numbers missing from the chunk halves its support
 NUMBER_WEIGHT = 2.0  # a wrong or invented number is the costliest error: its terms count double
 
-MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _LEADING_MARKERS = re.compile(r"^(?:\s*\[\d+(?:\s*,\s*\d+)*\])+")
 _TOKEN = re.compile(r"[^\W_]+(?:[-/.,'’][^\W_]+)*")
 _TERMINAL = (".", "!", "?", ":", ";")
@@ -61,16 +63,12 @@ _QUESTION_WORDS = frozenset("much many long often kind sort mean means meaning".
 
 @lru_cache(maxsize=1)
 def _stopwords() -> frozenset[str]:
-    from llama_index.core.utils import globals_helper
-
-    return frozenset(globals_helper.stopwords) | _QUESTION_WORDS
+    return stopwords(get_settings().language) | _QUESTION_WORDS
 
 
 @lru_cache(maxsize=1)
 def _stemmer() -> Any:
-    from nltk.stem.snowball import SnowballStemmer
-
-    return SnowballStemmer("english")
+    return stemmer(get_settings().language)
 
 
 def _clean_line(line: str) -> str:

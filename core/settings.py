@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from core.language import DEFAULT_LANGUAGE, check_language
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 ChunkerName = Literal["fixed", "sentence", "recursive", "semantic"]
 RetrievalMode = Literal["hybrid", "dense", "sparse"]
+# Document boosts after fusion, applied in the order named (retrieval/boosts.py holds the plug-ins).
+BoostName = Literal["names", "codes", "recency"]
 
 
 class Settings(BaseSettings):
@@ -60,6 +64,16 @@ class Settings(BaseSettings):
     name_boost: float = 3.0
     # When a question asks for the latest/most recent, newer documents (by their own date) rank higher.
     recency_boost: float = 1.0
+    # Which of those boosts run, in order (retrieval/boosts.py: what each was measured on). "codes"
+    # feeds the name score, so name_boost is its strength too; code_weight is what an alias word
+    # ("intel" for INTC) counts against a word of the file name itself.
+    retrieval_boosts: Annotated[tuple[BoostName, ...], NoDecode] = Field(
+        default=("names", "codes", "recency"),
+        description="comma-separated: names, codes, recency (or 'none')",
+    )
+    code_weight: float = 1.0
+    # Stopwords and stemming (answer grounding, name matching, BM25) and the "latest" cue.
+    language: str = DEFAULT_LANGUAGE
     reranker: str = Field(default="none", description="none | cross-encoder:<path or name> | cohere[:model]")
     answerer: str = Field(default="extractive", description="extractive | a provider chain such as 'openai,extractive'")
     context_tokens: int = 3000
@@ -88,6 +102,24 @@ class Settings(BaseSettings):
         if value < 0 or (value == 0 and info.field_name != "chunk_overlap"):
             raise ValueError(f"{info.field_name} must be > 0 (got {value})")
         return value
+
+    @field_validator("retrieval_boosts", mode="before")
+    @classmethod
+    def _boost_names(cls, value: Any) -> tuple[str, ...]:
+        names = value.split(",") if isinstance(value, str) else list(value or ())
+        names = [str(n).strip().lower() for n in names if str(n).strip()]
+        if names == ["none"]:
+            return ()
+        valid = get_args(BoostName)
+        for name in names:
+            if name not in valid:
+                raise ValueError(f"Unknown retrieval boost {name!r}: use {', '.join(valid)} (comma-separated) or none.")
+        return tuple(dict.fromkeys(names))
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        return check_language(value)
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:

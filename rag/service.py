@@ -59,7 +59,7 @@ class RagService:
 
     @cached_property
     def sparse(self) -> Bm25Encoder:
-        return Bm25Encoder()
+        return Bm25Encoder(language=self.settings.language)
 
     @cached_property
     def pipeline(self) -> IngestionPipeline:

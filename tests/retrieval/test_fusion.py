@@ -1,26 +1,11 @@
-"""Fusion of the dense and sparse lists, and the document-name boost."""
+"""Fusion of the dense and sparse lists, and the retriever running it with the document boosts."""
 
 from __future__ import annotations
-
-import math
 
 import pytest
 
 from core.types import ScoredChunk
-from ingest.terms import document_terms
-from retrieval.fusion import (
-    adaptive_weights,
-    asks_for_latest,
-    boost_named_documents,
-    boost_recent_documents,
-    code_aliases,
-    name_codes,
-    name_scores,
-    name_words,
-    recency_scores,
-    sparse_confidence,
-    weighted_rrf,
-)
+from retrieval.fusion import adaptive_weights, sparse_confidence, weighted_rrf
 
 
 def chunk(cid: str, score: float = 1.0, source: str = "a.txt") -> ScoredChunk:
@@ -60,116 +45,6 @@ def test_adaptive_weights_follow_the_confidence_within_bounds():
     mid = [chunk("0", 15.0)] + [chunk(str(i), 10.0) for i in range(1, 20)]
     assert adaptive_weights(mid, (1.0, 1.0), 2.0, 1.1, 3.0)[1] == pytest.approx(2 * (1.5 - 1.1))
     assert adaptive_weights(peaked, (2.0, 1.0), gain=0.0, pivot=1.1, ceiling=3.0) == (2.0, 1.0)
-
-
-def test_name_words_come_from_folders_and_file_stem_not_the_title():
-    payload = {"source": "reports/2023 Q1 INTC.pdf", "title": "Form 10-Q Intel Corporation"}
-    assert name_words(payload) == {"reports", "2023", "q1", "intc"}
-
-
-def test_a_document_named_by_two_question_words_scores_highest():
-    hits = [chunk("1", source="2023 Q3 INTC.pdf"), chunk("2", source="2023 Q1 INTC.pdf"),
-            chunk("3", source="2022 Q3 INTC.pdf"), chunk("4", source="2023 Q1 AMZN.pdf")]
-    scores = name_scores("What was Intel's R&D in Q1 2023?", hits)
-    # Both Q1 filings share "q1" and "2023" with the question: the same IDF sum, the best score.
-    assert scores["2023 Q1 INTC.pdf"] == 1.0 and scores["2023 Q1 AMZN.pdf"] == 1.0
-    assert scores["2023 Q3 INTC.pdf"] == 0.0  # one shared word ("2023") is not a reference
-    assert scores["2022 Q3 INTC.pdf"] == 0.0
-
-
-def test_document_terms_are_the_most_frequent_capitalised_words_per_1000_words():
-    text = "Intel reported revenue. Intel's Mobileye grew. The revenue of Intel fell. " + "word " * 89
-    terms = document_terms(text, limit=2)
-    assert list(terms) == ["intel", "mobileye"]  # ties keep their first appearance
-    assert terms["intel"] == pytest.approx(1000 * 3 / 100)
-    assert "revenue" not in document_terms(text)  # lower-case words are not names
-    assert document_terms("") == {}
-
-
-def test_name_codes_are_capitalised_letter_words_of_the_file_stem():
-    assert name_codes({"source": "filings/2023 Q1 INTC.pdf"}) == {"intc"}
-    assert name_codes({"source": "2023_Q1_NVDA-10q.PDF"}) == {"nvda"}
-    assert name_codes({"source": "aurora-ahp9-manual.pdf"}) == set()
-    assert name_codes({"source": "1545.txt"}) == set()
-
-
-def filing(cid: str, source: str, terms: dict[str, float]) -> ScoredChunk:
-    return ScoredChunk(id=cid, score=1.0, text=cid,
-                       payload={"source": source, "document_id": source, "doc_terms": terms})
-
-
-FILINGS = [
-    filing("1", "2023 Q1 INTC.pdf", {"gaap": 9.0, "intel": 5.0, "income": 3.0, "the": 4.0, "inc": 2.0}),
-    filing("2", "2023 Q2 INTC.pdf", {"gaap": 8.0, "intel": 4.0, "income": 3.5, "the": 4.2, "inc": 2.1}),
-    filing("3", "2023 Q1 AMZN.pdf", {"the": 4.1, "amazon": 2.0, "aws": 9.0, "inc": 1.9}),
-    filing("4", "2023 Q2 AMZN.pdf", {"the": 4.0, "amazon": 1.8, "inc": 2.0, "intel": 0.1}),
-]
-
-
-def test_codes_in_file_names_answer_to_the_words_their_documents_use_most():
-    aliases = code_aliases({c.payload["source"]: c.payload for c in FILINGS})
-    # "gaap" does not start like INTC, "inc" is as common elsewhere, "income" is used less.
-    assert aliases["2023 Q1 INTC.pdf"] == aliases["2023 Q2 INTC.pdf"] == {"intel"}
-    assert aliases["2023 Q2 AMZN.pdf"] == {"amazon"}  # "aws" is not in every AMZN filing
-    # A code every candidate shares, or documents without stored terms, give no alias.
-    assert code_aliases({"a": {"source": "INTC a.pdf", "doc_terms": {"intel": 1.0}},
-                         "b": {"source": "INTC b.pdf", "doc_terms": {"intel": 1.0}}}) == {}
-    assert code_aliases({"a": {"source": "INTC a.pdf"}, "b": {"source": "AMZN b.pdf"}}) == {}
-
-
-def test_a_company_named_in_the_question_picks_its_coded_filing():
-    scores = name_scores("What was Intel's R&D in Q1 2023?", FILINGS)
-    assert scores["2023 Q1 INTC.pdf"] == 1.0
-    # The Q1 Amazon filing matches "q1" and "2023", the Q2 Intel one "intel" and "2023": each a
-    # share of the best sum, raised to the 4th power.
-    share = (math.log(2) + math.log(3)) / (math.log(2) + 2 * math.log(3))
-    assert scores["2023 Q1 AMZN.pdf"] == pytest.approx(share**4)
-    assert scores["2023 Q2 INTC.pdf"] == pytest.approx(share**4)
-    # One alias is enough on its own: the company alone names all its filings equally.
-    alone = name_scores("Has Amazon bought back shares?", FILINGS)
-    assert alone["2023 Q1 AMZN.pdf"] == alone["2023 Q2 AMZN.pdf"] == 1.0
-    assert alone["2023 Q1 INTC.pdf"] == 0.0
-
-
-def test_boost_lifts_the_named_documents_chunks_and_leaves_unnamed_lists_alone():
-    ranked = [chunk("a", source="2023 Q3 NVDA.pdf"), chunk("b", source="2023 Q2 NVDA.pdf"),
-              chunk("c", source="2022 Q3 NVDA.pdf"), chunk("d", source="2023 Q1 NVDA.pdf")]
-    boosted = boost_named_documents("NVIDIA's Q1 2023 net income?", ranked, boost=2.0, k=5)
-    assert boosted[0].id == "d"
-    assert [c.id for c in boosted[1:]] == ["a", "b", "c"]
-    numbered = [chunk("x", source="1545.txt"), chunk("y", source="1546.txt")]
-    assert boost_named_documents("What is MERS?", numbered, 2.0, 5) == numbered
-    assert boost_named_documents("NVIDIA's Q1 2023 net income?", ranked, 0.0, 5) == ranked
-
-
-def dated(cid: str, source: str, created: str | None) -> ScoredChunk:
-    return ScoredChunk(id=cid, score=1.0, text=cid, payload={"source": source, "document_id": source,
-                                                              "created": created})
-
-
-def test_questions_asking_for_the_latest():
-    assert asks_for_latest("What was the gross margin in the latest 10-Q?")
-    assert asks_for_latest("In the MOST RECENT report, what changed?")
-    assert not asks_for_latest("What was the gross margin in Q1 2023?")
-    assert not asks_for_latest("Which is the lateststyle widget?")
-
-
-def test_recency_ranks_dated_documents_oldest_0_newest_1():
-    chunks = [dated("a", "old.pdf", "2022-07-29"), dated("b", "mid.pdf", "2023-02-03"),
-              dated("c", "new.pdf", "2023-08-04"), dated("d", "new.pdf", "2023-08-04"),
-              dated("e", "notes.txt", None)]
-    assert recency_scores(chunks) == {"old.pdf": 0.0, "mid.pdf": 0.5, "new.pdf": 1.0}
-    assert recency_scores([dated("a", "x.pdf", "2023-01-01"), dated("b", "y.pdf", "2023-01-01")]) == {}
-
-
-def test_recency_boost_only_when_the_question_asks_for_the_latest():
-    ranked = [dated("a", "2022.pdf", "2022-07-29"), dated("b", "2023a.pdf", "2023-02-03"),
-              dated("c", "2023b.pdf", "2023-08-04")]
-    latest = boost_recent_documents("What did the latest filing say about debt?", ranked, 1.0, 5)
-    assert [c.id for c in latest] == ["c", "b", "a"]  # 2/8 > 1.5/7 > 1/6
-    plain = boost_recent_documents("What did the filing say about debt?", ranked, 1.0, 5)
-    assert plain == ranked
-    assert boost_recent_documents("the latest filing", ranked, 0.0, 5) == ranked
 
 
 class _Encoder:
