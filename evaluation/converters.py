@@ -221,7 +221,8 @@ class _SquadDocument:
 def convert_covidqa(src: str | Path, out: str | Path, overwrite: bool = False) -> Dataset:
     """COVID-QA or any SQuAD-format JSON: each article (its `document_id`, else its title)
     becomes documents/<id>.txt holding its context; each question's gold is that file, page 1,
-    the first answer's text, and as context the sentence(s) around the answer span."""
+    the first answer's text (marked as a span of the document: passage-level gold), and as
+    evidence text (`contexts`) the sentence(s) around the answer span."""
     src, out = Path(src), Path(out)
     json_path = src
     if src.is_dir():
@@ -271,6 +272,7 @@ def convert_covidqa(src: str | Path, out: str | Path, overwrite: bool = False) -
                 id=f"covidqa-{qa['id']}",
                 question=qa["question"].strip(),
                 answer=first["text"].strip(),
+                answer_is_span=True,
                 documents=[doc.name],
                 pages=[GoldPage(document=doc.name, page=1)],
                 contexts=contexts,

@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -22,6 +22,8 @@ from core.errors import RagError
 QUESTIONS_FILE = "questions.jsonl"
 DOCUMENTS_DIR = "documents"
 UNANSWERABLE_PREFIX = "neg-"
+HARD_NEGATIVE_PREFIX = "hard-"
+NEGATIVE_KINDS = ("foreign", "hard")
 SPLITS = ("dev", "test")
 SPLIT_SEED = "rag-eval-split-1"  # changing it reshuffles every split: tuned figures stop comparing
 
@@ -68,8 +70,16 @@ class Question(BaseModel):
     answer: str | None = None
     documents: list[str] | None = None
     pages: list[GoldPage] | None = None
-    contexts: list[str] | None = None
+    contexts: list[str] | None = None  # gold evidence text: the passage(s) that hold the answer
+    # True when `answer` is copied verbatim from a gold document (SQuAD-style spans), so a chunk
+    # containing it holds the passage; False for written answers (docugami, generated sets).
+    answer_is_span: bool = False
     answerable: bool = True
+    # Unanswerable questions only: "foreign" (borrowed from another data set) or "hard" (from this
+    # set, asked with its gold documents filtered out). None: inferred, see `negative_kind`.
+    negative: Literal["foreign", "hard"] | None = None
+    # Documents (relative to documents/) left out of the search when this question is asked.
+    exclude_documents: list[str] | None = None
     # Source-specific labels (question type, origin) kept for breakdowns; not part of the gold.
     meta: dict[str, Any] = Field(default_factory=dict)
 
@@ -81,10 +91,17 @@ class Question(BaseModel):
         # Keep the first occurrence: duplicates would count twice in recall.
         return list(dict.fromkeys(_relative_document(v) for v in value))
 
+    @field_validator("exclude_documents")
+    @classmethod
+    def _relative_excluded(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else list(dict.fromkeys(_relative_document(v) for v in value))
+
     @model_validator(mode="after")
     def _consistent_gold(self) -> Question:
         if not self.answerable and (self.documents or self.pages):
             raise ValueError("an unanswerable question cannot have gold documents or pages")
+        if self.answerable and self.negative:
+            raise ValueError("an answerable question cannot be a negative: drop 'negative' or set answerable false")
         if self.pages and self.documents is None:
             # Gold pages imply their documents.
             self.documents = list(dict.fromkeys(p.document for p in self.pages))
@@ -104,11 +121,28 @@ class Question(BaseModel):
         """Gold (document, page) pairs; empty when unknown."""
         return {p.key for p in self.pages or ()}
 
+    @property
+    def negative_kind(self) -> str | None:
+        """None for answerable questions; else "foreign" or "hard". Unlabelled unanswerable
+        questions count as foreign when borrowed from another set (meta `source_dataset`), else
+        as hard: a set's own unanswerable questions ask about its subject."""
+        if self.answerable:
+            return None
+        if self.negative:
+            return self.negative
+        return "foreign" if self.meta.get("source_dataset") else "hard"
+
+    @property
+    def has_passage_gold(self) -> bool:
+        """True when passage-level metrics apply: an answer span or evidence text."""
+        return bool(self.answerable and ((self.answer_is_span and self.answer) or self.contexts))
+
     def to_json_line(self) -> str:
         """The question as one line of questions.jsonl (`meta` only when it holds something)."""
         data = self.model_dump(mode="json")
-        if not data["meta"]:
-            del data["meta"]
+        for optional in ("meta", "negative", "exclude_documents", "answer_is_span"):
+            if not data[optional]:  # left out when empty, so older files stay as they were
+                del data[optional]
         return json.dumps(data, ensure_ascii=False)
 
 
@@ -233,10 +267,11 @@ def load_dataset(path: str | Path) -> Dataset:
                     f"{first_line[question.id]}): give each question its own id."
                 )
             first_line[question.id] = number
-            for document in sorted(question.gold_documents):
+            for document in sorted(question.gold_documents | set(question.exclude_documents or ())):
                 if not (documents_dir / document).is_file():
                     raise DatasetError(
-                        f"{where}: gold document {document!r} does not exist under {documents_dir}: "
+                        f"{where}: {'gold ' if document in question.gold_documents else ''}document {document!r} "
+                        f"does not exist under {documents_dir}: "
                         "fix the path (relative to documents/) or add the file."
                     )
             questions.append(question)
@@ -295,7 +330,41 @@ def with_unanswerable(dataset: Dataset, other: Dataset, n: int) -> list[Question
                 id=new_id,
                 question=q.question,
                 answerable=False,
+                negative="foreign",
                 meta={"source_dataset": other.name, "source_id": q.id},
+            )
+        )
+    return negatives
+
+
+def with_hard_negatives(dataset: Dataset, n: int) -> list[Question]:
+    """`n` of the data set's own answerable questions turned into hard negatives: asked again
+    with their gold documents filtered out of the search (`exclude_documents`), so the collection
+    still holds similar documents but not the answer. Ids are prefixed 'hard-'; picks are spread
+    evenly over the questions that have gold documents."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0 (got {n})")
+    pool = [q for q in dataset.questions if q.answerable and q.gold_documents]
+    n = min(n, len(pool))
+    if n == 0:
+        return []
+    picks = [pool[i * len(pool) // n] for i in range(n)]
+    taken = {q.id for q in dataset.questions}
+    negatives = []
+    for q in picks:
+        new_id = f"{HARD_NEGATIVE_PREFIX}{q.id}"
+        if new_id in taken:
+            raise DatasetError(
+                f"Question id {new_id!r} already exists in {dataset.name}: rename it before adding hard negatives."
+            )
+        negatives.append(
+            Question(
+                id=new_id,
+                question=q.question,
+                answerable=False,
+                negative="hard",
+                exclude_documents=sorted(q.gold_documents),
+                meta={"source_id": q.id},
             )
         )
     return negatives

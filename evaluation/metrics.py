@@ -29,8 +29,18 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "exact_match": "1 if the answer equals the reference after SQuAD normalisation, else 0",
     "token_f1": "harmonic mean of token precision and recall against the reference (SQuAD)",
     "semantic_similarity": "cosine similarity of the embedded answer and reference",
-    "faithfulness": "share of answer sentences supported by the chunks they cite",
-    "citation_precision": "share of citations whose chunk supports the sentence citing it",
+    "passage_hit@k": "1 if any of the first k retrieved chunks holds the passage, else 0: a chunk holds "
+    "it when it contains the gold answer span (a reference answer copied from a gold document; "
+    "whitespace and case normalised; the chunk from a gold document) or at least 60 % of the words "
+    "of a gold evidence text (`contexts`); absent when the data set has neither",
+    "passage_mrr@10": "1 / rank of the first chunk holding the passage within the first 10 chunks "
+    "(0 if none)",
+    "faithfulness": "share of answer sentences whose content words (lower case, stopwords left out) "
+    "are at least 80 % contained in the raw text of the chunks the sentence cites; a sentence "
+    "without a citation is unsupported; abstentions are skipped. Computed here, not by the "
+    "product's citation check",
+    "citation_precision": "share of citations whose chunk alone contains at least 80 % of the "
+    "content words of a sentence citing it (the same containment as faithfulness)",
     "citation_page_accuracy": "share of citations whose (document, page) is a gold page",
     "abstention_accuracy": "share of unanswerable questions answered with an abstention "
     "(and, where included, answerable ones answered without)",
@@ -38,6 +48,9 @@ METRIC_DEFINITIONS: dict[str, str] = {
 
 RETRIEVAL_METRIC_NAMES = ("hit@1", "hit@5", "recall@10", "MRR@10", "nDCG@10")
 PAGE_PREFIX = "page_"
+PASSAGE_METRIC_NAMES = ("passage_hit@1", "passage_hit@5", "passage_mrr@10")
+EVIDENCE_SHARE = 0.6  # a chunk holds the passage when it has this share of the evidence text's words
+SUPPORTED_SHARE = 0.8  # an answer sentence is supported when its cited chunks hold this share of its words
 
 
 def _first_occurrences(ranked: Iterable[Hashable]) -> list[Hashable]:
@@ -244,3 +257,136 @@ def aggregate(rows: Iterable[Mapping[str, float | bool | None]]) -> dict[str, fl
                 sums[name] += float(value)
                 counts[name] += 1
     return {name: (sums[name] / counts[name] if counts[name] else None) for name in sums}
+
+
+# -- passages -------------------------------------------------------------------------------
+
+_WORD = re.compile(r"[^\W_]+(?:[.,'’-][^\W_]+)*")
+
+
+def words(text: str) -> list[str]:
+    """Lower-case word tokens; numbers keep their inner points and commas ("1,234.5")."""
+    return _WORD.findall(text.lower())
+
+
+def _spaced(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def holds_passage(
+    chunk_text: str,
+    answer_span: str | None = None,
+    evidence: Sequence[str] = (),
+    share: float = EVIDENCE_SHARE,
+) -> bool:
+    """True when the chunk contains `answer_span` (whitespace and case normalised) or, for some
+    evidence text, at least `share` of its distinct words."""
+    if answer_span and _spaced(answer_span) and _spaced(answer_span) in _spaced(chunk_text):
+        return True
+    chunk_words = set(words(chunk_text))
+    for text in evidence:
+        wanted = set(words(text))
+        if wanted and len(wanted & chunk_words) / len(wanted) >= share:
+            return True
+    return False
+
+
+def passage_metrics(relevant: Sequence[bool] | None) -> dict[str, float | None]:
+    """passage_hit@1, passage_hit@5 and passage_mrr@10 over the retrieved chunks in rank order,
+    one flag per chunk (True: it holds the passage). All None when `relevant` is None (no gold)."""
+    if relevant is None:
+        return dict.fromkeys(PASSAGE_METRIC_NAMES)
+    flags = list(relevant)
+    first = next((rank for rank, flag in enumerate(flags[:10], start=1) if flag), None)
+    return {
+        "passage_hit@1": 1.0 if any(flags[:1]) else 0.0,
+        "passage_hit@5": 1.0 if any(flags[:5]) else 0.0,
+        "passage_mrr@10": 1.0 / first if first else 0.0,
+    }
+
+
+# -- faithfulness, independent of the product's citation check ------------------------------
+
+# Function words: never evidence of support. A short, fixed English list, so the metric does not
+# move when the product's stopwords or stemming change.
+STOPWORDS = frozenset("""
+a about above after again against all also am an and any are as at be because been before being
+below between both but by can could did do does doing down during each few for from further had
+has have having he her here hers herself him himself his how i if in into is it its itself just
+me more most my myself no nor not now of off on once only or other our ours ourselves out over own
+same she should so some such than that the their theirs them themselves then there these they this
+those through to too under until up very was we were what when where which while who whom why will
+with would you your yours yourself yourselves
+""".split())
+_MARKERS = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
+
+
+def content_words(text: str) -> list[str]:
+    """The words of `text` that carry content: `words` without STOPWORDS."""
+    return [w for w in words(text) if w not in STOPWORDS]
+
+
+def cited_sentences(answer_text: str) -> list[tuple[str, list[int]]]:
+    """The answer's sentences, each with the source numbers it cites (1-based).
+
+    The answer is cut after each run of markers ("... [1]" or "... [1, 2]."); every sentence of
+    a piece cites the piece's markers, so a quoted passage of several sentences followed by one
+    marker counts as cited throughout. Text after the last marker cites nothing.
+    """
+    result: list[tuple[str, list[int]]] = []
+    position = 0
+    pieces: list[tuple[str, list[int]]] = []
+    for match in re.finditer(r"(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+[.!?;:,]?", answer_text):
+        numbers = [int(n) for group in _MARKERS.findall(match.group()) for n in re.split(r"\s*[,;]\s*", group)]
+        pieces.append((answer_text[position:match.start()], list(dict.fromkeys(numbers))))
+        position = match.end()
+    pieces.append((answer_text[position:], []))
+    for text, numbers in pieces:
+        for sentence in _SENTENCE_END.split(text.strip()):
+            if content_words(sentence):
+                result.append((sentence.strip(), numbers))
+    return result
+
+
+def contained_share(sentence: str, source_text: str) -> float:
+    """Share of the sentence's distinct content words found among the source text's words."""
+    wanted = set(content_words(sentence))
+    if not wanted:
+        return 1.0
+    return len(wanted & set(words(source_text))) / len(wanted)
+
+
+def sentence_support(
+    answer_text: str, sources: Sequence[str], share: float = SUPPORTED_SHARE
+) -> list[tuple[str, list[int], bool]]:
+    """Each answer sentence, its citations and whether the raw text of the cited sources (source
+    [n] is sources[n-1]; numbers outside them are ignored) holds at least `share` of its
+    content words. A sentence citing no existing source is unsupported."""
+    checked = []
+    for sentence, numbers in cited_sentences(answer_text):
+        valid = [n for n in numbers if 1 <= n <= len(sources)]
+        pool = " ".join(sources[n - 1] for n in valid)
+        checked.append((sentence, valid, bool(valid) and contained_share(sentence, pool) >= share))
+    return checked
+
+
+def containment_faithfulness(answer_text: str, sources: Sequence[str],
+                             share: float = SUPPORTED_SHARE) -> tuple[float | None, float | None]:
+    """(faithfulness, citation precision) of an answer against the raw text of its sources.
+
+    Faithfulness: share of sentences supported (see `sentence_support`). Citation precision: of
+    the (sentence, cited source) pairs, the share where that source alone holds `share` of the
+    sentence's content words. None where there is no sentence, or no citation."""
+    checked = sentence_support(answer_text, sources, share)
+    pairs = [contained_share(sentence, sources[n - 1]) >= share for sentence, numbers, _ in checked for n in numbers]
+    return faithfulness([ok for _, _, ok in checked]), citation_precision(pairs)
+
+
+def answer_correct(token_f1_value: float | None, similarity: float | None,
+                   min_f1: float = 0.5, min_similarity: float = 0.7) -> bool | None:
+    """True when an answer matches its reference: token F1 >= `min_f1` or semantic similarity
+    >= `min_similarity`. None when neither was measured."""
+    if token_f1_value is None and similarity is None:
+        return None
+    return (token_f1_value or 0.0) >= min_f1 or (similarity or 0.0) >= min_similarity

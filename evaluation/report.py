@@ -7,11 +7,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from evaluation.metrics import RETRIEVAL_METRIC_NAMES
+from evaluation.metrics import PASSAGE_METRIC_NAMES, RETRIEVAL_METRIC_NAMES
 from evaluation.runner import EvalRun, metric_definitions
 
-ANSWER_METRICS = ("exact_match", "token_f1", "semantic_similarity", "faithfulness", "citation_precision",
-                  "citation_page_accuracy", "answered_rate", "abstention_accuracy", "cost_usd")
+ANSWER_METRICS = ("exact_match", "token_f1", "semantic_similarity", "correct_answer_rate", "faithfulness",
+                  "citation_precision", "citation_page_accuracy", "answered_rate", "cost_usd")
+ABSTENTION_METRICS = ("answered_rate_gold_in_top5", "refusal_rate_foreign", "refusal_rate_hard",
+                      "abstention_accuracy", "foreign_negatives", "hard_negatives", "unanswerable_questions")
 
 
 def write_reports(run: EvalRun, out: str | Path) -> tuple[Path, Path]:
@@ -41,9 +43,17 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 
 def retrieval_names(metrics: Mapping[str, Any]) -> list[str]:
-    """The retrieval metrics present: document level, then page level."""
+    """The retrieval metrics present: document level, then page level, then passage level."""
     names = [n for n in RETRIEVAL_METRIC_NAMES if n in metrics]
-    return names + [f"page_{n}" for n in RETRIEVAL_METRIC_NAMES if f"page_{n}" in metrics]
+    names += [f"page_{n}" for n in RETRIEVAL_METRIC_NAMES if f"page_{n}" in metrics]
+    return names + [n for n in PASSAGE_METRIC_NAMES if n in metrics]
+
+
+def curve_table(curve: Sequence[Mapping[str, Any]]) -> str:
+    """The abstention trade-off curve as a Markdown table: threshold, answered rate, refusal per kind."""
+    kinds = [k for k in ("refusal_rate_foreign", "refusal_rate_hard") if any(k in p for p in curve)]
+    return markdown_table(["threshold", "answered_rate_gold_in_top5", *kinds],
+                          [[p["threshold"], p.get("answered_rate"), *(p.get(k) for k in kinds)] for p in curve])
 
 
 def markdown_report(run: EvalRun) -> str:
@@ -71,6 +81,14 @@ def markdown_report(run: EvalRun) -> str:
     answer_rows = [(n, ours.metrics[n]) for n in ANSWER_METRICS if n in ours.metrics]
     if answer_rows:
         parts += ["## Answers", "", markdown_table(["metric", "value"], answer_rows), ""]
+    abstention_rows = [(n, ours.metrics[n]) for n in ABSTENTION_METRICS if n in ours.metrics]
+    if abstention_rows:
+        threshold = settings.get("abstain_threshold")
+        parts += ["## Abstention", "", f"Answerer's threshold in this run: {_cell(threshold)}.", "",
+                  markdown_table(["metric", "value"], abstention_rows), ""]
+        curve = ours.metrics.get("abstention_curve") or []
+        if curve:
+            parts += ["Trade-off curve (from the confidences recorded in this run):", "", curve_table(curve), ""]
     latency = ours.metrics.get("latency_ms") or {}
     if latency:
         parts += ["## Latency (ms)", "",

@@ -1,110 +1,55 @@
 """The evaluation runner: ingest a data set (cached), ask every question, compute the metrics.
 
-The same runner serves `rag eval`, the test suite and the Evaluation page. Each run also
-measures the pipeline a user would build from LlamaIndex's starter docs (`evaluation.starter`)
-on the same questions, so every report shows ours beside it.
+The same runner serves `rag eval`, `rag calibrate`, the test suite and the Evaluation page. Each
+run also measures the pipeline a user would build from LlamaIndex's starter docs
+(`evaluation.starter`) on the same questions, so every report shows ours beside it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from core.errors import RagError
 from core.types import Answer, ScoredChunk
+from evaluation.abstention import (
+    CURVE_STEP,
+    NEGATIVE_KINDS,
+    curve_point,
+    decision_from_row,
+    thresholds,
+    tradeoff_curve,
+)
+from evaluation.collection_cache import CACHE_FORMAT, CollectionCache, IngestedCollection
+from evaluation.config import STARTER_LABEL, EvalConfig, alone
 from evaluation.datasets import Dataset, Question
 from evaluation.llm_judge import DEFINITIONS as JUDGE_DEFINITIONS
 from evaluation.metrics import (
     METRIC_DEFINITIONS,
     abstention_accuracy,
     aggregate,
+    answer_correct,
     citation_page_accuracy,
-    citation_precision,
+    containment_faithfulness,
     exact_match,
-    faithfulness,
+    holds_passage,
     latency_summary,
+    passage_metrics,
     retrieval_metrics,
     semantic_similarity,
     token_f1,
 )
-from ingest.pipeline import ChunkingOptions
+from evaluation.starter import build_starter, starter_config, starter_key
 from retrieval.retriever import HybridRetriever
+
+# Kept importable from here, where callers found them before the config moved out.
+__all__ = ["CACHE_FORMAT", "STARTER_LABEL", "CollectionCache", "EvalConfig", "EvalRun", "EvaluationRunner",
+           "IngestedCollection", "PipelineResult", "alone", "metric_definitions", "run_grid"]
 
 # Progress callback: (questions done, questions in all).
 Progress = Callable[[int, int], None]
-CACHE_FORMAT = 4  # 2: the document name in the sparse text too; 3: document dates in the payload;
-# 4: each document's capitalised terms in the payload
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """One pipeline to evaluate. None means: the value from the settings."""
-
-    chunker: str | None = None
-    chunk_size: int | None = None
-    chunk_overlap: int | None = None
-    retrieval: str | None = None  # hybrid | dense | sparse
-    fusion: str | None = None  # rrf | dbsf
-    weights: tuple[float, float] | None = None
-    rrf_k: int | None = None
-    candidates: int | None = None
-    sparse_gain: float | None = None
-    name_boost: float | None = None
-    recency_boost: float | None = None
-    reranker: str | None = None
-    answerer: str | None = None
-    top_k: int | None = None
-    depth: int = 30  # chunks retrieved for the ranking metrics (documents to rank @10 need more)
-    answers: bool = True  # False: retrieval only, for speed
-    judge: str | None = None  # an LLM provider spec: adds RAGAS faithfulness and answer relevancy
-    starter: bool = False  # True: LlamaIndex's starter pipeline (evaluation/starter.py) instead of ours
-    label: str = "ours"
-
-    def resolved(self, settings: Any) -> EvalConfig:
-        """Every None replaced by the settings' value."""
-        return replace(
-            self,
-            chunker=self.chunker or settings.chunker,
-            chunk_size=self.chunk_size or settings.chunk_size,
-            chunk_overlap=self.chunk_overlap if self.chunk_overlap is not None else settings.chunk_overlap,
-            retrieval=self.retrieval or settings.retrieval_mode,
-            fusion=self.fusion or getattr(settings, "fusion", "rrf"),
-            weights=tuple(self.weights or settings.fusion_weights),
-            rrf_k=self.rrf_k or settings.rrf_k,
-            candidates=self.candidates or settings.candidates,
-            sparse_gain=settings.sparse_gain if self.sparse_gain is None else self.sparse_gain,
-            name_boost=settings.name_boost if self.name_boost is None else self.name_boost,
-            recency_boost=settings.recency_boost if self.recency_boost is None else self.recency_boost,
-            reranker=self.reranker or settings.reranker,
-            answerer=self.answerer or settings.answerer,
-            top_k=self.top_k or settings.top_k,
-        )
-
-    def chunking(self, settings: Any) -> ChunkingOptions:
-        """The chunking options for ingestion (needs a resolved config)."""
-        return ChunkingOptions(
-            chunker=str(self.chunker),
-            chunk_size=int(self.chunk_size or 0),
-            chunk_overlap=int(self.chunk_overlap or 0),
-            parent_chunk_size=settings.parent_chunk_size,
-        )
-
-
-@dataclass
-class IngestedCollection:
-    """A data set's documents in a store collection, ready to query."""
-
-    collection: str
-    chunks: int
-    files: int
-    failed: list[str]
-    seconds: float
-    reused: bool
 
 
 @dataclass
@@ -178,66 +123,25 @@ def metric_definitions() -> dict[str, str]:
         **METRIC_DEFINITIONS,
         "document ranking": "documents ranked by their best chunk among the first "
         "`depth` retrieved chunks (first occurrence)",
-        "faithfulness": METRIC_DEFINITIONS["faithfulness"] + " (a sentence is supported when the "
-        "citation check scores it at or above its support threshold against the chunks it cites; "
-        "a sentence without a citation is unsupported; abstentions are skipped)",
-        "citation_precision": METRIC_DEFINITIONS["citation_precision"] + " (support at or above the "
-        "citation check's threshold)",
         "answered_rate": "share of answerable questions answered without an abstention",
+        "answered_rate_gold_in_top5": "share answered of the answerable questions whose gold document "
+        "is among the first 5 retrieved documents",
+        "refusal_rate_foreign": "share of foreign negatives (questions borrowed from another data set) "
+        "answered with an abstention",
+        "refusal_rate_hard": "share of hard negatives (this set's questions asked with their gold "
+        "documents filtered out of the search, or the set's own unanswerable questions) answered "
+        "with an abstention",
+        "correct_answer_rate": "share of the answers given to answerable questions that are correct by "
+        "the reference: token F1 >= 0.5 or semantic similarity >= 0.7",
+        "abstention_curve": "per threshold on the answerer's confidence: answered_rate_gold_in_top5 and "
+        "the refusal rate per kind of negative, from the confidences recorded in this run (a "
+        "question answers when its confidence reaches the threshold; one that abstained for "
+        "another reason stays abstained)",
         "latency_ms": "p50 / p95 per stage over the questions, milliseconds",
         "cost_usd": "summed cost of the answers (0 for the extractive answerer)",
         **{k: v.format(judge="the --judge provider", n=3) for k, v in JUDGE_DEFINITIONS.items()},
         "judge_cost_usd": "summed cost of the judge's calls (with --judge)",
     }
-
-
-STARTER_LABEL = "llamaindex-starter"
-
-
-class CollectionCache:
-    """Ingested data set collections, keyed by the documents (relative paths and hashes), the
-    chunking and the embedder, so reruns, copies of a data set and grid cells with the same
-    chunking reuse one ingestion."""
-
-    def __init__(self, service: Any, root: Path | None = None) -> None:
-        self.service = service
-        self.root = root or service.settings.cache_dir / "eval"
-
-    def key(self, dataset: Dataset, options: ChunkingOptions) -> str:
-        """sha256 over everything that changes the stored chunks."""
-        digest = hashlib.sha256()
-        header = {
-            "format": CACHE_FORMAT,
-            "chunking": asdict(options),
-            "embedder": self.service.settings.embedding_model,
-        }
-        digest.update(json.dumps(header, sort_keys=True).encode())
-        for path in dataset.document_files():
-            digest.update(dataset.relative_document(path).encode() + b"\0")
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
-        return digest.hexdigest()
-
-    def ingest(
-        self, dataset: Dataset, options: ChunkingOptions, progress: Callable[[dict[str, Any]], None] | None = None
-    ) -> IngestedCollection:
-        """The collection holding `dataset`'s documents chunked with `options`; ingested once."""
-        key = self.key(dataset, options)
-        collection = f"eval-{key[:20]}"
-        marker = self.root / f"{key}.json"
-        store = self.service.store
-        if marker.is_file() and store.collection_exists(collection):
-            info = json.loads(marker.read_text(encoding="utf-8"))
-            return IngestedCollection(collection, info["chunks"], info["files"], info["failed"], 0.0, True)
-        if store.collection_exists(collection):
-            # A partial ingestion (interrupted): start again from empty.
-            store.delete_collection(collection)
-        report = self.service.ingest([dataset.documents_dir], collection, options, progress=progress)
-        failed = [f"{f.path}: {f.error}" for f in report.failed]
-        info = {"dataset": str(dataset.root), "chunking": asdict(options), "chunks": report.chunks_added,
-                "files": len(report.files), "failed": failed, "seconds": report.seconds}
-        self.root.mkdir(parents=True, exist_ok=True)
-        marker.write_text(json.dumps(info, indent=1), encoding="utf-8")
-        return IngestedCollection(collection, report.chunks_added, len(report.files), failed, report.seconds, False)
 
 
 def _source(chunk: ScoredChunk) -> str:
@@ -250,6 +154,34 @@ def ranked_keys(chunks: list[ScoredChunk]) -> tuple[list[str], list[tuple[str, i
     docs = list(dict.fromkeys(_source(c) for c in chunks))
     pages = list(dict.fromkeys((_source(c), c.page) for c in chunks))
     return docs, pages
+
+
+def passage_flags(question: Question, chunks: list[ScoredChunk]) -> list[bool] | None:
+    """For each retrieved chunk, whether it holds the question's passage (see `holds_passage`);
+    only chunks of gold documents count when the question names them. None without passage gold."""
+    if not question.has_passage_gold:
+        return None
+    span = question.answer if question.answer_is_span else None
+    gold = question.gold_documents
+    return [(not gold or _source(c) in gold) and holds_passage(c.text, span, question.contexts or ())
+            for c in chunks]
+
+
+def exclusion_filters(question: Question) -> dict[str, Any] | None:
+    """The store filter that leaves a hard negative's gold documents out of the search."""
+    if not question.exclude_documents:
+        return None
+    return {"source": {"not": list(question.exclude_documents)}}
+
+
+@dataclass
+class QuestionResult:
+    """What one question produced: the ranked chunks, the context and answer, the timings."""
+
+    ranked: list[ScoredChunk]
+    sources: list[ScoredChunk] = field(default_factory=list)
+    answer: Answer | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
 
 
 class EvaluationRunner:
@@ -270,8 +202,6 @@ class EvaluationRunner:
         ingest_progress: Callable[[dict[str, Any]], None] | None = None,
     ) -> EvalRun:
         """Our pipeline, and the starter pipeline beside it, over every question of `dataset`."""
-        from evaluation.starter import starter_config
-
         started = time.perf_counter()
         config = (config or EvalConfig()).resolved(self.service.settings)
         total = len(dataset.questions) * (2 if starter else 1)
@@ -320,8 +250,6 @@ class EvaluationRunner:
         settings = self.service.settings
         retriever: Any
         if config.starter:
-            from evaluation.starter import build_starter, starter_key
-
             retriever, ingested = build_starter(self.service, dataset, self.cache.root, starter_key(self.cache, dataset))
         else:
             ingested = collection or self.cache.ingest(dataset, config.chunking(settings), ingest_progress)
@@ -331,23 +259,26 @@ class EvaluationRunner:
         if reason:
             notes.append(reason)
         pipeline = None
-        if config.answers:
+        if config.answers and not config.starter:
             from answer.pipeline import AnswerPipeline
 
+            # The config's threshold, so calibration and runs with --threshold measure what they say.
+            answer_settings = settings.model_copy(update={"abstain_threshold": config.abstain_threshold})
             # No request log: evaluation questions are not user traffic for monitoring.
-            pipeline = AnswerPipeline(retriever, self.service.embedder, settings)
+            pipeline = AnswerPipeline(retriever, self.service.embedder, answer_settings)
         judge = None
-        if config.answers and config.judge:
+        if pipeline is not None and config.judge:
             from evaluation.llm_judge import RagasJudge
 
             judge = RagasJudge.from_spec(config.judge, settings, self.service.embedder.embed)
             notes.extend(f"{k}: {v}" for k, v in judge.definitions().items())
         rows = []
         for question in dataset.questions:
-            rows.append(self._question_row(question, ingested.collection, config, retriever, reranker, pipeline, judge))
+            result = self._ask(question, ingested.collection, config, retriever, reranker, pipeline)
+            rows.append(self._row(question, result, config, judge))
             if on_question:
                 on_question()
-        metrics = self._metrics(rows, config.answers)
+        metrics = self._metrics(rows, pipeline is not None, config.abstain_threshold)
         reranker_name = getattr(reranker, "name", "none") if reranker is not None else "none"
         return PipelineResult(
             label=config.label,
@@ -366,13 +297,15 @@ class EvaluationRunner:
             self._rerankers[spec] = make_reranker(spec, self.service.settings)
         return self._rerankers[spec]
 
-    def _question_row(
-        self, question: Question, collection: str, config: EvalConfig, retriever: HybridRetriever,
-        reranker: Any, pipeline: Any, judge: Any = None,
-    ) -> dict[str, Any]:
+    def _ask(
+        self, question: Question, collection: str, config: EvalConfig, retriever: Any, reranker: Any, pipeline: Any,
+    ) -> QuestionResult:
+        """Retrieve the ranked chunks for the metrics and, with a pipeline, the answer."""
+        # Hard negatives leave their gold documents out; the starter (retrieval only) asks as is.
+        filters = None if config.starter else exclusion_filters(question)
         t0 = time.perf_counter()
-        hits = retriever.retrieve(collection, question.question, config.depth)
-        timings = dict(retriever.last_timings)
+        hits = retriever.retrieve(collection, question.question, config.depth, filters)
+        timings = dict(getattr(retriever, "last_timings", None) or {"retrieve": (time.perf_counter() - t0) * 1000})
         if reranker is not None:
             from retrieval.rerankers import safe_rerank
 
@@ -380,8 +313,23 @@ class EvaluationRunner:
             hits, _, _ = safe_rerank(reranker, question.question, hits, config.depth)
             timings["rerank"] = (time.perf_counter() - t1) * 1000
         timings["total"] = (time.perf_counter() - t0) * 1000
+        result = QuestionResult(ranked=hits, timings_ms=timings)
+        if pipeline is not None:
+            stream = pipeline.ask_stream(question.question, collection, top_k=config.top_k,
+                                         reranker=config.reranker, answerer=config.answerer, filters=filters)
+            for _ in stream:
+                pass
+            assert stream.answer is not None
+            result.answer, result.sources = stream.answer, list(stream.sources)
+        return result
+
+    def _row(self, question: Question, result: QuestionResult, config: EvalConfig, judge: Any) -> dict[str, Any]:
+        """One report row: the question, what was retrieved, its metrics and, with answers, the answer."""
+        hits = result.ranked
         docs, pages = ranked_keys(hits)
-        gold_pages = question.gold_pages or None
+        metrics = retrieval_metrics(docs, question.gold_documents or None, pages, question.gold_pages or None)
+        if question.has_passage_gold:
+            metrics.update(passage_metrics(passage_flags(question, hits)))
         row: dict[str, Any] = {
             "id": question.id,
             "question": question.question,
@@ -392,76 +340,84 @@ class EvaluationRunner:
                 {"document": _source(h), "page": h.page, "chunk_id": h.id, "score": round(float(h.score), 6)}
                 for h in hits
             ],
-            "metrics": retrieval_metrics(docs, question.gold_documents or None, pages, gold_pages),
+            "metrics": metrics,
             "answer": None,
             "citations": [],
             "abstained": None,
-            "timings_ms": {k: round(v, 2) for k, v in timings.items()},
+            "timings_ms": {k: round(v, 2) for k, v in result.timings_ms.items()},
         }
-        if pipeline is not None:
-            stream = pipeline.ask_stream(question.question, collection, top_k=config.top_k,
-                                         reranker=config.reranker, answerer=config.answerer)
-            for _ in stream:
-                pass
-            answer = stream.answer
-            assert answer is not None
-            row.update(self._answer_fields(question, answer, collection))
-            if judge is not None and not answer.abstained:
-                row.update(_judged(judge, question.question, answer, stream.sources, row["answer_metrics"]))
+        if question.negative_kind:
+            row["negative"] = question.negative_kind
+        if question.exclude_documents:
+            row["excluded_documents"] = list(question.exclude_documents)
+        if result.answer is not None:
+            row.update(self._answer_fields(question, result.answer, result.sources, config))
+            if judge is not None and not result.answer.abstained:
+                row.update(_judged(judge, question.question, result.answer, result.sources, row["answer_metrics"]))
         return row
 
-    def _answer_fields(self, question: Question, answer: Answer, collection: str) -> dict[str, Any]:
-        from answer.grounding import SUPPORT_THRESHOLD, answer_sentences, strip_markers
+    def _answer_fields(
+        self, question: Question, answer: Answer, sources: list[ScoredChunk], config: EvalConfig,
+    ) -> dict[str, Any]:
+        """The answer's row fields and metrics, read from the answer and the context it was given."""
+        from answer.grounding import strip_markers
 
-        sources = {c.id: _source(c) for c in self.service.store.retrieve(
-            collection, list(dict.fromkeys(c.chunk_id for c in answer.citations)))} if answer.citations else {}
+        by_id = {s.id: s for s in sources}
         citations = [
-            {"n": c.n, "document": sources.get(c.chunk_id, c.document), "page": c.page, "chunk_id": c.chunk_id,
-             "score": round(float(c.score), 6), "support": round(float(c.support), 4),
-             "supporting_sentence": c.supporting_sentence}
+            {"n": c.n, "document": _source(by_id[c.chunk_id]) if c.chunk_id in by_id else c.document,
+             "page": c.page, "chunk_id": c.chunk_id, "score": round(float(c.score), 6),
+             "support": round(float(c.support), 4), "supporting_sentence": c.supporting_sentence}
             for c in answer.citations
         ]
         text = strip_markers(answer.text).strip()
         metrics: dict[str, Any] = {}
+        answered = not answer.abstained
         if question.answer and question.answerable:
-            metrics["exact_match"] = exact_match(text, question.answer) if not answer.abstained else 0.0
-            metrics["token_f1"] = token_f1(text, question.answer) if not answer.abstained else 0.0
+            metrics["exact_match"] = exact_match(text, question.answer) if answered else 0.0
+            metrics["token_f1"] = token_f1(text, question.answer) if answered else 0.0
             metrics["semantic_similarity"] = (
-                semantic_similarity(text, question.answer, self.service.embedder.embed)
-                if not answer.abstained else 0.0
+                semantic_similarity(text, question.answer, self.service.embedder.embed) if answered else 0.0
             )
-        if not answer.abstained:
-            unsupported = {s.strip() for s in answer.unsupported_sentences}
-            flags = [bool(numbers) and strip_markers(s).strip() not in unsupported
-                     for s, numbers in answer_sentences(answer.text) if strip_markers(s).strip()]
-            metrics["faithfulness"] = faithfulness(flags)
-            metrics["citation_precision"] = citation_precision(
-                [float(c.support) >= SUPPORT_THRESHOLD for c in answer.citations])
+            if answered:
+                correct = answer_correct(metrics["token_f1"], metrics["semantic_similarity"])
+                metrics["correct_answer_rate"] = None if correct is None else float(correct)
+        if answered:
+            faithful, precise = containment_faithfulness(answer.text, [s.text for s in sources])
+            metrics["faithfulness"] = faithful
+            metrics["citation_precision"] = precise
             metrics["citation_page_accuracy"] = citation_page_accuracy(
                 [(c["document"], c["page"]) for c in citations], question.gold_pages or None)
         if question.answerable:
-            metrics["answered_rate"] = 0.0 if answer.abstained else 1.0
+            metrics["answered_rate"] = 1.0 if answered else 0.0
+        confidence = None if answer.confidence is None else round(float(answer.confidence), 4)
+        threshold = float(config.abstain_threshold or 0.0)
+        abstained_by = None
+        if answer.abstained:
+            abstained_by = "threshold" if confidence is not None and confidence < threshold else "other"
         return {
             "answer": answer.text,
             "citations": citations,
             "abstained": answer.abstained,
+            "confidence": confidence,
+            "abstained_by": abstained_by,
             "answer_metrics": metrics,
             "cost_usd": answer.cost_usd,
             "answer_timings_ms": {k: round(v, 2) for k, v in answer.timings_ms.items()},
         }
 
     @staticmethod
-    def _metrics(rows: list[dict[str, Any]], answers: bool) -> dict[str, Any]:
+    def _metrics(rows: list[dict[str, Any]], answers: bool, threshold: float | None = None) -> dict[str, Any]:
         answerable = [r for r in rows if r["answerable"]]
         metrics: dict[str, Any] = {
             k: _round(v) for k, v in aggregate(r["metrics"] for r in answerable).items() if v is not None
         }
         metrics["questions_scored"] = sum(1 for r in answerable if r["gold_documents"])
+        passage_scored = sum(1 for r in answerable if r["metrics"].get("passage_hit@5") is not None)
+        if passage_scored:
+            metrics["questions_with_passage_gold"] = passage_scored
         if answers:
             metrics.update({k: _round(v) for k, v in aggregate(r.get("answer_metrics", {}) for r in rows).items()})
-            metrics["abstention_accuracy"] = _round(abstention_accuracy(
-                [{"answerable": r["answerable"], "abstained": r["abstained"]} for r in rows]))
-            metrics["unanswerable_questions"] = sum(1 for r in rows if not r["answerable"])
+            metrics.update(abstention_metrics(rows, float(threshold or 0.0)))
             metrics["cost_usd"] = round(sum(r.get("cost_usd") or 0.0 for r in rows), 6)
             if any("judge" in r or "judge_error" in r for r in rows):
                 metrics["judge_cost_usd"] = round(sum(r.get("judge_cost_usd") or 0.0 for r in rows), 6)
@@ -471,6 +427,28 @@ class EvaluationRunner:
             latency = latency_summary(r["timings_ms"] for r in rows)
         metrics["latency_ms"] = {s: {k: round(v, 1) for k, v in d.items()} for s, d in latency.items()}
         return metrics
+
+
+def abstention_metrics(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
+    """Abstention figures of rows with answers: abstention accuracy, answered rate where the gold
+    document was found, refusal per kind of negative, and the curve over thresholds."""
+    metrics: dict[str, Any] = {
+        "abstention_accuracy": _round(abstention_accuracy(
+            [{"answerable": r["answerable"], "abstained": r["abstained"]} for r in rows])),
+        "unanswerable_questions": sum(1 for r in rows if not r["answerable"]),
+    }
+    for kind in NEGATIVE_KINDS:
+        count = sum(1 for r in rows if r.get("negative") == kind)
+        if count:
+            metrics[f"{kind}_negatives"] = count
+    decisions = [d for d in (decision_from_row(r, threshold) for r in rows) if d is not None]
+    now = curve_point(decisions, threshold)
+    metrics["answered_rate_gold_in_top5"] = _round(now.answered_rate)
+    for kind, rate in now.refusal.items():
+        metrics[f"refusal_rate_{kind}"] = _round(rate)
+    metrics["abstention_curve"] = [
+        p.to_dict() for p in tradeoff_curve(decisions, thresholds(CURVE_STEP, decisions, include=[threshold]))]
+    return metrics
 
 
 def _judged(judge: Any, question: str, answer: Answer, sources: list[ScoredChunk],
@@ -524,13 +502,6 @@ def grid_reranker(settings: Any, requested: str | None) -> str:
     return requested or settings.reranker
 
 
-def alone(config: EvalConfig, mode: str) -> EvalConfig:
-    """One retriever alone, as the grid and the gate compare our fusion with it: a single search
-    mode, no name or recency boost, no reranker, retrieval only."""
-    return replace(config, retrieval=mode, name_boost=0.0, recency_boost=0.0, reranker="none", answers=False,
-                   label=f"{mode} alone")
-
-
 def run_grid(
     runner: EvaluationRunner,
     dataset: Dataset,
@@ -547,8 +518,6 @@ def run_grid(
     Cells with the same chunking share one ingested collection. When the reranker cannot load
     (offline, no cross-encoder configured) the "on" cells are left out and a note says why.
     """
-    from evaluation.starter import starter_config
-
     settings = runner.service.settings
     on_spec = grid_reranker(settings, reranker)
     loaded, reason = runner._reranker(on_spec)

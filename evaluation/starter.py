@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from core.types import ScoredChunk
+from evaluation.collection_cache import IngestedCollection
+from evaluation.config import STARTER_LABEL, EvalConfig
 from evaluation.datasets import Dataset
-from evaluation.runner import STARTER_LABEL, EvalConfig, IngestedCollection
 
 STARTER_CHUNK_SIZE = 1024
 STARTER_CHUNK_OVERLAP = 20
@@ -88,12 +89,12 @@ class StarterRetriever:
     def __init__(self, index: Any, documents_dir: Path) -> None:
         self.index = index
         self.documents_dir = Path(documents_dir).resolve()
-        self.last_timings: dict[str, float] = {}
 
     def retrieve(self, collection: str, query: str, top_k: int = 5, filters: Any = None) -> list[ScoredChunk]:
-        t0 = time.perf_counter()
+        """The `top_k` nearest nodes. `filters` are not supported: the starter's index has none."""
+        if filters:
+            raise ValueError("The LlamaIndex starter index cannot filter documents: run it without hard negatives.")
         nodes = self.index.as_retriever(similarity_top_k=top_k).retrieve(query)
-        self.last_timings = {"retrieve": (time.perf_counter() - t0) * 1000}
         return [self._chunk(n) for n in nodes]
 
     def _chunk(self, scored: Any) -> ScoredChunk:
