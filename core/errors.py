@@ -33,4 +33,14 @@ class StoreBusyError(StoreError):
 
 
 class CollectionNotFoundError(StoreError):
-    """The named collection does not exist."""
+    """The named collection does not exist: the one message for it, with how to make it."""
+
+    def __init__(self, collection: str) -> None:
+        self.collection = collection
+        super().__init__(
+            f"No collection named {collection!r}: ingest documents into it first "
+            f"(`rag ingest PATH --collection {collection}`) or see `rag collections list`."
+        )
+
+    def __reduce__(self) -> tuple[type, tuple[str]]:
+        return type(self), (self.collection,)

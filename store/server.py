@@ -4,33 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from core.errors import StoreError
-from core.types import ScoredChunk
-from store.base import (
-    DENSE,
-    SPARSE,
-    Filters,
-    Point,
-    QuerySpec,
-    SparseVec,
-    VectorStore,
-    check_collection_name,
-    check_point_id,
-    check_query_spec,
-    collection_not_found,
-    scored_chunk,
-)
-from store.filters import server_filter
+from core.errors import CollectionNotFoundError, StoreError
+from store.base import DENSE, SPARSE, Record, SearchPlan, SparseVec, StoredPoint, VectorStore
+from store.filters import Where, server_filter
 
-INDEXED_FIELDS = ("document_id", "file_type", "level")
-_WRITE_BATCH = 256
-_SCROLL_PAGE = 1000
+_INDEX_TYPES = {
+    "keyword": models.PayloadSchemaType.KEYWORD,
+    "float": models.PayloadSchemaType.FLOAT,
+}
 
 
 class ServerStore(VectorStore):
@@ -38,18 +25,27 @@ class ServerStore(VectorStore):
 
     Give a `url` (":memory:" runs qdrant-client's in-process engine) or a ready `client`.
     The client is built on first use, so the constructor never touches the network.
+    Readers run alongside writers (other threads, other processes), so a committed replace
+    keeps the old version for `replace_grace` seconds before it is finished: use 0 only when
+    no other process writes to the server and no read runs during a replace.
     """
 
     name = "server"
 
     def __init__(
-        self, url: str | None = None, api_key: str | None = None, client: QdrantClient | None = None
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        client: QdrantClient | None = None,
+        replace_grace: float = 60.0,
     ) -> None:
         if client is None and not url:
             raise ValueError(
                 "ServerStore needs a url (for example http://localhost:6333 or ':memory:') or a client."
             )
+        super().__init__()
         self.url = url or _client_location(client)
+        self.replace_grace = replace_grace
         self.api_key = api_key
         self._client = client
 
@@ -69,26 +65,22 @@ class ServerStore(VectorStore):
         options = self.client.init_options
         return options.get("location") == ":memory:" or bool(options.get("path"))
 
+    def close(self) -> None:
+        """Close the client's connections."""
+        if self._client is not None:
+            self._client.close()
+
     # Collections
 
-    def list_collections(self) -> list[str]:
-        """Names of the server's collections, sorted."""
+    def _names(self) -> list[str]:
         with self._calling():
-            return sorted(c.name for c in self.client.get_collections().collections)
+            return [c.name for c in self.client.get_collections().collections]
 
-    def collection_exists(self, collection: str) -> bool:
-        """Whether the server has the collection."""
-        check_collection_name(collection)
+    def _has(self, collection: str) -> bool:
         with self._calling():
             return self.client.collection_exists(collection)
 
-    def create_collection(self, collection: str, dense_dim: int) -> None:
-        """Create a collection with a cosine dense vector and an IDF sparse vector, plus payload indexes."""
-        if dense_dim <= 0:
-            raise ValueError(f"dense_dim must be > 0 (got {dense_dim})")
-        if self.collection_exists(collection):
-            self._check_dimension(collection, dense_dim)
-            return
+    def _make(self, collection: str, dense_dim: int) -> None:
         with self._calling(collection):
             self.client.create_collection(
                 collection,
@@ -100,175 +92,106 @@ class ServerStore(VectorStore):
                     SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)
                 },
             )
-            # The local mode scans every point anyway; indexes only pay off on a server.
-            if not self.is_local:
-                for name in INDEXED_FIELDS:
-                    self.client.create_payload_index(
-                        collection, name, models.PayloadSchemaType.KEYWORD
-                    )
 
-    def delete_collection(self, collection: str) -> None:
-        """Delete the collection and its points."""
-        if not self.collection_exists(collection):
-            raise collection_not_found(collection)
+    def _dense_dim(self, collection: str) -> int | None:
+        with self._calling(collection):
+            vectors = self.client.get_collection(collection).config.params.vectors
+        return vectors[DENSE].size if isinstance(vectors, dict) and DENSE in vectors else None
+
+    def _drop(self, collection: str) -> None:
         with self._calling(collection):
             self.client.delete_collection(collection)
 
-    # Writes
-
-    def upsert(self, collection: str, points: list[Point]) -> None:
-        """Insert or overwrite points, waiting until the server has applied them."""
-        structs = [_to_struct(p) for p in points]
+    @contextmanager
+    def _open(self, collection: str) -> Iterator[str]:
+        """The collection's name, with qdrant-client failures turned into StoreErrors."""
         with self._calling(collection):
-            for start in range(0, len(structs), _WRITE_BATCH):
-                self.client.upsert(collection, structs[start : start + _WRITE_BATCH], wait=True)
+            yield collection
 
-    def replace_document(self, collection: str, document_id: str, points: list[Point]) -> None:
-        """Upsert the new points, then delete the document's other points, in one request.
+    def _ensure_indexes(
+        self, collection: str, fields: dict[str, Literal["keyword", "float"]]
+    ) -> None:
+        # The local mode scans every point anyway; indexes only pay off on a server.
+        if self.is_local:
+            return
+        have = set(self.client.get_collection(collection).payload_schema)
+        for name, kind in fields.items():
+            if name not in have:
+                self.client.create_payload_index(collection, name, _INDEX_TYPES[kind], wait=True)
 
-        The server applies both operations in order within one request; a reader that runs
-        between them can see new points next to old ones whose ids are not reused.
-        """
-        structs = [_to_struct(p) for p in points]
-        stale = models.Filter(
-            must=[_document_condition(document_id)],
-            must_not=[models.HasIdCondition(has_id=[s.id for s in structs])] if structs else None,
+    # Points
+
+    def _write(self, collection: str, points: list[StoredPoint]) -> None:
+        self.client.upsert(collection, [_point_struct(p) for p in points], wait=True)
+
+    def _delete(self, collection: str, where: Where) -> None:
+        selector = models.FilterSelector(filter=server_filter(where))
+        self.client.delete(collection, selector, wait=True)
+
+    def _set_payload(self, collection: str, where: Where, payload: dict[str, Any]) -> None:
+        selector = models.FilterSelector(filter=server_filter(where))
+        self.client.set_payload(collection, payload, points=selector, wait=True)
+
+    def _scroll(
+        self, collection: str, where: Where, offset: Any, limit: int
+    ) -> tuple[list[Record], Any]:
+        records, offset = self.client.scroll(
+            collection,
+            scroll_filter=server_filter(where),
+            limit=limit,
+            offset=offset,
+            with_payload=True,
+            with_vectors=False,
         )
-        operations: list[Any] = []
-        if structs:
-            operations.append(models.UpsertOperation(upsert=models.PointsList(points=structs)))
-        operations.append(models.DeleteOperation(delete=models.FilterSelector(filter=stale)))
-        with self._calling(collection):
-            self.client.batch_update_points(collection, operations, wait=True)
+        return [Record(str(r.id), 0.0, r.payload or {}) for r in records], offset
 
-    def delete_document(self, collection: str, document_id: str) -> int:
-        """Delete every point of a document; returns how many were deleted."""
-        document = models.Filter(must=[_document_condition(document_id)])
-        with self._calling(collection):
-            deleted = self.client.count(collection, count_filter=document, exact=True).count
-            if deleted:
-                self.client.delete(collection, models.FilterSelector(filter=document), wait=True)
-        return deleted
+    def _count(self, collection: str, where: Where) -> int:
+        return self.client.count(collection, count_filter=server_filter(where), exact=True).count
 
-    # Reads
-
-    def query(self, collection: str, spec: QuerySpec) -> list[ScoredChunk]:
-        """One `query_points` call: a nearest search on one vector, or two prefetches fused by RRF or DBSF."""
-        check_query_spec(spec)
-        searches: list[tuple[str, Any, float]] = []
-        if spec.mode in ("hybrid", "dense") and spec.dense is not None:
-            searches.append((DENSE, [float(x) for x in spec.dense], spec.weights[0]))
-        if spec.mode in ("hybrid", "sparse") and spec.sparse is not None and spec.sparse.indices:
-            searches.append((SPARSE, _sparse(spec.sparse), spec.weights[1]))
-        with self._calling(collection):
-            if not searches:
-                if not self.client.collection_exists(collection):
-                    raise collection_not_found(collection)
-                return []
-            if spec.mode != "hybrid":
-                name, vector, _ = searches[0]
-                response = self.client.query_points(
-                    collection,
-                    query=vector,
-                    using=name,
-                    query_filter=server_filter(spec.filters, (name,)),
-                    limit=spec.top_k,
-                    with_payload=True,
-                )
-            else:
-                prefetch = [
-                    models.Prefetch(
-                        query=vector,
-                        using=name,
-                        limit=spec.candidates,
-                        filter=server_filter(spec.filters, (name,)),
-                    )
-                    for name, vector, _ in searches
-                ]
-                # qdrant-client 1.20 supports weighted RRF in the server and in its local mode alike.
-                fusion: Any = (
-                    models.FusionQuery(fusion=models.Fusion.DBSF)
-                    if spec.fusion == "dbsf"
-                    else models.RrfQuery(
-                        rrf=models.Rrf(k=spec.rrf_k, weights=[w for *_, w in searches])
-                    )
-                )
-                response = self.client.query_points(
-                    collection,
-                    prefetch=prefetch,
-                    query=fusion,
-                    query_filter=server_filter(spec.filters),
-                    limit=spec.top_k,
-                    with_payload=True,
-                )
-        return [scored_chunk(p.id, p.score, p.payload) for p in response.points]
-
-    def scroll(
-        self, collection: str, filters: Filters | None = None, limit: int | None = None
-    ) -> list[ScoredChunk]:
-        """Points matching the filters, in id order, with payloads (parents included)."""
-        if limit is not None and limit <= 0:
-            raise ValueError(f"limit must be > 0 (got {limit})")
-        condition = server_filter(filters)
-        found: list[ScoredChunk] = []
-        offset: Any = None
-        with self._calling(collection):
-            while limit is None or len(found) < limit:
-                page = _SCROLL_PAGE if limit is None else min(_SCROLL_PAGE, limit - len(found))
-                records, offset = self.client.scroll(
-                    collection,
-                    scroll_filter=condition,
-                    limit=page,
-                    offset=offset,
-                    with_payload=True,
-                    with_vectors=False,
-                )
-                found.extend(scored_chunk(r.id, 0.0, r.payload) for r in records)
-                if offset is None:
-                    break
-        return found
-
-    def retrieve(self, collection: str, ids: list[str]) -> list[ScoredChunk]:
-        """Points by id in the order asked (missing ids left out), parents included."""
-        wanted = list(dict.fromkeys(check_point_id(i) for i in ids))
-        if not wanted:
-            return []
-        with self._calling(collection):
-            records = self.client.retrieve(
-                collection, wanted, with_payload=True, with_vectors=False
+    def _search(self, collection: str, plan: SearchPlan) -> list[Record]:
+        nearest = [
+            (_server_vector(s.vector), s.using, server_filter(s.where)) for s in plan.searches
+        ]
+        if not plan.fused:
+            vector, using, where = nearest[0]
+            response = self.client.query_points(
+                collection,
+                query=vector,
+                using=using,
+                query_filter=where,
+                limit=plan.top_k,
+                with_payload=True,
             )
-        by_id = {str(r.id): r for r in records}
-        return [scored_chunk(i, 0.0, by_id[i].payload) for i in wanted if i in by_id]
+        else:
+            # qdrant-client 1.20 supports weighted RRF in the server and in its local mode alike.
+            fusion: Any = (
+                models.FusionQuery(fusion=models.Fusion.DBSF)
+                if plan.fusion == "dbsf"
+                else models.RrfQuery(
+                    rrf=models.Rrf(k=plan.rrf_k, weights=[s.weight for s in plan.searches])
+                )
+            )
+            response = self.client.query_points(
+                collection,
+                prefetch=[
+                    models.Prefetch(query=v, using=u, limit=plan.candidates, filter=w)
+                    for v, u, w in nearest
+                ],
+                query=fusion,
+                query_filter=server_filter(plan.where),
+                limit=plan.top_k,
+                with_payload=True,
+            )
+        return [Record(str(p.id), p.score, p.payload or {}) for p in response.points]
 
-    def count(self, collection: str, filters: Filters | None = None) -> int:
-        """Exact number of points matching the filters."""
-        with self._calling(collection):
-            return self.client.count(
-                collection, count_filter=server_filter(filters), exact=True
-            ).count
-
-    def close(self) -> None:
-        """Close the client's connections."""
-        if self._client is not None:
-            self._client.close()
+    def _flush(self, collection: str) -> None:
+        """Nothing to do: every write waits until the server has applied it."""
 
     # Plumbing
-
-    def _check_dimension(self, collection: str, dense_dim: int) -> None:
-        with self._calling(collection):
-            vectors = self.client.get_collection(collection).config.params.vectors
-        stored = vectors[DENSE].size if isinstance(vectors, dict) and DENSE in vectors else None
-        if stored != dense_dim:
-            raise StoreError(
-                f"The collection '{collection}' holds {stored}-dimensional vectors, not {dense_dim}: "
-                "use the embedding model it was built with, or delete the collection and ingest again."
-            )
 
     @contextmanager
     def _calling(self, collection: str | None = None) -> Iterator[None]:
         """Turn qdrant-client failures into StoreErrors that say what to do."""
-        if collection is not None:
-            check_collection_name(collection)
         try:
             yield
         except (ResponseHandlingException, httpx.TransportError, ConnectionError) as exc:
@@ -278,14 +201,14 @@ class ServerStore(VectorStore):
             ) from exc
         except UnexpectedResponse as exc:
             if exc.status_code == 404 and collection is not None:
-                raise collection_not_found(collection) from exc
+                raise CollectionNotFoundError(collection) from exc
             raise StoreError(
                 f"The Qdrant server at {self.url} refused the request ({exc.status_code}): {exc}"
             ) from exc
         except ValueError as exc:
             # The local mode reports an absent collection as a ValueError.
             if collection is not None and str(exc) == f"Collection {collection} not found":
-                raise collection_not_found(collection) from exc
+                raise CollectionNotFoundError(collection) from exc
             raise
 
 
@@ -302,21 +225,12 @@ def _client_location(client: QdrantClient | None) -> str:
     )
 
 
-def _sparse(vector: SparseVec) -> models.SparseVector:
-    return models.SparseVector(
-        indices=list(vector.indices), values=[float(v) for v in vector.values]
-    )
+def _point_struct(point: StoredPoint) -> models.PointStruct:
+    vectors = {name: _server_vector(vector) for name, vector in point.vectors.items()}
+    return models.PointStruct(id=point.id, vector=vectors, payload=point.payload)
 
 
-def _to_struct(point: Point) -> models.PointStruct:
-    vectors: dict[str, Any] = {}
-    if point.dense is not None:
-        vectors[DENSE] = [float(x) for x in point.dense]
-    if point.sparse is not None and point.sparse.indices:
-        vectors[SPARSE] = _sparse(point.sparse)
-    # A point with no vectors (a parent chunk) is kept for retrieve/scroll; searches skip it.
-    return models.PointStruct(id=check_point_id(point.id), vector=vectors, payload=point.payload)
-
-
-def _document_condition(document_id: str) -> models.FieldCondition:
-    return models.FieldCondition(key="document_id", match=models.MatchValue(value=document_id))
+def _server_vector(vector: list[float] | SparseVec) -> Any:
+    if isinstance(vector, SparseVec):
+        return models.SparseVector(indices=vector.indices, values=vector.values)
+    return vector

@@ -20,7 +20,6 @@ import pytest
 from qdrant_client import QdrantClient
 from qdrant_edge import Bm25
 
-import store.edge as edge_store_module
 from core.errors import CollectionNotFoundError, StoreBusyError, StoreError
 from core.settings import Settings
 from core.types import ScoredChunk
@@ -136,7 +135,10 @@ class TestStoreContract:
         assert not store.collection_exists("notes")
 
     def test_absent_collection_errors(self, store: VectorStore) -> None:
-        with pytest.raises(CollectionNotFoundError, match="does not exist"):
+        with pytest.raises(
+            CollectionNotFoundError,
+            match=r"No collection named 'missing': .*rag ingest PATH --collection missing.*rag collections list",
+        ):
             store.delete_collection("missing")
         with pytest.raises(CollectionNotFoundError):
             store.count("missing")
@@ -381,7 +383,6 @@ def ranked_groups(hits: list[ScoredChunk]) -> list[set[str]]:
 
 _OPEN_IN_CHILD = """
 import json, sys
-import store.edge as edge_store_module
 from store.edge import EdgeStore
 try:
     EdgeStore(sys.argv[1]).count(sys.argv[2])
@@ -442,13 +443,13 @@ def _version(k: int) -> list[Point]:
 def test_edge_replace_document_is_atomic_for_readers(
     edge_store: EdgeStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    upsert = edge_store_module._upsert
+    write = edge_store._write
 
-    def upsert_after_a_pause(*args: object) -> None:
-        time.sleep(0.005)  # widen the gap after the delete, where an unlocked reader would land
-        upsert(*args)
+    def write_after_a_pause(*args: object) -> None:
+        time.sleep(0.005)  # widen the gaps between the steps, where an unlocked reader would land
+        write(*args)
 
-    monkeypatch.setattr(edge_store_module, "_upsert", upsert_after_a_pause)
+    monkeypatch.setattr(edge_store, "_write", write_after_a_pause)
     edge_store.create_collection(COLLECTION, DIM)
     edge_store.upsert(COLLECTION, [*_version(0), *CHUNKS])
     expected_size = {f"v{k}": len(_version(k)) for k in range(VERSIONS + 1)}
