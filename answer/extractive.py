@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +21,7 @@ from answer.grounding import (
     key_terms,
     weighted_containment,
 )
+from core.stages import AnswerStream, word_pieces
 from core.types import NOT_FOUND_TEXT, Answer, Citation, ScoredChunk
 
 # A sentence's relevance = COSINE_WEIGHT * cosine(question, sentence) + the rest * the share of
@@ -57,8 +58,8 @@ class Candidate:
 class ExtractiveAnswerer:
     """Quotes the 1-`max_sentences` best-supported source sentences, each followed by [n].
 
-    Streaming: `stream()` yields the answer text in pieces; `answer_stream()` returns
-    `(pieces, final)` where `final()` gives the whole Answer (after or without iterating).
+    An `Answerer` (core/stages.py): `answer()` gives the whole Answer, `stream()` the same text
+    in pieces and then the Answer.
     """
 
     name = "extractive"
@@ -148,27 +149,16 @@ class ExtractiveAnswerer:
             confidence=confidence,
         )
 
-    def answer_stream(
-        self, question: str, sources: list[ScoredChunk]
-    ) -> tuple[Iterator[str], Callable[[], Answer]]:
-        """(pieces, final): iterate `pieces` for the text; `final()` returns the Answer."""
-        holder: list[Answer] = []
+    def stream(self, question: str, sources: list[ScoredChunk]) -> AnswerStream:
+        """The answer text in pieces, then `.answer`: the same Answer as `answer()`."""
 
-        def final() -> Answer:
-            if not holder:
-                holder.append(self.answer(question, sources))
-            return holder[0]
-
-        def pieces() -> Iterator[str]:
+        def pieces(stream: AnswerStream) -> Iterator[str]:
+            answer = self.answer(question, sources)
             # The answer is ready at once; word groups let a UI show it as it shows LLM tokens.
-            yield from re.findall(r"\S+\s*", final().text)
+            yield from word_pieces(answer.text)
+            stream.finish(answer)
 
-        return pieces(), final
-
-    def stream(self, question: str, sources: list[ScoredChunk]) -> Iterator[str]:
-        """The answer text in pieces (see `answer_stream` for the Answer itself)."""
-        pieces, _ = self.answer_stream(question, sources)
-        return pieces
+        return AnswerStream(pieces, sources=sources)
 
 
 _NUMERIC_QUESTION = re.compile(

@@ -1,49 +1,111 @@
-"""Question in, grounded answer out: retrieve -> rerank -> context -> answerer -> citation check."""
+"""Question in, checked answer out, in typed stages (core/stages.py):
+
+    Query -> Candidates -> Ranked -> Context -> Draft -> CheckedAnswer
+      search       rerank      select     draft      check
+
+Each stage is one function below. A request's `Trace` is created here (unless the caller brings
+one) and travels through every stage; the request log and the caller read it afterwards.
+"""
 
 from __future__ import annotations
 
-import re
+import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Generator
 from typing import Any
 
-from core.errors import RagError
+from core.options import PipelineOptions
 from core.settings import Settings
-from core.types import NOT_FOUND_TEXT, Answer, ScoredChunk
+from core.stages import (
+    Answerer,
+    AnswerStream,
+    Candidates,
+    CheckedAnswer,
+    Context,
+    Draft,
+    Query,
+    Ranked,
+)
+from core.tokens import count_tokens
+from core.trace import Trace
+from core.types import NOT_FOUND_TEXT, Answer
+from llm.registry import EXTRACTIVE, answerer_names
 from retrieval.retriever import HybridRetriever
 
 
-class AnswerStream:
-    """Iterate for the answer's text pieces; `answer` holds the checked Answer once iteration ends."""
+def search(retriever: HybridRetriever, query: Query, trace: Trace) -> Candidates:
+    """Hybrid search for the query; the retriever puts its timings and fusion weights on the trace."""
+    chunks = retriever.retrieve(
+        query.collection, query.text, query.fetch, dict(query.filters), mode=query.mode, trace=trace,  # type: ignore[arg-type]
+    )
+    trace.record_scores("retrieve", chunks)
+    return Candidates(query, tuple(chunks))
 
-    def __init__(self, pieces: Callable[[], Iterator[str]]) -> None:
-        self._pieces = pieces
-        self.answer: Answer | None = None
-        self.sources: list[ScoredChunk] = []  # the context the answerer was given
 
-    def __iter__(self) -> Iterator[str]:
-        yield from self._pieces()
+def rerank(reranker: Any, candidates: Candidates, trace: Trace, warnings: tuple[str, ...] = ()) -> Ranked:
+    """The candidates re-ordered by `reranker` (None: kept as they are), cut to top_k."""
+    from retrieval.rerankers import safe_rerank
+
+    query = candidates.query
+    chunks, name = list(candidates.chunks), "none"
+    with trace.timed("rerank"):
+        if reranker is not None:
+            chunks, name, warning = safe_rerank(reranker, query.text, chunks, query.top_k)
+            warnings = (*warnings, warning) if warning else warnings
+    chunks = chunks[: query.top_k]
+    trace.record_scores("rerank", chunks)
+    return Ranked(query, tuple(chunks), name, warnings)
+
+
+def select(ranked: Ranked, budget_tokens: int, trace: Trace) -> Context:
+    """The numbered sources: best first, no near-duplicates, within the token budget."""
+    from answer.context import select_context
+
+    sources = select_context(list(ranked.chunks), budget_tokens, count_tokens)
+    trace.record_scores("context", sources)
+    return Context(ranked, tuple(sources))
+
+
+def draft(answerer: Answerer, context: Context) -> Generator[str, None, Draft]:
+    """Yield the answer's text pieces as the answerer produces them; return the Draft."""
+    if not context.sources:
+        answer = Answer(text=NOT_FOUND_TEXT, abstained=True, provider=answerer.name)
+        yield answer.text
+        return Draft(context, answer)
+    stream = answerer.stream(context.query.text, list(context.sources))
+    yield from stream
+    return Draft(context, stream.result())
+
+
+def check(draft: Draft, embedder: Any, trace: Trace) -> CheckedAnswer:
+    """Citations checked against the sources; the answer stamped with the request's trace."""
+    from answer.grounding import verify
+
+    context = draft.context
+    answer = verify(draft.answer, list(context.sources), embedder)
+    answer.reranker = context.ranked.reranker
+    answer.warnings = [*context.ranked.warnings, *answer.warnings]
+    answer.request_id = trace.request_id
+    answer.question = context.query.text
+    return CheckedAnswer(answer, context, trace)
 
 
 class AnswerPipeline:
-    """Builds rerankers and answerers on first use and keeps them; one instance per process."""
+    """Runs the stages for each question. Shared by concurrent requests: it holds only models and
+    the rerankers and answerers it built (once each); everything of a request is on its Trace."""
 
     def __init__(self, retriever: HybridRetriever, embedder: Any, settings: Settings, request_log: Any = None) -> None:
         self.retriever = retriever
         self.embedder = embedder
         self.settings = settings
         self.request_log = request_log
+        self._lock = threading.Lock()
         self._rerankers: dict[str, tuple[Any, str | None]] = {}
-        self._answerers: dict[str, Any] = {}
+        self._answerers: dict[str, Answerer] = {}
 
     def ask(self, question: str, collection: str, **options: Any) -> Answer:
         """The whole answer at once."""
-        stream = self.ask_stream(question, collection, **options)
-        for _ in stream:
-            pass
-        assert stream.answer is not None
-        return stream.answer
+        return self.ask_stream(question, collection, **options).result()
 
     def ask_stream(
         self,
@@ -55,127 +117,77 @@ class AnswerPipeline:
         answerer: str | None = None,
         filters: dict[str, Any] | None = None,
         mode: str | None = None,
+        trace: Trace | None = None,
     ) -> AnswerStream:
-        """The answer as a stream of text pieces; retrieval runs when iteration starts."""
+        """The answer as a stream of text pieces; retrieval runs when reading starts.
+
+        Unset options take the settings' values; `mode` unset keeps the retriever's own. The
+        stream's `trace` (the one passed, else a new one) collects every stage's figures.
+        """
         question = (question or "").strip()
+        chosen = PipelineOptions(top_k=top_k, reranker=reranker, answerer=answerer).resolved(self.settings)
+        top_k = chosen.top_k
         if not question:
             raise ValueError("Type a question first.")
-        top_k = top_k or self.settings.top_k
         if top_k <= 0:
             raise ValueError(f"top_k must be > 0 (got {top_k})")
-        reranker_spec = reranker or self.settings.reranker
-        answerer_spec = answerer or self.settings.answerer
-        stream: AnswerStream
+        trace = trace if trace is not None else Trace(question=question, collection=collection)
 
-        def pieces() -> Iterator[str]:
-            request_id = uuid.uuid4().hex
+        def pieces(stream: AnswerStream) -> Generator[str, None, None]:
             started = time.perf_counter()
             try:
-                sources, timings, reranker_name, warnings = self._sources(
-                    question, collection, top_k, reranker_spec, filters, mode
-                )
-                stream.sources = list(sources)
-                gen_start = time.perf_counter()
-                engine = self._answerer(answerer_spec)
-                if not sources:
-                    answer = Answer(text=NOT_FOUND_TEXT, abstained=True, provider=getattr(engine, "name", answerer_spec))
-                    yield answer.text
-                else:
-                    answer = yield from _run_answerer(engine, question, sources)
-                timings["generate"] = (time.perf_counter() - gen_start) * 1000
-                from answer.grounding import verify
-
-                answer = verify(answer, sources, self.embedder)
-                timings["total"] = (time.perf_counter() - started) * 1000
-                answer.timings_ms = {**answer.timings_ms, **timings}
-                answer.reranker = reranker_name
-                answer.warnings = warnings + answer.warnings
-                answer.request_id = request_id
-                answer.question = question
-                stream.answer = answer
+                self.retriever.store.require_collection(collection)
+                reranker_model, reason = self._reranker(chosen.reranker)
+                fetch = max(top_k, self.settings.candidates // 2) if reranker_model is not None else top_k
+                query = Query(question, collection, top_k, fetch, dict(filters or {}), mode)
+                ranked = rerank(reranker_model, search(self.retriever, query, trace), trace,
+                                (reason,) if reason else ())
+                context = select(ranked, self.settings.context_tokens, trace)
+                stream.sources = context.sources
+                with trace.timed("generate"):
+                    drafted = yield from draft(self._answerer(chosen.answerer), context)
+                checked = check(drafted, self.embedder, trace)
+                trace.add_time("total", (time.perf_counter() - started) * 1000)
+                checked.answer.timings_ms = dict(trace.timings_ms)
+                stream.finish(checked.answer)
                 if self.request_log is not None:
-                    self.request_log.record(collection, question, answer,
-                                            top_score=sources[0].score if sources else None)
+                    self.request_log.record(trace, checked.answer)
             except Exception as exc:
                 if self.request_log is not None:
-                    self.request_log.record(collection, question, None, error=f"{type(exc).__name__}: {exc}")
+                    self.request_log.record(trace, None, error=f"{type(exc).__name__}: {exc}")
                 raise
 
-        stream = AnswerStream(pieces)
-        return stream
-
-    def _sources(
-        self, question: str, collection: str, top_k: int, reranker_spec: str, filters: dict[str, Any] | None,
-        mode: str | None,
-    ) -> tuple[list[ScoredChunk], dict[str, float], str, list[str]]:
-        from answer.context import select_context
-        from retrieval.rerankers import safe_rerank
-
-        if not self.retriever.store.collection_exists(collection):
-            raise RagError(f"No collection named {collection!r}: ingest documents into it first (`rag ingest`).")
-        reranker, reason = self._reranker(reranker_spec)
-        warnings = [reason] if reason else []
-        fetch = max(top_k, self.settings.candidates // 2) if reranker is not None else top_k
-        hits = self.retriever.retrieve(collection, question, fetch, filters, mode=mode)  # type: ignore[arg-type]
-        timings = dict(self.retriever.last_timings)
-        t0 = time.perf_counter()
-        if reranker is not None:
-            hits, reranker_name, warning = safe_rerank(reranker, question, hits, top_k)
-            if warning:
-                warnings.append(warning)
-        else:
-            reranker_name = "none"
-        timings["rerank"] = (time.perf_counter() - t0) * 1000
-        sources = select_context(hits[:top_k], self.settings.context_tokens, _count_tokens)
-        return sources, timings, reranker_name, warnings
+        return AnswerStream(pieces, trace=trace)
 
     def _reranker(self, spec: str) -> tuple[Any, str | None]:
-        if spec not in self._rerankers:
-            from retrieval.rerankers import make_reranker
+        with self._lock:
+            if spec not in self._rerankers:
+                from retrieval.rerankers import make_reranker
 
-            self._rerankers[spec] = make_reranker(spec, self.settings)
-        return self._rerankers[spec]
+                self._rerankers[spec] = make_reranker(spec, self.settings)
+            return self._rerankers[spec]
 
-    def _answerer(self, spec: str) -> Any:
-        if spec not in self._answerers:
-            self._answerers[spec] = make_answerer(spec, self.settings, self.embedder)
-        return self._answerers[spec]
-
-
-def _run_answerer(engine: Any, question: str, sources: list[ScoredChunk]):  # noqa: ANN202
-    """Yield the answer's text pieces and return the Answer (generator-return)."""
-    if getattr(engine, "streams", False):
-        stream = engine.stream(question, sources)
-        for piece in stream:
-            yield piece
-        return stream.final
-    answer = engine.answer(question, sources)
-    # Extractive answers are ready at once; hand them out in word groups so the UI streams alike.
-    for piece in re.findall(r"\S+\s*", answer.text):
-        yield piece
-    return answer
+    def _answerer(self, spec: str) -> Answerer:
+        with self._lock:
+            if spec not in self._answerers:
+                self._answerers[spec] = make_answerer(spec, self.settings, self.embedder)
+            return self._answerers[spec]
 
 
-def make_answerer(spec: str, settings: Settings, embedder: Any) -> Any:
+def make_answerer(spec: str, settings: Settings, embedder: Any) -> Answerer:
     """'extractive', or a provider chain such as 'openai,anthropic,extractive'."""
     from answer.extractive import ExtractiveAnswerer
 
-    names = [n.strip() for n in spec.split(",") if n.strip()]
-    if not names:
-        raise ValueError("answerer is empty: use 'extractive' or a provider chain like 'openai,extractive'")
+    names = answerer_names(spec)
     extractive = ExtractiveAnswerer(embedder, threshold=settings.abstain_threshold)
-    if names == ["extractive"]:
-        return extractive
-    from llm.answerer import LLMAnswerer
-    from llm.chain import ProviderChain
+    if names == [EXTRACTIVE]:
+        engine: Answerer = extractive
+    else:
+        from llm.answerer import LLMAnswerer
+        from llm.chain import ProviderChain
 
-    chain = ProviderChain.from_spec(spec, settings, terminal=extractive.answer)
-    answerer = LLMAnswerer(chain, settings)
-    answerer.streams = True  # LLM answers arrive token by token
-    return answerer
-
-
-def _count_tokens(text: str) -> int:
-    from core.tokens import count_tokens
-
-    return count_tokens(text)
+        chain = ProviderChain.from_spec(spec, settings, terminal=extractive.answer)
+        engine = LLMAnswerer(chain, settings)
+    if not isinstance(engine, Answerer):  # the one capability check: answer() and stream()
+        raise TypeError(f"{type(engine).__name__} does not implement the Answerer protocol")
+    return engine

@@ -74,6 +74,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as home:
         os.environ["RAG_HOME"] = home
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from core.trace import Trace
         from evaluation.datasets import load_dataset
         from rag.service import RagService
         from retrieval.rerankers import CrossEncoderReranker
@@ -98,10 +99,11 @@ def main() -> None:
             retrieval, rerank, pipeline, search_only = [], [], [], []
             for _ in range(args.repeats):
                 for q in questions:
+                    trace = Trace(question=q, collection="bench")
                     t0 = time.perf_counter()
-                    hits = service.retriever.retrieve("bench", q, 20)
+                    hits = service.retriever.retrieve("bench", q, 20, trace=trace)
                     retrieval.append((time.perf_counter() - t0) * 1000)
-                    search_only.append(service.retriever.last_timings["retrieve"])
+                    search_only.append(trace.timings_ms["retrieve"])
                     t0 = time.perf_counter()
                     reranker.rerank(q, hits, 5)
                     rerank.append((time.perf_counter() - t0) * 1000)

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from core.errors import RagError
+from core.trace import Trace
 from core.types import Answer, ScoredChunk
 from evaluation.abstention import (
     CURVE_STEP,
@@ -229,12 +230,7 @@ class EvaluationRunner:
     def retriever_for(self, config: EvalConfig) -> HybridRetriever:
         """A retriever with the config's fusion choices over the service's store and models."""
         service = self.service
-        return HybridRetriever.from_settings(
-            service.store, service.embedder, service.sparse, service.settings,
-            mode=config.retrieval, candidates=config.candidates,
-            weights=tuple(config.weights) if config.weights else None, rrf_k=config.rrf_k, fusion=config.fusion,
-            sparse_gain=config.sparse_gain, name_boost=config.name_boost, recency_boost=config.recency_boost,
-        )
+        return HybridRetriever.from_settings(service.store, service.embedder, service.sparse, service.settings, config)
 
     def evaluate(
         self,
@@ -304,8 +300,9 @@ class EvaluationRunner:
         # Hard negatives leave their gold documents out; the starter (retrieval only) asks as is.
         filters = None if config.starter else exclusion_filters(question)
         t0 = time.perf_counter()
-        hits = retriever.retrieve(collection, question.question, config.depth, filters)
-        timings = dict(getattr(retriever, "last_timings", None) or {"retrieve": (time.perf_counter() - t0) * 1000})
+        trace = Trace(question=question.question, collection=collection)
+        hits = retriever.retrieve(collection, question.question, config.depth, filters, trace=trace)
+        timings = dict(trace.timings_ms)
         if reranker is not None:
             from retrieval.rerankers import safe_rerank
 

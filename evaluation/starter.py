@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core.trace import Trace
 from core.types import ScoredChunk
 from evaluation.collection_cache import IngestedCollection
 from evaluation.config import STARTER_LABEL, EvalConfig
@@ -90,11 +91,15 @@ class StarterRetriever:
         self.index = index
         self.documents_dir = Path(documents_dir).resolve()
 
-    def retrieve(self, collection: str, query: str, top_k: int = 5, filters: Any = None) -> list[ScoredChunk]:
+    def retrieve(self, collection: str, query: str, top_k: int = 5, filters: Any = None, *,
+                 trace: Trace | None = None) -> list[ScoredChunk]:
         """The `top_k` nearest nodes. `filters` are not supported: the starter's index has none."""
         if filters:
             raise ValueError("The LlamaIndex starter index cannot filter documents: run it without hard negatives.")
+        t0 = time.perf_counter()
         nodes = self.index.as_retriever(similarity_top_k=top_k).retrieve(query)
+        if trace is not None:
+            trace.add_time("retrieve", (time.perf_counter() - t0) * 1000)
         return [self._chunk(n) for n in nodes]
 
     def _chunk(self, scored: Any) -> ScoredChunk:

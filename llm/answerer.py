@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from core.citations import marker_numbers
 from core.settings import Settings
+from core.stages import AnswerStream
 from core.types import NOT_FOUND_TEXT, Answer, Citation, ScoredChunk, Usage
 from llm.base import LLMRequest, LLMResponse, Provider
 from llm.cache import ResponseCache
@@ -19,7 +21,7 @@ from llm.errors import (
     ProviderRequestError,
 )
 from llm.pricing import PriceTable
-from llm.prompt import MARKER, AnswerPayload, build_request, parse_reply, repair_request
+from llm.prompt import AnswerPayload, build_request, parse_reply, repair_request
 from llm.tokens import context_window, count_tokens
 
 MESSAGE_OVERHEAD_TOKENS = 8  # role markers and separators per message
@@ -51,27 +53,6 @@ def request_tokens(request: LLMRequest) -> int:
     parts = [request.system, *(m.content for m in request.messages)]
     parts += [f"{d.title}\n{d.text}" for d in request.documents]
     return sum(count_tokens(p) + MESSAGE_OVERHEAD_TOKENS for p in parts)
-
-
-class AnswerStream:
-    """Text pieces of an answer as they arrive; `final` holds the Answer once exhausted."""
-
-    def __init__(
-        self,
-        pieces: Callable[[AnswerStream], Iterator[str]],
-        on_final: Callable[[Answer], None] | None,
-    ) -> None:
-        self._pieces = pieces
-        self._on_final = on_final
-        self.final: Answer | None = None
-
-    def finish(self, answer: Answer) -> None:
-        self.final = answer
-        if self._on_final is not None:
-            self._on_final(answer)
-
-    def __iter__(self) -> Iterator[str]:
-        yield from self._pieces(self)
 
 
 class LLMAnswerer:
@@ -274,18 +255,13 @@ class LLMAnswerer:
 
     # -- streaming ---------------------------------------------------------------------------
 
-    def stream(
-        self,
-        question: str,
-        sources: list[ScoredChunk],
-        on_final: Callable[[Answer], None] | None = None,
-    ) -> AnswerStream:
-        """Text pieces as they arrive; after the last one, `.final` (and on_final) has the Answer.
+    def stream(self, question: str, sources: list[ScoredChunk]) -> AnswerStream:
+        """Text pieces as they arrive; after the last one, `.answer` has the Answer.
 
         Streams ask for plain text with [n] markers; a provider that fails before its first piece
         hands over to the next; cited numbers that do not exist are dropped with a warning.
         """
-        return AnswerStream(lambda holder: self._stream_pieces(question, sources, holder), on_final)
+        return AnswerStream(lambda holder: self._stream_pieces(question, sources, holder), sources=sources)
 
     def _stream_pieces(
         self, question: str, sources: list[ScoredChunk], holder: AnswerStream
@@ -347,7 +323,7 @@ class LLMAnswerer:
                 f"{provider.label}: {problem}; dropped the citations to missing sources"
             )
             numbers = [n for n in (response.cited_sources or []) if 1 <= n <= count]
-            numbers += [n for n in map(int, MARKER.findall(response.text)) if 1 <= n <= count]
+            numbers += [n for n in marker_numbers(response.text) if 1 <= n <= count]
             return AnswerPayload(
                 answer=response.text.strip(), citations=list(dict.fromkeys(numbers))
             )

@@ -11,12 +11,11 @@ from core.settings import Settings
 from core.types import Answer, ScoredChunk
 from llm.base import LLMRequest, LLMResponse, Provider
 from llm.errors import AllProvidersFailedError, ProviderError
-from llm.registry import make_provider
+from llm.registry import EXTRACTIVE, answerer_names, make_provider
 from llm.retry import RetryPolicy
 
 T = TypeVar("T")
 Terminal = Callable[[str, list[ScoredChunk]], Answer]
-TERMINAL_NAME = "extractive"
 
 
 @dataclass
@@ -61,23 +60,19 @@ class ProviderChain:
     ) -> ProviderChain:
         """Build from a string such as "cohere,openai,extractive"; "extractive" must come last
         and needs `terminal`. A provider without its key is skipped with a warning."""
-        names = [name.strip() for name in spec.split(",") if name.strip()]
-        if not names:
-            raise ConfigError(
-                "the answerer chain is empty: set RAG_ANSWERER, e.g. 'openai,extractive'"
-            )
+        names = answerer_names(spec)
         providers: list[Provider] = []
         skipped: list[ProviderError] = []
         use_terminal = False
         for position, name in enumerate(names):
-            if name.lower() == TERMINAL_NAME:
+            if name.lower() == EXTRACTIVE:
                 if position != len(names) - 1:
                     raise ConfigError(
-                        f"'{TERMINAL_NAME}' answers last: put it at the end of {spec!r}"
+                        f"'{EXTRACTIVE}' answers last: put it at the end of {spec!r}"
                     )
                 if terminal is None:
                     raise ConfigError(
-                        f"{spec!r} ends with '{TERMINAL_NAME}': pass the extractive answerer as terminal"
+                        f"{spec!r} ends with '{EXTRACTIVE}': pass the extractive answerer as terminal"
                     )
                 use_terminal = True
                 continue
@@ -90,7 +85,7 @@ class ProviderChain:
     @property
     def names(self) -> list[str]:
         """Provider labels in order, then the terminal's name."""
-        return [p.label for p in self.providers] + ([TERMINAL_NAME] if self.terminal else [])
+        return [p.label for p in self.providers] + ([EXTRACTIVE] if self.terminal else [])
 
     def run(self, attempt: Callable[[Provider], T]) -> ChainResult[T]:
         """attempt(provider) for each provider in turn until one returns.

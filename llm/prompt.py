@@ -7,6 +7,7 @@ import re
 
 from pydantic import BaseModel, ValidationError, ValidationInfo, field_validator
 
+from core.citations import marker_numbers
 from core.types import NOT_FOUND_TEXT, ScoredChunk
 from llm.base import LLMRequest, Message, SourceDocument
 from llm.errors import InvalidOutputError
@@ -26,7 +27,6 @@ JSON_FORMAT = (
     f'reply {{"answer": "{NOT_FOUND_TEXT}", "citations": []}}.'
 )
 TEXT_FORMAT = "Reply with the answer text only, with its [n] markers."
-MARKER = re.compile(r"\[(\d+)\]")
 # A source may not open or close a block itself: its tags are defused before it goes in.
 BLOCK_TAG = re.compile(r"<(/?)(sources?)\b", re.IGNORECASE)
 
@@ -143,7 +143,7 @@ def parse_reply(
         data = {"answer": text.strip(), "citations": list(cited or [])}
     try:
         declared = AnswerPayload.model_validate(data)
-        markers = [int(n) for n in MARKER.findall(declared.answer)]
+        markers = marker_numbers(declared.answer)
         numbers = list(dict.fromkeys([*declared.citations, *markers]))
         return AnswerPayload.model_validate(
             {"answer": declared.answer, "citations": numbers},

@@ -1,4 +1,5 @@
-"""The one place where provider names become provider objects.
+"""The one place where provider names become provider objects, and the single source of the
+answerer, provider and reranker names the CLI and the web app offer.
 
 The vendors' own SDKs speak the wire formats (auth, SSE, error types); their built-in retries
 are switched off so that one tenacity policy, which honours Retry-After and records its waits,
@@ -8,13 +9,89 @@ governs every provider alike.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from core.errors import ConfigError
 from core.settings import Settings
 from llm.base import Provider
 from llm.retry import RetryPolicy
 
-PROVIDER_NAMES = ("openai", "cohere", "anthropic", "local")
+
+@dataclass(frozen=True)
+class ProviderEntry:
+    """One provider the app knows: its name, how to build it, and whether it is a hosted API."""
+
+    name: str
+    build: Callable[[Settings, str, RetryPolicy], Provider]  # (settings, model or "", retry policy)
+    hosted: bool  # a remote API: offered with the extractive answerer behind it as the fallback
+
+
+def _openai(settings: Settings, model: str, retry: RetryPolicy) -> Provider:
+    from llm.openai_provider import OpenAIProvider
+
+    return OpenAIProvider(
+        model or settings.openai_model, settings.openai_base_url, timeout_s=settings.llm_timeout_s, retry=retry
+    )
+
+
+def _anthropic(settings: Settings, model: str, retry: RetryPolicy) -> Provider:
+    from llm.anthropic_provider import AnthropicProvider
+
+    return AnthropicProvider(
+        model or settings.anthropic_model, settings.anthropic_base_url, timeout_s=settings.llm_timeout_s,
+        retry=retry,
+    )
+
+
+def _cohere(settings: Settings, model: str, retry: RetryPolicy) -> Provider:
+    from llm.cohere_provider import CohereProvider
+
+    return CohereProvider(
+        model or settings.cohere_model, settings.cohere_base_url, timeout_s=settings.llm_timeout_s, retry=retry
+    )
+
+
+def _local(settings: Settings, model: str, retry: RetryPolicy) -> Provider:
+    from llm.local_provider import LocalLlamaProvider
+
+    return LocalLlamaProvider(settings.local_model_path)
+
+
+# Every provider, in the order the CLI and the web app offer them.
+PROVIDERS: dict[str, ProviderEntry] = {
+    entry.name: entry
+    for entry in (
+        ProviderEntry("openai", _openai, hosted=True),
+        ProviderEntry("anthropic", _anthropic, hosted=True),
+        ProviderEntry("cohere", _cohere, hosted=True),
+        ProviderEntry("local", _local, hosted=False),
+    )
+}
+PROVIDER_NAMES = tuple(PROVIDERS)
+# Answers from the sources' own sentences, offline; ends a provider chain as its fallback.
+EXTRACTIVE = "extractive"
+# Rerankers offered as choices; "cross-encoder:<path or name>" and "cohere:<model>" name a model too.
+RERANKER_NAMES = ("none", "cohere")
+RERANKER_HELP = "none | cross-encoder:<path or name> | cohere[:model]"
+ANSWERER_HELP = f"{EXTRACTIVE} (offline) or a provider chain such as 'openai,{EXTRACTIVE}'"
+
+
+def answerer_choices() -> tuple[str, ...]:
+    """The answerers the CLI and the web app offer: extractive, each hosted provider with the
+    extractive fallback, then each provider alone."""
+    hosted = [entry.name for entry in PROVIDERS.values() if entry.hosted]
+    return (EXTRACTIVE, *(f"{name},{EXTRACTIVE}" for name in hosted), *PROVIDER_NAMES)
+
+
+def answerer_names(spec: str) -> list[str]:
+    """The names of an answerer spec ("openai,extractive" -> ["openai", "extractive"])."""
+    names = [name.strip() for name in (spec or "").split(",") if name.strip()]
+    if not names:
+        raise ConfigError(
+            f"the answerer is empty: use '{EXTRACTIVE}' or a provider chain like 'openai,{EXTRACTIVE}' "
+            "(RAG_ANSWERER)"
+        )
+    return names
 
 
 def make_provider(name: str, settings: Settings, retry: RetryPolicy | None = None) -> Provider:
@@ -23,46 +100,9 @@ def make_provider(name: str, settings: Settings, retry: RetryPolicy | None = Non
     Raises ProviderAuthError at once when the provider's key is missing.
     """
     kind, _, model = name.strip().partition(":")
-    kind = kind.lower()
-    policy = retry or RetryPolicy(max_retries=settings.llm_max_retries)
-    builders: dict[str, Callable[[], Provider]] = {
-        "openai": lambda: _openai(settings, model or settings.openai_model, policy),
-        "cohere": lambda: _cohere(settings, model or settings.cohere_model, policy),
-        "anthropic": lambda: _anthropic(settings, model or settings.anthropic_model, policy),
-        "local": lambda: _local(settings),
-    }
-    if kind not in builders:
+    entry = PROVIDERS.get(kind.lower())
+    if entry is None:
         raise ConfigError(
-            f"unknown provider {name!r}: use one of {', '.join(PROVIDER_NAMES)} or 'extractive'"
+            f"unknown provider {name!r}: use one of {', '.join(PROVIDER_NAMES)} or '{EXTRACTIVE}'"
         )
-    return builders[kind]()
-
-
-def _openai(settings: Settings, model: str, retry: RetryPolicy) -> Provider:
-    from llm.openai_provider import OpenAIProvider
-
-    return OpenAIProvider(
-        model, settings.openai_base_url, timeout_s=settings.llm_timeout_s, retry=retry
-    )
-
-
-def _cohere(settings: Settings, model: str, retry: RetryPolicy) -> Provider:
-    from llm.cohere_provider import CohereProvider
-
-    return CohereProvider(
-        model, settings.cohere_base_url, timeout_s=settings.llm_timeout_s, retry=retry
-    )
-
-
-def _anthropic(settings: Settings, model: str, retry: RetryPolicy) -> Provider:
-    from llm.anthropic_provider import AnthropicProvider
-
-    return AnthropicProvider(
-        model, settings.anthropic_base_url, timeout_s=settings.llm_timeout_s, retry=retry
-    )
-
-
-def _local(settings: Settings) -> Provider:
-    from llm.local_provider import LocalLlamaProvider
-
-    return LocalLlamaProvider(settings.local_model_path)
+    return entry.build(settings, model, retry or RetryPolicy(max_retries=settings.llm_max_retries))

@@ -6,14 +6,14 @@ import json
 import sqlite3
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.trace import STAGES, Trace
 from core.types import Answer
 
-STAGES = ("embed", "retrieve", "rerank", "generate", "total")
+__all__ = ["STAGES", "RequestLog", "RequestRow"]
 
 # Numbered schema migrations: each runs once, in order (PRAGMA user_version holds the last one).
 MIGRATIONS = [
@@ -85,16 +85,15 @@ class RequestLog:
                 self._conn.execute(f"PRAGMA user_version = {number}")
         self._conn.commit()
 
-    def record(self, collection: str, question: str, answer: Answer | None = None, error: str | None = None,
-               top_score: float | None = None) -> str:
-        """Log one request; returns its id."""
-        request_id = (answer.request_id if answer and answer.request_id else None) or uuid.uuid4().hex
+    def record(self, trace: Trace, answer: Answer | None = None, error: str | None = None) -> str:
+        """Log one request from its trace (id, question, collection, stage timings, top source score)
+        and its answer (None when it failed with `error`); returns its id."""
         sources = [
             {"n": c.n, "document": c.document, "page": c.page, "chunk_id": c.chunk_id, "score": c.score}
             for c in (answer.citations if answer else [])
         ]
         row = (
-            request_id, time.time(), collection, question,
+            trace.request_id, time.time(), trace.collection, trace.question,
             answer.text if answer else None,
             int(answer.abstained) if answer else 0,
             int(answer.grounded) if answer else 0,
@@ -104,13 +103,13 @@ class RequestLog:
             answer.usage.input_tokens if answer else 0,
             answer.usage.output_tokens if answer else 0,
             answer.cost_usd if answer else 0.0,
-            json.dumps(answer.timings_ms if answer else {}),
-            top_score, json.dumps(sources), error, None,
+            json.dumps(trace.timings_ms),
+            trace.top_score, json.dumps(sources), error, None,
         )
         with self._lock:
             self._conn.execute("INSERT INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
             self._conn.commit()
-        return request_id
+        return trace.request_id
 
     def set_feedback(self, request_id: str, helpful: bool) -> bool:
         """Record helpful (+1) or not helpful (-1); False when the request is unknown."""

@@ -9,9 +9,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from answer.pipeline import AnswerPipeline, AnswerStream
+from answer.pipeline import AnswerPipeline
 from core.errors import CollectionNotFoundError
+from core.options import PipelineOptions
 from core.settings import Settings, get_settings
+from core.stages import AnswerStream
 from core.types import Answer
 from ingest.pipeline import (
     ChunkingOptions,
@@ -88,7 +90,7 @@ class RagService:
         return self.answers.ask(question, collection or self.settings.default_collection, **options)
 
     def ask_stream(self, question: str, collection: str | None = None, **options: Any) -> AnswerStream:
-        """The same answer as a stream of text pieces; `.answer` once consumed."""
+        """The same answer as a stream of text pieces; `.answer` once read, `.trace` its figures."""
         return self.answers.ask_stream(question, collection or self.settings.default_collection, **options)
 
     def monitoring(self, days: int | None = None):  # noqa: ANN201
@@ -105,10 +107,12 @@ class RagService:
         self, chunker: str | None = None, chunk_size: int | None = None, chunk_overlap: int | None = None
     ) -> ChunkingOptions:
         """Per-call chunking choices over the settings' defaults."""
+        chosen = PipelineOptions(chunker=chunker, chunk_size=chunk_size, chunk_overlap=chunk_overlap).resolved(
+            self.settings)
         return ChunkingOptions(
-            chunker=chunker or self.settings.chunker,
-            chunk_size=chunk_size if chunk_size is not None else self.settings.chunk_size,
-            chunk_overlap=chunk_overlap if chunk_overlap is not None else self.settings.chunk_overlap,
+            chunker=str(chosen.chunker),
+            chunk_size=int(chosen.chunk_size),
+            chunk_overlap=int(chosen.chunk_overlap),
             parent_chunk_size=self.settings.parent_chunk_size,
         )
 
@@ -212,11 +216,3 @@ class RagService:
             self.store.close()
         if "request_log" in self.__dict__:
             self.request_log.close()
-
-
-
-def describe(obj: Any) -> dict[str, Any]:
-    """A JSON-ready dict of a dataclass."""
-    from dataclasses import asdict
-
-    return asdict(obj)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from core.options import PipelineOptions
+from core.trace import Trace
 from core.types import ScoredChunk
 from retrieval.fusion import (
     adaptive_weights,
@@ -16,7 +18,8 @@ from store.base import Filters, QuerySpec, SearchMode, VectorStore
 
 
 class HybridRetriever:
-    """`retrieve(collection, query, top_k, filters)` -> best chunks, with per-stage timings."""
+    """`retrieve(collection, query, top_k, filters)` -> best chunks; timings and fusion weights go
+    on the trace the caller passes (the retriever is shared by concurrent requests: it keeps none)."""
 
     def __init__(
         self,
@@ -50,27 +53,19 @@ class HybridRetriever:
         self.sparse_ceiling = sparse_ceiling
         self.name_boost = name_boost
         self.recency_boost = recency_boost
-        self.last_timings: dict[str, float] = {}
-        self.last_weights: tuple[float, float] | None = None
 
     @classmethod
     def from_settings(cls, store: VectorStore, embedder: Any, sparse: Any, settings: Any,
-                      **overrides: Any) -> HybridRetriever:
-        """A retriever with the settings' search and fusion choices; `overrides` replace some."""
-        options: dict[str, Any] = {
-            "mode": settings.retrieval_mode,
-            "candidates": settings.candidates,
-            "weights": tuple(settings.fusion_weights),
-            "rrf_k": settings.rrf_k,
-            "fusion": settings.fusion,
-            "sparse_gain": settings.sparse_gain,
-            "sparse_pivot": settings.sparse_pivot,
-            "sparse_ceiling": settings.sparse_ceiling,
-            "name_boost": settings.name_boost,
-            "recency_boost": settings.recency_boost,
-        }
-        options.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(store, embedder, sparse, **options)
+                      options: PipelineOptions | None = None) -> HybridRetriever:
+        """A retriever with the search and fusion choices of `options` (unset ones: the settings')."""
+        chosen = (options or PipelineOptions()).resolved(settings)
+        return cls(
+            store, embedder, sparse,
+            mode=chosen.retrieval, candidates=chosen.candidates, weights=chosen.weights, rrf_k=chosen.rrf_k,
+            fusion=chosen.fusion, sparse_gain=chosen.sparse_gain, sparse_pivot=settings.sparse_pivot,
+            sparse_ceiling=settings.sparse_ceiling, name_boost=chosen.name_boost,
+            recency_boost=chosen.recency_boost,
+        )
 
     def retrieve(
         self,
@@ -81,8 +76,12 @@ class HybridRetriever:
         *,
         mode: SearchMode | None = None,
         weights: tuple[float, float] | None = None,
+        trace: Trace | None = None,
     ) -> list[ScoredChunk]:
-        """Best `top_k` chunks for `query`; children of recursive chunking come back as their parents."""
+        """Best `top_k` chunks for `query`; children of recursive chunking come back as their parents.
+
+        With a `trace`, the embed and search times ("embed", "retrieve") and the fusion weights go on it.
+        """
         if top_k <= 0:
             raise ValueError(f"top_k must be > 0 (got {top_k})")
         mode = mode or self.mode
@@ -91,12 +90,16 @@ class HybridRetriever:
         sparse = self.sparse.encode_query(query) if mode in ("hybrid", "sparse") else None
         t1 = time.perf_counter()
         limit = max(top_k, 1) * 3  # room for children that merge into one parent
-        hits = self._search(collection, dense, sparse, mode, max(limit, self.candidates), filters, weights)
+        hits, fused_weights = self._search(
+            collection, dense, sparse, mode, max(limit, self.candidates), filters, weights)
         hits = boost_named_documents(query, hits, self.name_boost, self.rrf_k)
         hits = boost_recent_documents(query, hits, self.recency_boost, self.rrf_k)[:limit]
         merged = self._merge_parents(collection, hits)[:top_k]
         t2 = time.perf_counter()
-        self.last_timings = {"embed": (t1 - t0) * 1000, "retrieve": (t2 - t1) * 1000}
+        if trace is not None:
+            trace.add_time("embed", (t1 - t0) * 1000)
+            trace.add_time("retrieve", (t2 - t1) * 1000)
+            trace.weights = fused_weights
         return merged
 
     def _search(
@@ -108,21 +111,22 @@ class HybridRetriever:
         limit: int,
         filters: Filters | None,
         weights: tuple[float, float] | None,
-    ) -> list[ScoredChunk]:
-        """One store query for a single mode or DBSF; two queries fused here by weighted RRF otherwise."""
+    ) -> tuple[list[ScoredChunk], tuple[float, float] | None]:
+        """One store query for a single mode or DBSF; two queries fused here by weighted RRF otherwise.
+
+        Returns the hits and the weights fused here (None when the store fused, or nothing was fused).
+        """
         candidates = max(self.candidates, limit)
         base: dict[str, Any] = {"filters": dict(filters or {}), "rrf_k": self.rrf_k}
-        self.last_weights = None
         if mode != "hybrid" or self.fusion == "dbsf":
             spec = QuerySpec(dense=dense, sparse=sparse, mode=mode, top_k=limit, candidates=candidates,
                              fusion=self.fusion, weights=weights or self.weights, **base)  # type: ignore[arg-type]
-            return self.store.query(collection, spec)
+            return self.store.query(collection, spec), None
         dense_hits = self.store.query(collection, QuerySpec(dense=dense, mode="dense", top_k=candidates, **base))
         sparse_hits = self.store.query(collection, QuerySpec(sparse=sparse, mode="sparse", top_k=candidates, **base))
         fused_weights = adaptive_weights(
             sparse_hits, weights or self.weights, self.sparse_gain, self.sparse_pivot, self.sparse_ceiling)
-        self.last_weights = fused_weights
-        return weighted_rrf([dense_hits, sparse_hits], fused_weights, self.rrf_k)[:limit]
+        return weighted_rrf([dense_hits, sparse_hits], fused_weights, self.rrf_k)[:limit], fused_weights
 
     def _merge_parents(self, collection: str, hits: list[ScoredChunk]) -> list[ScoredChunk]:
         """Replace child hits by their parent chunk (best child's score), keeping rank order."""

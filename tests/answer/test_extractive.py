@@ -86,10 +86,10 @@ class TestWithAStandInEmbedder:
 
     def test_stream_yields_the_answer_text_and_the_final_answer(self):
         question = "How often should the magnetic filter be emptied?"
-        pieces, final = self.answerer.answer_stream(question, SOURCES)
-        text = "".join(pieces)
-        assert text == final().text == self.answerer.answer(question, SOURCES).text
-        assert "".join(self.answerer.stream(question, SOURCES)) == text
+        stream = self.answerer.stream(question, SOURCES)
+        text = "".join(stream)
+        assert text == stream.answer.text == self.answerer.answer(question, SOURCES).text
+        assert self.answerer.stream(question, SOURCES).result().text == text
 
     def test_an_injected_instruction_changes_nothing(self):
         question = "How often should the magnetic filter be emptied?"

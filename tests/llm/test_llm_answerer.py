@@ -294,13 +294,13 @@ def test_instructions_inside_a_source_stay_inside_its_data_block(stub, settings,
 def test_stream_yields_pieces_then_the_final_answer(stub, settings, openai_chain):
     text = "The Eiffel Tower is 330 metres tall [1] and stands in Paris [2]."
     stub.queue("openai", ok(text, pieces=6, usage=(900, 20)))
-    finals: list[Answer] = []
-    live = LLMAnswerer(openai_chain, settings).stream("How tall?", SOURCES, on_final=finals.append)
+    live = LLMAnswerer(openai_chain, settings).stream("How tall?", SOURCES)
+    assert live.answer is None  # nothing is asked before the stream is read
     pieces = list(live)
     assert len(pieces) >= 3 and "".join(pieces) == text
-    assert live.final is finals[0]
-    assert live.final.text == text and [c.n for c in live.final.citations] == [1, 2]
-    assert live.final.cost_usd == pytest.approx(0.9 * GPT4_PRICE[0] + 0.02 * GPT4_PRICE[1])
+    assert live.result() is live.answer and live.sources == tuple(SOURCES)
+    assert live.answer.text == text and [c.n for c in live.answer.citations] == [1, 2]
+    assert live.answer.cost_usd == pytest.approx(0.9 * GPT4_PRICE[0] + 0.02 * GPT4_PRICE[1])
     assert "response_format" not in stub.bodies("openai")[0]
 
 
@@ -311,10 +311,10 @@ def test_stream_falls_back_before_the_first_piece(stub, settings, keys, retry):
     stub.queue("anthropic", ok("Paris is the capital [2] and [5].", pieces=4))
     live = LLMAnswerer(chain, settings).stream("Capital?", SOURCES)
     assert "".join(live) == "Paris is the capital [2] and [5]."
-    assert live.final.provider.startswith("anthropic:")
-    assert [c.n for c in live.final.citations] == [2]  # [5] does not exist: dropped with a warning
-    assert any("OPENAI_API_KEY" in w for w in live.final.warnings)
-    assert any("dropped" in w for w in live.final.warnings)
+    assert live.answer.provider.startswith("anthropic:")
+    assert [c.n for c in live.answer.citations] == [2]  # [5] does not exist: dropped with a warning
+    assert any("OPENAI_API_KEY" in w for w in live.answer.warnings)
+    assert any("dropped" in w for w in live.answer.warnings)
 
 
 @pytest.mark.integration

@@ -2,6 +2,7 @@ import random
 
 import pytest
 
+from core.trace import Trace
 from core.types import Answer, Citation, Usage
 from monitoring.metrics import Thresholds, build_report, ks_statistic, percentiles
 from monitoring.request_log import RequestLog
@@ -9,36 +10,48 @@ from monitoring.request_log import RequestLog
 pytestmark = pytest.mark.unit
 
 
-def _answer(total_ms: float, top_score: float = 0.5, abstained: bool = False) -> Answer:
+def _trace(question: str, total_ms: float = 100.0, top_score: float | None = None) -> Trace:
+    """A request's trace as the answer pipeline leaves it."""
+    trace = Trace(question=question, collection="c")
+    for stage, ms in {"embed": 5.0, "retrieve": 10.0, "rerank": 0.0, "generate": total_ms - 15, "total": total_ms}.items():
+        trace.add_time(stage, ms)
+    if top_score is not None:
+        trace.scores["context"] = [("c", top_score)]
+    return trace
+
+
+def _answer(abstained: bool = False) -> Answer:
     return Answer(
         text="x [1]",
-        citations=[Citation(n=1, chunk_id="c", document="d.pdf", page=2, text="t", score=top_score)],
+        citations=[Citation(n=1, chunk_id="c", document="d.pdf", page=2, text="t", score=0.5)],
         abstained=abstained,
         usage=Usage(input_tokens=100, output_tokens=20),
         cost_usd=0.001,
-        timings_ms={"embed": 5.0, "retrieve": 10.0, "rerank": 0.0, "generate": total_ms - 15, "total": total_ms},
     )
 
 
 def test_log_survives_reopen_and_records_feedback(tmp_path):
     log = RequestLog(tmp_path / "log.sqlite")
-    rid = log.record("c", "what?", _answer(100))
-    log.record("c", "boom?", None, error="RagError: down")
+    trace = _trace("what?", top_score=0.7)
+    rid = log.record(trace, _answer())
+    assert rid == trace.request_id
+    log.record(_trace("boom?"), None, error="RagError: down")
     assert log.set_feedback(rid, helpful=False)
     assert not log.set_feedback("unknown", helpful=True)
     log.close()
     rows = RequestLog(tmp_path / "log.sqlite").rows()
     assert [r.question for r in rows] == ["what?", "boom?"]
     assert rows[0].feedback == -1 and rows[0].sources[0]["page"] == 2
+    assert rows[0].collection == "c" and rows[0].top_score == 0.7 and rows[0].timings == trace.timings_ms
     assert rows[1].error.startswith("RagError")
 
 
 def test_report_percentiles_errors_and_cost(tmp_path):
     log = RequestLog(tmp_path / "log.sqlite")
     for ms in range(1, 101):
-        log.record("c", f"q{ms}", _answer(float(ms * 10)))
+        log.record(_trace(f"q{ms}", float(ms * 10)), _answer())
     for _ in range(25):
-        log.record("c", "q", None, error="boom")
+        log.record(_trace("q"), None, error="boom")
     report = build_report(log)
     assert report.requests == 125 and report.errors == 25
     assert report.latency_ms["total"]["p50"] == pytest.approx(505.0)
@@ -52,14 +65,14 @@ def test_drift_fires_when_scores_shift_and_not_when_stable(tmp_path):
     rng = random.Random(0)
     stable = RequestLog(tmp_path / "stable.sqlite")
     for _ in range(80):
-        stable.record("c", "how long is the warranty", _answer(50), top_score=rng.gauss(0.6, 0.05))
+        stable.record(_trace("how long is the warranty", 50, rng.gauss(0.6, 0.05)), _answer())
     checks = {c.signal: c for c in build_report(stable).drift}
     assert checks["top retrieval score"].level == "ok"
 
     shifted = RequestLog(tmp_path / "shifted.sqlite")
     for i in range(80):
         score = rng.gauss(0.6, 0.05) if i < 40 else rng.gauss(0.3, 0.05)
-        shifted.record("c", "how long is the warranty", _answer(50), top_score=score)
+        shifted.record(_trace("how long is the warranty", 50, score), _answer())
     report = build_report(shifted, thresholds=Thresholds(min_window=20))
     checks = {c.signal: c for c in report.drift}
     assert checks["top retrieval score"].level == "critical"

@@ -63,6 +63,7 @@ class _Encoder:
 
 
 def test_the_retriever_fuses_both_store_lists_with_adaptive_weights_and_boosts_named_files(store):
+    from core.trace import Trace
     from retrieval.retriever import HybridRetriever
     from store.base import Point, QuerySpec, SparseVec
 
@@ -84,11 +85,12 @@ def test_the_retriever_fuses_both_store_lists_with_adaptive_weights_and_boosts_n
     query = _Encoder([1.0, 0.0], SparseVec(indices=[7], values=[1.0]))
     retriever = HybridRetriever(store, query, query, candidates=12, weights=(1.0, 1.0), rrf_k=5,
                                 sparse_gain=2.0, sparse_pivot=1.1, sparse_ceiling=3.0, name_boost=0.0)
-    hits = retriever.retrieve("c", "anything", 12)
+    trace = Trace()
+    hits = retriever.retrieve("c", "anything", 12, trace=trace)
     dense = store.query("c", QuerySpec(dense=[1.0, 0.0], mode="dense", top_k=12))
     sparse = store.query("c", QuerySpec(sparse=SparseVec([7], [1.0]), mode="sparse", top_k=12))
     weights = adaptive_weights(sparse, (1.0, 1.0), 2.0, 1.1, 3.0)
-    assert retriever.last_weights == weights and weights[1] > 0
+    assert trace.weights == weights and weights[1] > 0
     assert [h.id for h in hits] == [h.id for h in weighted_rrf([dense, sparse], weights, 5)][:12]
     # The question names "2023 Q2": that file's chunks come first once the boost is on.
     retriever.name_boost = 2.0

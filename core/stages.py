@@ -1,0 +1,153 @@
+"""The typed stages of a request and the one answerer contract.
+
+    Query -> Candidates -> Ranked -> Context -> Draft -> CheckedAnswer
+     retrieve      rerank     select     answer     verify
+
+Each stage's output is a small frozen record; each step is one function or one method
+(answer/pipeline.py wires them). Timings, fusion weights and scores go on the request's
+`Trace` (core/trace.py), never on the components, which requests share.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from core.trace import Trace
+from core.types import Answer, ScoredChunk
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question put to one collection, with this request's choices resolved."""
+
+    text: str
+    collection: str
+    top_k: int
+    fetch: int  # candidates to retrieve: more than top_k when a reranker picks among them
+    filters: Mapping[str, Any] = field(default_factory=dict)
+    mode: str | None = None  # hybrid | dense | sparse; None: the retriever's own
+
+    def __post_init__(self) -> None:
+        if not self.text.strip():
+            raise ValueError("Type a question first.")
+        if self.top_k <= 0:
+            raise ValueError(f"top_k must be > 0 (got {self.top_k})")
+        if self.fetch < self.top_k:
+            raise ValueError(f"fetch ({self.fetch}) must be at least top_k ({self.top_k})")
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """What search found for a query, best first."""
+
+    query: Query
+    chunks: tuple[ScoredChunk, ...]
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """The candidates re-ordered (or not) and cut to top_k; `reranker` names what ordered them."""
+
+    query: Query
+    chunks: tuple[ScoredChunk, ...]
+    reranker: str = "none"
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Context:
+    """The sources an answerer is given, numbered 1..n in this order, within the token budget."""
+
+    ranked: Ranked
+    sources: tuple[ScoredChunk, ...]
+
+    @property
+    def query(self) -> Query:
+        return self.ranked.query
+
+
+@dataclass(frozen=True)
+class Draft:
+    """An answerer's answer, before its citations are checked against the sources."""
+
+    context: Context
+    answer: Answer
+
+
+@dataclass(frozen=True)
+class CheckedAnswer:
+    """The answer as the person gets it: citations checked, accounting filled in, with its trace."""
+
+    answer: Answer
+    context: Context
+    trace: Trace
+
+
+class AnswerStream:
+    """The text of one answer as it arrives, then the Answer.
+
+    Iterate for the text pieces; once the last one is out, `answer` holds the Answer. `result()`
+    reads whatever is left and returns it. A stream is read once. `sources` are the chunks the
+    answer is drawn from; `trace` is the request's trace when a pipeline runs the stream.
+    """
+
+    def __init__(
+        self,
+        pieces: Callable[[AnswerStream], Iterator[str]],
+        *,
+        sources: Sequence[ScoredChunk] = (),
+        trace: Trace | None = None,
+    ) -> None:
+        self._pieces = pieces
+        self._read = False
+        self.answer: Answer | None = None
+        self.sources: tuple[ScoredChunk, ...] = tuple(sources)
+        self.trace = trace
+
+    def finish(self, answer: Answer) -> None:
+        """Called by the producer once the last piece is out."""
+        self.answer = answer
+
+    def __iter__(self) -> Iterator[str]:
+        if self._read:
+            raise RuntimeError("This answer stream has been read already.")
+        self._read = True
+        yield from self._pieces(self)
+
+    def result(self) -> Answer:
+        """The Answer, after reading the pieces not read yet."""
+        if not self._read:
+            for _ in self:
+                pass
+        if self.answer is None:
+            raise RuntimeError("The answer stream ended without an answer.")
+        return self.answer
+
+
+_WORD_GROUP = re.compile(r"\S+\s*")
+
+
+def word_pieces(text: str) -> list[str]:
+    """A finished text cut into word groups, so it streams to a page like generated text."""
+    return _WORD_GROUP.findall(text)
+
+
+@runtime_checkable
+class Answerer(Protocol):
+    """Answers a question from numbered sources (1 = best ranked); checked once, where it is built."""
+
+    @property
+    def name(self) -> str:
+        """Who answers, as the answer's `provider` names it."""
+        ...
+
+    def answer(self, question: str, sources: list[ScoredChunk]) -> Answer:
+        """The whole answer at once."""
+        ...
+
+    def stream(self, question: str, sources: list[ScoredChunk]) -> AnswerStream:
+        """The same answer as text pieces, then `.answer`."""
+        ...
