@@ -21,9 +21,10 @@ SETTING_OF = {
     "reranker": "reranker",
     "answerer": "answerer",
     "top_k": "top_k",
+    "abstain_threshold": "abstain_threshold",
 }
 # Where 0 is a real choice; elsewhere 0 or "" (an empty form field) also means "the setting".
-ZERO_IS_A_CHOICE = frozenset({"chunk_overlap", "sparse_gain", "name_boost", "recency_boost"})
+ZERO_IS_A_CHOICE = frozenset({"chunk_overlap", "sparse_gain", "name_boost", "recency_boost", "abstain_threshold"})
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class PipelineOptions:
     reranker: str | None = None
     answerer: str | None = None
     top_k: int | None = None
+    abstain_threshold: float | None = None  # the extractive answerer's
 
     def resolved(self, settings: Any) -> Self:
         """A copy (of the same class) with every unset choice replaced by the settings' value."""
