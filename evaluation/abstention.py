@@ -10,6 +10,7 @@ answerer without a confidence), which no threshold changes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,11 +87,14 @@ def _round(value: float | None) -> float | None:
 
 
 def thresholds(step: float = CURVE_STEP, decisions: Sequence[Decision] = (), include: Iterable[float] = ()) -> list[float]:
-    """0, step, 2 step, ... up to 1 (or past the highest confidence), plus `include`, sorted."""
+    """step, 2 step, ... up to 1 (or past the highest confidence), plus `include`, sorted. Not 0:
+    there even a source without a single sentence would count as answered."""
+    if step <= 0:
+        raise ValueError(f"step must be > 0 (got {step})")
     top = max([1.0] + [d.confidence for d in decisions if d.confidence is not None])
-    count = int(top / step + 1e-9) + 1
-    grid = {round(i * step, 6) for i in range(count + 1)}
-    grid.update(round(float(t), 6) for t in include)
+    count = math.ceil(top / step - 1e-9)
+    grid = {round(i * step, 6) for i in range(1, count + 1)}
+    grid.update(round(float(t), 6) for t in include if t > 0)
     return sorted(grid)
 
 

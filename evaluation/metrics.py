@@ -35,12 +35,13 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "of a gold evidence text (`contexts`); absent when the data set has neither",
     "passage_mrr@10": "1 / rank of the first chunk holding the passage within the first 10 chunks "
     "(0 if none)",
-    "faithfulness": "share of answer sentences whose content words (lower case, stopwords left out) "
-    "are at least 80 % contained in the raw text of the chunks the sentence cites; a sentence "
-    "without a citation is unsupported; abstentions are skipped. Computed here, not by the "
+    "faithfulness": "share of answer sentences supported by the raw text of the chunks they cite: "
+    "at least 80 % of the sentence's distinct content words (lower case, a fixed English stopword "
+    "list left out) and every number in it found among the chunks' words; a sentence without a "
+    "citation is unsupported; abstentions are skipped. Computed by the evaluation, not by the "
     "product's citation check",
-    "citation_precision": "share of citations whose chunk alone contains at least 80 % of the "
-    "content words of a sentence citing it (the same containment as faithfulness)",
+    "citation_precision": "share of (sentence, cited chunk) pairs where that chunk alone supports the "
+    "sentence (the same rule as faithfulness)",
     "citation_page_accuracy": "share of citations whose (document, page) is a gold page",
     "abstention_accuracy": "share of unanswerable questions answered with an abstention "
     "(and, where included, answerable ones answered without)",
@@ -357,6 +358,14 @@ def contained_share(sentence: str, source_text: str) -> float:
     return len(wanted & set(words(source_text))) / len(wanted)
 
 
+def supported_by(sentence: str, source_text: str, share: float = SUPPORTED_SHARE) -> bool:
+    """True when the source text holds at least `share` of the sentence's content words and every
+    number in it (a number is a fact: one wrong figure is enough to mislead)."""
+    found = set(words(source_text))
+    numbers = {w for w in content_words(sentence) if any(ch.isdigit() for ch in w)}
+    return contained_share(sentence, source_text) >= share and numbers <= found
+
+
 def sentence_support(
     answer_text: str, sources: Sequence[str], share: float = SUPPORTED_SHARE
 ) -> list[tuple[str, list[int], bool]]:
@@ -367,7 +376,7 @@ def sentence_support(
     for sentence, numbers in cited_sentences(answer_text):
         valid = [n for n in numbers if 1 <= n <= len(sources)]
         pool = " ".join(sources[n - 1] for n in valid)
-        checked.append((sentence, valid, bool(valid) and contained_share(sentence, pool) >= share))
+        checked.append((sentence, valid, bool(valid) and supported_by(sentence, pool, share)))
     return checked
 
 
@@ -379,7 +388,7 @@ def containment_faithfulness(answer_text: str, sources: Sequence[str],
     the (sentence, cited source) pairs, the share where that source alone holds `share` of the
     sentence's content words. None where there is no sentence, or no citation."""
     checked = sentence_support(answer_text, sources, share)
-    pairs = [contained_share(sentence, sources[n - 1]) >= share for sentence, numbers, _ in checked for n in numbers]
+    pairs = [supported_by(sentence, sources[n - 1], share) for sentence, numbers, _ in checked for n in numbers]
     return faithfulness([ok for _, _, ok in checked]), citation_precision(pairs)
 
 

@@ -264,6 +264,8 @@ def eval_command(
     unanswerable_from: Path | None = typer.Option(
         None, "--unanswerable-from", help="Another data set whose questions become unanswerable ones"),
     unanswerable: int = typer.Option(10, "--unanswerable", help="How many to add with --unanswerable-from"),
+    hard_negatives: int = typer.Option(
+        0, "--hard-negatives", help="Also ask N of its questions with their gold documents filtered out"),
     answers: bool = typer.Option(True, "--answers/--no-answers", help="--no-answers: retrieval metrics only, faster"),
     starter: bool = typer.Option(True, "--starter/--no-starter", help="Also measure the LlamaIndex starter pipeline"),
     grid: bool = typer.Option(False, "--grid", help="Chunkers x retrieval modes x reranker off/on, one table"),
@@ -278,13 +280,15 @@ def eval_command(
         return
     if len(target) != 1:
         _fail("Give one data set folder, or 'convert KIND SRC OUT'.", as_json)
-    from evaluation.datasets import load_dataset, with_unanswerable
+    from evaluation.datasets import load_dataset, with_hard_negatives, with_unanswerable
     from evaluation.runner import EvalConfig, EvaluationRunner, run_grid
 
     try:
         dataset = load_dataset(target[0]).split(split)
         if limit:
             dataset = dataset.limit(limit)
+        if hard_negatives:
+            dataset = dataset.with_questions(dataset.questions + with_hard_negatives(dataset, hard_negatives))
         if unanswerable_from is not None:
             other = load_dataset(unanswerable_from)
             dataset = dataset.with_questions(dataset.questions + with_unanswerable(dataset, other, unanswerable))
@@ -379,6 +383,119 @@ def _show_run(service: Any, run: Any, out_dir: Path | None, as_json: bool) -> No
         console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
     if out_dir is not None:
         out.print(f"Reports: {out_dir / 'report.md'}, {out_dir / 'report.json'}")
+
+
+@app.command("calibrate")
+def calibrate_command(
+    datasets: list[Path] = typer.Argument(..., metavar="DATASET...",
+                                          help="Data set folder(s); several are pooled into one curve"),
+    collection: str | None = typer.Option(
+        None, "--collection", help="Write the chosen threshold to this collection's settings"),
+    split: str = typer.Option("dev", "--split", help="dev (default: calibrate on dev, report on test) | test | all"),
+    hard_negatives: int = typer.Option(
+        30, "--hard-negatives", help="Questions of each set asked with their gold documents filtered out"),
+    unanswerable_from: list[Path] | None = typer.Option(
+        None, "--unanswerable-from", help="Set(s) whose questions become foreign negatives (default: the other DATASETs)"),
+    unanswerable: int = typer.Option(30, "--unanswerable", help="Foreign negatives added to each set"),
+    limit: int | None = typer.Option(None, help="Only the first N questions of each set's split"),
+    answerer: str | None = typer.Option(None, help="extractive | provider chain, e.g. openai,extractive"),
+    top_k: int | None = typer.Option(None, "--top-k", help="Sources each answer uses"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object"),
+) -> None:
+    """Choose the abstention threshold: answer most answerable questions whose gold document was found
+    while refusing >= 95 % of foreign and >= 60 % of hard negatives; print the trade-off curve."""
+    from evaluation.calibrate import calibrate, with_negatives
+    from evaluation.datasets import load_dataset
+    from evaluation.runner import EvalConfig, EvaluationRunner
+
+    try:
+        loaded = [load_dataset(d).split(split) for d in datasets]
+        if limit:
+            loaded = [d.limit(limit) for d in loaded]
+        foreign = [load_dataset(o).split(split) for o in unanswerable_from] if unanswerable_from else loaded
+        prepared = [with_negatives(d, hard=hard_negatives, foreign_from=foreign, foreign=unanswerable) for d in loaded]
+        service = _service()
+        if collection is not None and not service.store.collection_exists(collection):
+            raise RagError(f"No collection named {collection!r}: `rag collections list` shows the existing ones.")
+        runner = EvaluationRunner(service)
+        total = sum(len(d.questions) for d in prepared)
+        done = [0]
+        show_bar = not as_json and sys.stderr.isatty()
+        from contextlib import nullcontext
+
+        from rich.progress import Progress
+
+        with Progress(console=console, transient=True) if show_bar else nullcontext() as bar:
+            task = bar.add_task("Questions", total=total) if bar else None
+
+            def on_question() -> None:
+                done[0] += 1
+                if bar:
+                    bar.update(task, completed=done[0])
+
+            result = calibrate(runner, prepared, EvalConfig(answerer=answerer, top_k=top_k), on_question=on_question)
+    except (RagError, ValueError) as exc:
+        _fail(str(exc), as_json)
+    data = result.to_dict()
+    data["split"] = split
+    written = None
+    if collection is not None and result.chosen is not None:
+        from datetime import UTC, datetime
+
+        from core.collection_settings import load_collection_settings, save_collection_settings
+
+        own = load_collection_settings(service.settings.home, collection)
+        own.abstain_threshold = result.chosen.threshold
+        own.calibration = {"datasets": [str(d) for d in datasets], "split": split, "chosen": data["chosen"],
+                           "min_refusal": data["min_refusal"], "questions": data["questions"],
+                           "at": datetime.now(UTC).isoformat(timespec="seconds")}
+        written = save_collection_settings(service.settings.home, collection, own)
+        data["written_to"] = str(written)
+    service.close()
+    if as_json:
+        _emit_json(data)
+    else:
+        _show_calibration(result, split, collection, written)
+    if result.chosen is None:
+        raise typer.Exit(1)
+
+
+def _show_calibration(result: Any, split: str, collection: str | None, written: Path | None) -> None:
+    names = ", ".join(s.name for s in result.sets)
+    kinds = [k for k in ("foreign", "hard") if any(d.kind == k for d in result.decisions)]
+    table = Table("threshold", "answered (gold in top 5)", *(f"refused {k}" for k in kinds),
+                  title=f"Abstention trade-off: {names} ({split}, pooled)")
+    chosen = result.chosen.threshold if result.chosen else None
+    for point in result.report_curve():
+        mark = "  <- chosen" if chosen is not None and abs(point.threshold - chosen) < 1e-9 else (
+            "  <- now" if abs(point.threshold - result.run_threshold) < 1e-9 else "")
+        table.add_row(f"{point.threshold:.2f}{mark}", _fmt(point.answered_rate),
+                      *(_fmt(point.refusal.get(k)) for k in kinds))
+    out.print(table)
+    counts = result.to_dict()["questions"]
+    out.print(f"Questions: {counts['answerable']} answerable "
+              f"({sum(1 for d in result.decisions if d.kind == 'answerable' and d.found)} with the gold document "
+              f"in the top 5), {counts['foreign']} foreign and {counts['hard']} hard negatives.")
+    for kind in ("foreign", "hard"):
+        if kind not in kinds:
+            console.print(f"[yellow]note:[/yellow] no {kind} negatives: the {kind} constraint is not checked.")
+    if result.chosen is None:
+        out.print("No threshold refuses enough negatives: nothing written.")
+        return
+    point = result.chosen
+    refused = ", ".join(f"{point.refusal[k]:.3f} of {k}" for k in kinds)
+    out.print(f"Chosen threshold {point.threshold:.2f} (pooled {split} of {names}): answers "
+              f"{_fmt(point.answered_rate)} of the answerable questions whose gold document is in the top 5; "
+              f"refuses {refused}. Now: {result.run_threshold:.2f}.")
+    if len(result.sets) > 1:
+        for name, p in result.per_set.items():
+            out.print(f"  {name}: answered {_fmt(p.answered_rate)}, "
+                      + ", ".join(f"refused {p.refusal[k]:.3f} {k}" for k in p.refusal))
+    if written is not None:
+        out.print(f"Written to collection {collection!r}: {written}")
+    else:
+        out.print("Not written anywhere: pass --collection NAME to use it for a collection "
+                  "(or set RAG_ABSTAIN_THRESHOLD for all).")
 
 
 def _show_grid(name: str, cells: list[Any], out_dir: Path | None, as_json: bool) -> None:

@@ -176,3 +176,75 @@ def test_single_retrievers_alone_have_no_name_boost_and_no_reranker():
     dense = alone(EvalConfig(), "dense").resolved(settings)
     assert ours.name_boost == 2.0 and ours.retrieval == "hybrid" and ours.reranker == "cohere"
     assert (dense.retrieval, dense.name_boost, dense.reranker, dense.answers) == ("dense", 0.0, "none", False)
+
+
+@pytest.mark.integration
+def test_hard_negatives_leave_their_gold_documents_out_and_every_report_shows_abstention(
+        tiny_dataset, service, tmp_path):
+    from evaluation.datasets import with_hard_negatives, with_unanswerable
+    from evaluation.report import markdown_report
+    from evaluation.runner import EvalConfig, EvaluationRunner
+
+    dataset = load_dataset(tiny_dataset)
+    hard = with_hard_negatives(dataset, 2)
+    assert [q.id for q in hard] == ["hard-apples", "hard-radio"]
+    assert hard[0].exclude_documents == ["fruit/apples.txt"] and hard[0].negative == "hard"
+    other = dataset.with_questions([Question(id="volcano", question="How tall is the Etna volcano?")])
+    foreign = with_unanswerable(dataset, other, 1)
+    asked = dataset.with_questions(dataset.questions + hard + foreign)
+    run = EvaluationRunner(service).run(asked, EvalConfig(chunk_size=64, chunk_overlap=8), starter=False)
+
+    rows = {r["id"]: r for r in run.ours.rows}
+    hard_apples = rows["hard-apples"]
+    assert hard_apples["negative"] == "hard" and hard_apples["excluded_documents"] == ["fruit/apples.txt"]
+    # The gold document is filtered out of the search; the other documents are still there.
+    assert hard_apples["retrieved"] and "fruit/apples.txt" not in {h["document"] for h in hard_apples["retrieved"]}
+    assert all(c["document"] != "fruit/apples.txt" for c in hard_apples["citations"])
+    assert rows["apples"]["retrieved"][0]["document"] == "fruit/apples.txt"  # asked plainly, it is found
+    assert rows["neg-volcano"]["negative"] == "foreign"
+    assert rows["neg-1"]["negative"] == "hard"  # the set's own unanswerable question asks about its subject
+    assert "negative" not in rows["apples"]
+    for r in run.ours.rows:
+        assert r["confidence"] is None or 0.0 <= r["confidence"] <= 1.2
+        assert r["abstained_by"] in (None, "threshold", "other")
+
+    metrics = run.metrics
+    hard_rows = [r for r in run.ours.rows if r.get("negative") == "hard"]
+    assert metrics["hard_negatives"] == 3 and metrics["foreign_negatives"] == 1
+    assert metrics["refusal_rate_hard"] == pytest.approx(sum(r["abstained"] for r in hard_rows) / 3, abs=1e-4)
+    assert metrics["refusal_rate_foreign"] == (1.0 if rows["neg-volcano"]["abstained"] else 0.0)
+    found = [r for r in run.ours.rows if r["answerable"] and r["metrics"]["hit@5"] == 1.0]
+    assert metrics["answered_rate_gold_in_top5"] == pytest.approx(
+        sum(not r["abstained"] for r in found) / len(found), abs=1e-4)
+    curve = metrics["abstention_curve"]
+    assert {"threshold", "answered_rate", "refusal_rate_foreign", "refusal_rate_hard"} == set(curve[0])
+    now = next(p for p in curve if p["threshold"] == run.settings["abstain_threshold"])
+    assert now["answered_rate"] == metrics["answered_rate_gold_in_top5"]  # the curve agrees with the run
+    assert now["refusal_rate_hard"] == metrics["refusal_rate_hard"]
+    text = markdown_report(run)
+    assert "## Abstention" in text and "refusal_rate_hard" in text and "answered_rate_gold_in_top5" in text
+
+
+@pytest.mark.integration
+def test_cli_calibrate_writes_the_threshold_the_answers_then_use(tiny_dataset, tmp_path):
+    from core.collection_settings import load_collection_settings
+    from core.settings import get_settings
+    from rag.cli import app
+
+    cli = CliRunner()
+    created = cli.invoke(app, ["collections", "create", "notes"])
+    assert created.exit_code == 0, created.output
+    result = cli.invoke(app, ["calibrate", str(tiny_dataset), "--split", "all", "--hard-negatives", "2",
+                              "--collection", "notes", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["questions"] == {"answerable": 3, "foreign": 0, "hard": 3}  # 2 asked without gold + its own
+    assert data["curve"] and data["split"] == "all"
+    # Every answerable question's document is found and answered well above where the hard ones stop.
+    assert data["chosen"]["answered_rate"] == 1.0 and data["chosen"]["refusal_rate_hard"] >= 0.6
+    own = load_collection_settings(get_settings().home, "notes")
+    assert own.abstain_threshold == data["chosen"]["threshold"]
+    assert own.calibration["split"] == "all" and data["written_to"].endswith("notes.json")
+
+    missing = cli.invoke(app, ["calibrate", str(tiny_dataset), "--collection", "nowhere", "--json"])
+    assert missing.exit_code == 2 and "nowhere" in missing.stdout
