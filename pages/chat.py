@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import chain
 from typing import Any
 
 import streamlit as st
 
+from core.trace import Trace
 from core.types import NOT_FOUND_TEXT, Answer
 from rag.web import (
     AnswerChoices,
@@ -22,7 +24,7 @@ NOT_FOUND_HELP = ("Not found in your documents. The collection holds nothing tha
 
 
 def history() -> list[dict[str, Any]]:
-    """This browser session's turns: question, answer or error, collection."""
+    """This browser session's turns: question, collection, and the answer with its trace, or an error."""
     return st.session_state.setdefault("history", [])
 
 
@@ -59,24 +61,27 @@ def render_answer(turn: dict[str, Any], index: int, streamed: bool = False) -> N
             if citation.supporting_sentence:
                 st.caption(f"Highlighted: the sentence that supports the answer (support {citation.support:.2f}).")
     with st.expander("Details: timings, tokens, cost"):
-        render_details(answer)
+        render_details(answer, turn["trace"])
     render_feedback(turn, index)
 
 
-def render_details(answer: Answer) -> None:
-    """Stage timings, tokens, cost, cache hit and who answered."""
+def render_details(answer: Answer, trace: Trace) -> None:
+    """This request's stage timings and fusion weights (from its trace), tokens, cost, cache hit and who answered."""
     cols = st.columns(4)
     cols[0].metric("Input tokens", answer.usage.input_tokens)
     cols[1].metric("Output tokens", answer.usage.output_tokens)
     cols[2].metric("Cost (USD)", f"{answer.cost_usd:.5f}")
     cols[3].metric("Cache hit", "yes" if answer.cache_hit else "no")
-    if answer.timings_ms:
+    if trace.timings_ms:
         st.dataframe(
-            [{"stage": stage, "ms": round(ms, 1)} for stage, ms in answer.timings_ms.items()],
+            [{"stage": stage, "ms": round(ms, 1)} for stage, ms in trace.timings_ms.items()],
             hide_index=True,
         )
+    if trace.weights is not None:
+        st.caption(f"Search fused dense and keyword results with weights {trace.weights[0]:.2f} : "
+                   f"{trace.weights[1]:.2f}.")
     st.caption(f"Answerer: {escape_markdown(answer.provider)} · Reranker: {escape_markdown(answer.reranker)}"
-               f" · Request: {escape_markdown(answer.request_id or '-')}")
+               f" · Request: {escape_markdown(trace.request_id)}")
 
 
 def render_feedback(turn: dict[str, Any], index: int) -> None:
@@ -107,16 +112,16 @@ def render_turn(turn: dict[str, Any], index: int) -> None:
             render_answer(turn, index)
 
 
-def escaped_pieces(stream: Any) -> Iterator[str]:
+def escaped_pieces(pieces: Iterable[str]) -> Iterator[str]:
     """The streamed text pieces, escaped so document text never renders as markdown."""
-    for piece in stream:
-        yield escape_markdown(str(piece))
+    for piece in pieces:
+        yield escape_markdown(piece)
 
 
 def ask(question: str, choices: AnswerChoices) -> None:
     """Answer a new question, streaming it in, and keep it in the history (errors included)."""
     service = get_service()
-    turn: dict[str, Any] = {"question": question, "collection": choices.collection, "answer": None}
+    turn: dict[str, Any] = {"question": question, "collection": choices.collection, "answer": None, "trace": None}
     history().append(turn)
     index = len(history()) - 1
     with st.chat_message("user"):
@@ -124,19 +129,13 @@ def ask(question: str, choices: AnswerChoices) -> None:
     with st.chat_message("assistant"):
         kwargs = {"top_k": choices.top_k, "reranker": choices.reranker, "answerer": choices.answerer}
         try:
-            if hasattr(service, "ask_stream"):
-                with st.spinner("Searching your documents..."):
-                    stream = service.ask_stream(question, choices.collection, **kwargs)
-                st.write_stream(escaped_pieces(stream))
-                turn["answer"] = stream.answer
-                render_answer(turn, index, streamed=True)
-            elif hasattr(service, "ask"):
-                with st.spinner("Searching your documents..."):
-                    turn["answer"] = service.ask(question, choices.collection, **kwargs)
-                render_answer(turn, index)
-            else:
-                turn["error"] = "Answering is not available in this version of the app yet."
-                st.warning(turn["error"])
+            stream = service.ask_stream(question, choices.collection, **kwargs)
+            pieces = iter(stream)
+            with st.spinner("Searching your documents..."):
+                first = next(pieces, "")  # the search runs until the first piece is ready
+            st.write_stream(escaped_pieces(chain([first], pieces)))
+            turn["answer"], turn["trace"] = stream.result(), stream.trace
+            render_answer(turn, index, streamed=True)
         except Exception as exc:  # every failure becomes a message; the conversation stays
             turn["answer"] = None
             turn["error"] = friendly_message(exc)

@@ -8,6 +8,7 @@ from typing import Any
 
 import streamlit as st
 
+from ingest.readers import SUPPORTED_EXTENSIONS
 from rag.web import escape_markdown, get_service, show_error, sidebar
 
 CHUNKERS = ("sentence", "fixed", "recursive", "semantic")
@@ -16,10 +17,6 @@ STATUS_LABELS = {"ingested": "ingested", "skipped": "skipped (unchanged)", "fail
 
 def supported_extensions() -> list[str]:
     """The file types the readers accept, without dots."""
-    try:
-        from ingest.readers import SUPPORTED_EXTENSIONS
-    except ImportError:  # readers missing: fall back to the documented list
-        return ["pdf", "txt", "md", "markdown", "html", "htm", "docx"]
     return [ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS]
 
 
@@ -52,8 +49,7 @@ class IngestProgress:
             bar.progress(min(max(float(event["fraction"]), 0.0), 1.0), text=f"{name}: {event.get('stage', '')}")
         elif kind == "done":
             self.done += 1
-            result = event.get("result")
-            status = STATUS_LABELS.get(getattr(result, "status", ""), "done")
+            status = STATUS_LABELS[event["result"].status]
             if bar is not None:
                 bar.progress(1.0, text=f"{name}: {status}")
             self.overall.progress(self.done / max(self.total, 1), text=f"{self.done} of {self.total} files done")

@@ -7,20 +7,17 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from rag.web import attribute, escape_markdown, get_service, records, show_error, sidebar
+from rag.service import RagService
+from rag.web import escape_markdown, get_service, records, show_error, sidebar
 
-EMPTY_STATE = ("No evaluation results yet. Runs appear here once the evaluation capability is available: "
-               "run `rag eval` from the command line, or start a run here when a data set is offered.")
+EMPTY_STATE = ("No evaluation results yet: run `rag eval` from the command line, or start a run above "
+               "when a data set is offered.")
 
 
-def runner_section(service: Any) -> None:
+def runner_section(service: RagService) -> None:
     """Pick a data set and settings, run with progress."""
-    datasets_of = getattr(service, "evaluation_datasets", None)
-    run = getattr(service, "run_evaluation", None)
-    if datasets_of is None or run is None:
-        return
     try:
-        datasets = list(datasets_of())
+        datasets = service.evaluation_datasets()
     except Exception as exc:
         show_error(exc)
         return
@@ -43,8 +40,8 @@ def runner_section(service: Any) -> None:
             bar.progress(done / max(total, 1), text=f"{done} of {total} questions")
 
         try:
-            result = run(dataset, top_k=int(top_k), reranker=reranker, answerer=answerer,
-                         limit=int(limit) or None, progress=progress)
+            result = service.run_evaluation(dataset, top_k=int(top_k), reranker=reranker, answerer=answerer,
+                                            limit=int(limit) or None, progress=progress)
         except Exception as exc:
             show_error(exc)
             return
@@ -52,26 +49,25 @@ def runner_section(service: Any) -> None:
         st.session_state["evaluation_last"] = result
 
 
-def runs_section(runs: list[Any]) -> None:
-    """Runs as a table, metrics as a chart, baseline comparison and per-question drill-down."""
+def runs_section(runs: list[dict[str, Any]]) -> None:
+    """Runs as a table, metrics as a chart, baseline comparison and per-question drill-down.
+
+    Each run is a dict as `RagService.evaluation_runs` gives it."""
     rows = records(runs)
     st.subheader("Runs")
     st.dataframe(rows, hide_index=True)
     table = pd.DataFrame(rows)
     metric_cols = [c for c in table.columns if c.startswith("metrics.") and pd.api.types.is_numeric_dtype(table[c])]
     if metric_cols:
-        label_col = next((c for c in ("name", "label", "settings_label", "id") if c in table.columns), None)
-        chart = table.set_index(label_col)[metric_cols] if label_col else table[metric_cols]
+        chart = table.set_index("name")[metric_cols]
         chart.columns = [c.removeprefix("metrics.") for c in chart.columns]
         st.bar_chart(chart.T if len(chart) > 1 else chart, stack=False)
     for run in runs:
-        baseline = attribute(run, "baseline_delta") or attribute(run, "comparison")
-        if baseline:
-            st.caption(f"Against the stored baseline: {escape_markdown(str(attribute(run, 'name', '')))}")
-            st.dataframe(records([baseline]) if isinstance(baseline, dict) else records(baseline), hide_index=True)
-    labels = [str(attribute(r, "name", attribute(r, "id", i))) for i, r in enumerate(runs)]
-    chosen = st.selectbox("Questions of run", range(len(runs)), format_func=lambda i: labels[i])
-    questions = attribute(runs[chosen], "questions") or attribute(runs[chosen], "per_question")
+        if run.get("baseline_delta"):
+            st.caption(f"Against the stored baseline: {escape_markdown(run['name'])}")
+            st.dataframe(records([run["baseline_delta"]]), hide_index=True)
+    chosen = st.selectbox("Questions of run", range(len(runs)), format_func=lambda i: runs[i]["name"])
+    questions = runs[chosen].get("questions")
     if questions:
         st.dataframe(records(questions), hide_index=True)
     else:
@@ -82,14 +78,13 @@ sidebar()
 st.title("Evaluation")
 service = get_service()
 runner_section(service)
-runs: list[Any] = []
-if hasattr(service, "evaluation_runs"):
-    try:
-        runs = list(service.evaluation_runs() or [])
-    except Exception as exc:
-        show_error(exc)
+runs: list[dict[str, Any]] = []
+try:
+    runs = service.evaluation_runs()
+except Exception as exc:
+    show_error(exc)
 last = st.session_state.get("evaluation_last")
-if last is not None and all(last is not r for r in runs):
+if last is not None and all(last["id"] != r["id"] for r in runs):
     runs = [last, *runs]
 if runs:
     runs_section(runs)

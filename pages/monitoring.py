@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 import streamlit as st
 
-from rag.web import attribute, escape_markdown, get_service, records, show_error, sidebar
+from monitoring.metrics import MonitoringReport
+from rag.web import escape_markdown, get_service, records, show_error, sidebar
 
 EMPTY_STATE = ("No monitoring data yet. Ask a few questions on the Chat page: each request's timings, "
                "tokens, cost and feedback are recorded and summarised here.")
@@ -16,57 +15,51 @@ LEVEL_ORDER = {"ok": 0, "warning": 1, "critical": 2}
 PERCENTILES = ("p50", "p95", "p99")
 
 
-def summary_section(report: Any) -> None:
+def summary_section(report: MonitoringReport) -> None:
     """Requests, error rate and feedback."""
-    feedback = attribute(report, "feedback") or {}
     cols = st.columns(4)
-    cols[0].metric("Requests", attribute(report, "requests", 0))
-    cols[1].metric("Error rate", f"{attribute(report, 'error_rate', 0.0):.1%}",
-                   help=f"{attribute(report, 'errors', 0)} failed requests")
-    cols[2].metric("Helpful", feedback.get("helpful", 0))
-    cols[3].metric("Not helpful", feedback.get("not_helpful", 0))
+    cols[0].metric("Requests", report.requests)
+    cols[1].metric("Error rate", f"{report.error_rate:.1%}", help=f"{report.errors} failed requests")
+    cols[2].metric("Helpful", report.feedback.get("helpful", 0))
+    cols[3].metric("Not helpful", report.feedback.get("not_helpful", 0))
 
 
-def drift_section(report: Any) -> None:
+def drift_section(report: MonitoringReport) -> None:
     """Drift status with warning/critical badges, one per monitored signal."""
-    checks = list(attribute(report, "drift") or [])
     st.subheader("Drift")
-    if not checks:
+    if not report.drift:
         st.caption("Not enough requests yet to compare a recent window with a reference window.")
         return
-    worst = max((str(attribute(c, "level", "ok")) for c in checks), key=lambda lv: LEVEL_ORDER.get(lv, 0))
-    st.badge(f"overall: {worst}", color=BADGE_COLOURS.get(worst, "gray"))
-    for check in checks:
-        level = str(attribute(check, "level", "ok"))
+    worst = max((c.level for c in report.drift), key=lambda lv: LEVEL_ORDER[lv])
+    st.badge(f"overall: {worst}", color=BADGE_COLOURS[worst])
+    for check in report.drift:
         left, right = st.columns([1, 9], vertical_alignment="center")
         with left:
-            st.badge(level, color=BADGE_COLOURS.get(level, "gray"))
-        right.caption(f"**{escape_markdown(str(attribute(check, 'signal', '')))}**: "
-                      f"{escape_markdown(str(attribute(check, 'detail', '')))}")
+            st.badge(check.level, color=BADGE_COLOURS[check.level])
+        right.caption(f"**{escape_markdown(check.signal)}**: {escape_markdown(check.detail)}")
 
 
-def alerts_section(report: Any) -> None:
+def alerts_section(report: MonitoringReport) -> None:
     """Active alerts, critical first."""
-    alerts = sorted(attribute(report, "alerts") or [],
-                    key=lambda a: -LEVEL_ORDER.get(str(attribute(a, "level", "warning")), 1))
+    alerts = sorted(report.alerts, key=lambda a: -LEVEL_ORDER[a.level])
     st.subheader("Active alerts")
     if not alerts:
         st.success("No active alerts.")
     for alert in alerts:
-        message = escape_markdown(str(attribute(alert, "message", alert)))
-        if attribute(alert, "level") == "critical":
+        message = escape_markdown(alert.message)
+        if alert.level == "critical":
             st.error(message, icon=":material/error:")
         else:
             st.warning(message, icon=":material/warning:")
 
 
-def latency_section(report: Any) -> None:
+def latency_section(report: MonitoringReport) -> None:
     """p50/p95/p99 per stage, overall and per hour."""
     st.subheader("Latency per stage (ms)")
-    overall = attribute(report, "latency_ms") or {}
+    overall = {stage: values for stage, values in report.latency_ms.items() if values}
     if overall:
         st.dataframe(pd.DataFrame(overall).T.reindex(columns=list(PERCENTILES)).round(1), key="latency_table")
-    over_time = pd.DataFrame(records(attribute(report, "latency_over_time") or []))
+    over_time = pd.DataFrame(records(report.latency_over_time))
     if over_time.empty or "hour" not in over_time.columns:
         return
     over_time = over_time.set_index("hour")
@@ -79,9 +72,9 @@ def latency_section(report: Any) -> None:
                 st.line_chart(chart, x_label="hour (UTC)", y_label="ms")
 
 
-def daily_section(report: Any) -> None:
+def daily_section(report: MonitoringReport) -> None:
     """Tokens and cost per day."""
-    table = pd.DataFrame(records(attribute(report, "per_day") or []))
+    table = pd.DataFrame(records(report.per_day))
     if table.empty or "day" not in table.columns:
         return
     st.subheader("Tokens and cost per day")
@@ -97,14 +90,12 @@ def daily_section(report: Any) -> None:
 
 sidebar()
 st.title("Monitoring")
-service = get_service()
-report = None
-if hasattr(service, "monitoring"):
-    try:
-        report = service.monitoring()
-    except Exception as exc:
-        show_error(exc)
-if report is None or not attribute(report, "requests", 0):
+report: MonitoringReport | None = None
+try:
+    report = get_service().monitoring()
+except Exception as exc:
+    show_error(exc)
+if report is None or not report.requests:
     st.info(EMPTY_STATE, icon=":material/monitoring:")
 else:
     summary_section(report)

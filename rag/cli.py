@@ -13,6 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from core.errors import RagError
+from core.trace import STAGES
+from core.types import Answer
+from llm.registry import ANSWERER_HELP, RERANKER_HELP
 
 app = typer.Typer(help="Ask questions of your own documents.", no_args_is_help=True, add_completion=False)
 docs_app = typer.Typer(help="List or delete the documents of a collection.", no_args_is_help=True)
@@ -195,8 +198,8 @@ def ask(
     question: str = typer.Argument(..., help="The question"),
     collection: str = typer.Option(None, "--collection", "-c"),
     top_k: int | None = typer.Option(None, "--top-k", help="Sources to answer from"),
-    reranker: str | None = typer.Option(None, help="none | cross-encoder:<path or name> | cohere[:model]"),
-    answerer: str | None = typer.Option(None, help="extractive | provider chain, e.g. openai,extractive"),
+    reranker: str | None = typer.Option(None, help=RERANKER_HELP),
+    answerer: str | None = typer.Option(None, help=ANSWERER_HELP),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Answer a question from a collection, with numbered citations."""
@@ -223,9 +226,8 @@ def ask(
     )
 
 
-def answer_json(answer: Any) -> dict[str, Any]:
+def answer_json(answer: Answer) -> dict[str, Any]:
     """The `rag ask --json` object."""
-    stages = ("embed", "retrieve", "rerank", "generate", "total")
     return {
         "answer": answer.text,
         "abstained": answer.abstained,
@@ -236,7 +238,7 @@ def answer_json(answer: Any) -> dict[str, Any]:
             for c in answer.citations
         ],
         "unsupported_sentences": answer.unsupported_sentences,
-        "timings_ms": {s: round(answer.timings_ms.get(s, 0.0), 2) for s in stages},
+        "timings_ms": {s: round(answer.timings_ms.get(s, 0.0), 2) for s in STAGES},
         "usage": {"input_tokens": answer.usage.input_tokens, "output_tokens": answer.usage.output_tokens},
         "cost_usd": answer.cost_usd,
         "provider": answer.provider,

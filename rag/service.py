@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from answer.pipeline import AnswerPipeline
-from core.errors import CollectionNotFoundError
 from core.options import PipelineOptions
 from core.settings import Settings, get_settings
 from core.stages import AnswerStream
@@ -206,10 +205,7 @@ class RagService:
         return next(r for r in self.evaluation_runs() if r["id"] == run_id)
 
     def _require(self, collection: str) -> None:
-        if not self.store.collection_exists(collection):
-            raise CollectionNotFoundError(
-                f"No collection named {collection!r}. `rag collections list` shows the existing ones."
-            )
+        self.store.require_collection(collection)
 
     def close(self) -> None:
         if "store" in self.__dict__:

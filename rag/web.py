@@ -15,11 +15,9 @@ import streamlit as st
 
 from core.errors import CollectionNotFoundError, ConfigError, RagError, StoreBusyError
 from core.settings import Settings
+from llm.errors import ProviderError
+from llm.registry import ANSWERER_HELP, EXTRACTIVE, RERANKER_HELP, RERANKER_NAMES, answerer_choices
 from rag.service import CollectionInfo, RagService
-
-RERANKER_CHOICES = ("none", "cohere")
-ANSWERER_CHOICES = ("extractive", "openai,extractive", "anthropic,extractive", "cohere,extractive",
-                    "openai", "anthropic", "cohere", "local")
 
 # Every ASCII punctuation mark may be backslash-escaped in CommonMark; escaping them all keeps
 # markdown, HTML tags, LaTeX ($) and Streamlit's :directives[] from being interpreted.
@@ -117,16 +115,14 @@ def sidebar() -> AnswerChoices:
         with st.expander("Answer settings", expanded=False):
             top_k = st.number_input("Sources per answer (top_k)", min_value=1, max_value=50,
                                     value=settings.top_k, step=1, key="top_k")
-            reranker = st.selectbox("Reranker", _with_default(settings.reranker, RERANKER_CHOICES),
-                                    key="reranker", accept_new_options=True,
-                                    help="none, cohere[:model] or cross-encoder:<path or name>")
-            answerer = st.selectbox("Answerer", _with_default(settings.answerer, ANSWERER_CHOICES),
-                                    key="answerer", accept_new_options=True,
-                                    help="extractive (offline) or a provider chain such as 'openai,extractive'")
+            reranker = st.selectbox("Reranker", _with_default(settings.reranker, RERANKER_NAMES),
+                                    key="reranker", accept_new_options=True, help=RERANKER_HELP)
+            answerer = st.selectbox("Answerer", _with_default(settings.answerer, answerer_choices()),
+                                    key="answerer", accept_new_options=True, help=ANSWERER_HELP)
         st.caption(f"Active reranker: **{escape_markdown(reranker or 'none')}**  \n"
-                   f"Active answerer: **{escape_markdown(answerer or 'extractive')}**")
+                   f"Active answerer: **{escape_markdown(answerer or EXTRACTIVE)}**")
     documents = infos[collection].documents if collection in infos else 0
-    return AnswerChoices(collection, int(top_k), reranker or "none", answerer or "extractive", documents)
+    return AnswerChoices(collection, int(top_k), reranker or "none", answerer or EXTRACTIVE, documents)
 
 
 def _with_default(default: str, choices: tuple[str, ...]) -> list[str]:
@@ -147,7 +143,7 @@ def friendly_message(exc: BaseException) -> str:
                 "(a running `rag` command), then try again.")
     if isinstance(exc, CollectionNotFoundError):
         return f"{text}  \nPick another collection in the sidebar or create one on the Documents page."
-    if _is_provider_error(exc):
+    if isinstance(exc, ProviderError):
         return (f"The answer provider failed: {text}  \nCheck its API key and address, or choose the "
                 "'extractive' answerer in the sidebar's Answer settings, then ask again.")
     if isinstance(exc, ConfigError):
@@ -160,40 +156,13 @@ def friendly_message(exc: BaseException) -> str:
             "Try again; if it keeps happening, check the server log.")
 
 
-def _is_provider_error(exc: BaseException) -> bool:
-    try:
-        from llm.errors import ProviderError
-    except ImportError:  # the provider layer is optional at import time
-        return False
-    return isinstance(exc, ProviderError)
-
-
-def attribute(obj: Any, name: str, default: Any = None) -> Any:
-    """A field of an object or a dict, for results whose exact type may vary."""
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
-
-
-def records(items: Any) -> list[dict[str, Any]]:
-    """Rows for a table from dataclasses, pydantic models, dicts or plain objects; nested dicts flattened."""
-    import dataclasses
-
+def records(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Table rows from dicts: nested dicts flattened into "a.b" columns, list values left out."""
     import pandas as pd
 
-    rows = []
-    for item in items or []:
-        if dataclasses.is_dataclass(item) and not isinstance(item, type):
-            rows.append(dataclasses.asdict(item))
-        elif hasattr(item, "model_dump"):
-            rows.append(item.model_dump())
-        elif isinstance(item, dict):
-            rows.append(dict(item))
-        else:
-            rows.append({k: v for k, v in vars(item).items() if not k.startswith("_")})
-    if not rows:
+    if not items:
         return []
-    flat = pd.json_normalize(rows, sep=".")
+    flat = pd.json_normalize(list(items), sep=".")
     # Lists (per-question details, say) do not fit a cell: they are shown apart.
     keep = [c for c in flat.columns if not flat[c].map(lambda v: isinstance(v, list | tuple)).any()]
     return flat[keep].to_dict("records")
