@@ -188,6 +188,12 @@ def make_answerer(spec: str, settings: Settings, embedder: Any) -> Answerer:
 
         chain = ProviderChain.from_spec(spec, settings, terminal=extractive.answer)
         engine = LLMAnswerer(chain, settings)
-    if not isinstance(engine, Answerer):  # the one capability check: answer() and stream()
-        raise TypeError(f"{type(engine).__name__} does not implement the Answerer protocol")
+    return _check_answerer(engine, spec)
+
+
+def _check_answerer(engine: Any, spec: str) -> Answerer:
+    """The one capability check, where an answerer is built: name, answer() and stream()."""
+    if not isinstance(engine, Answerer):
+        raise TypeError(f"answerer {spec!r} ({type(engine).__name__}) does not implement the Answerer "
+                        "protocol: it needs name, answer(question, sources) and stream(question, sources)")
     return engine

@@ -102,9 +102,11 @@ class AnswerStream:
         trace: Trace | None = None,
     ) -> None:
         self._pieces = pieces
-        self._read = False
+        self._reading: Iterator[str] | None = None
         self.answer: Answer | None = None
         self.sources: tuple[ScoredChunk, ...] = tuple(sources)
+        # What search found, best first (the pipeline sets it): evaluation ranks these.
+        self.candidates: tuple[ScoredChunk, ...] = ()
         self.trace = trace
 
     def finish(self, answer: Answer) -> None:
@@ -112,16 +114,15 @@ class AnswerStream:
         self.answer = answer
 
     def __iter__(self) -> Iterator[str]:
-        if self._read:
+        if self._reading is not None:
             raise RuntimeError("This answer stream has been read already.")
-        self._read = True
-        yield from self._pieces(self)
+        self._reading = self._pieces(self)
+        return self._reading
 
     def result(self) -> Answer:
         """The Answer, after reading the pieces not read yet."""
-        if not self._read:
-            for _ in self:
-                pass
+        for _ in self._reading if self._reading is not None else self:
+            pass
         if self.answer is None:
             raise RuntimeError("The answer stream ended without an answer.")
         return self.answer
