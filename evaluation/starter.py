@@ -53,36 +53,6 @@ def starter_config(depth: int = 30) -> EvalConfig:
     )
 
 
-def llama_embedding(embedder: Any) -> Any:
-    """Our embedder behind LlamaIndex's `BaseEmbedding` interface."""
-    from llama_index.core.embeddings import BaseEmbedding
-    from pydantic import PrivateAttr
-
-    class _Embedding(BaseEmbedding):
-        _embedder: Any = PrivateAttr()
-
-        def __init__(self, inner: Any) -> None:
-            super().__init__(model_name=str(getattr(inner, "model_name", "embedder")), embed_batch_size=64)
-            self._embedder = inner
-
-        def _get_query_embedding(self, query: str) -> list[float]:
-            return self._embedder.embed_query(query).tolist()
-
-        def _get_text_embedding(self, text: str) -> list[float]:
-            return self._embedder.embed([text])[0].tolist()
-
-        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-            return self._embedder.embed(list(texts)).tolist()
-
-        async def _aget_query_embedding(self, query: str) -> list[float]:
-            return self._get_query_embedding(query)
-
-        async def _aget_text_embedding(self, text: str) -> list[float]:
-            return self._get_text_embedding(text)
-
-    return _Embedding(embedder)
-
-
 class StarterRetriever:
     """LlamaIndex's starter index over one data set, answering `retrieve(collection, query, top_k)`
     with our `ScoredChunk`s so the runner scores it like our pipeline."""
@@ -126,7 +96,10 @@ def build_starter(service: Any, dataset: Dataset, cache_root: Path, key: str) ->
     )
     from llama_index.core.node_parser import SentenceSplitter
 
-    embed_model = llama_embedding(service.embedder)
+    from ingest.chunkers import LlamaIndexEmbedding
+
+    # Our embedder, in the batches of 64 texts the starter's figures were measured with.
+    embed_model = LlamaIndexEmbedding(service.embedder, embed_batch_size=64)
     folder = cache_root / f"starter-{key[:20]}"
     marker = folder / "info.json"
     if marker.is_file():

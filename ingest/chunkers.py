@@ -413,14 +413,18 @@ class RecursiveChunker(_PageChunker):
 
 
 class LlamaIndexEmbedding(BaseEmbedding):
-    """Presents an embedder with `embed(texts) -> array` and `model_name` as a llama-index BaseEmbedding."""
+    """Presents an embedder with `embed(texts) -> array` and `model_name` as a llama-index BaseEmbedding.
+
+    The one adapter: the semantic chunker and the LlamaIndex starter pipeline (evaluation) use it.
+    `embed_batch_size` is how many texts LlamaIndex hands over per call.
+    """
 
     _embedder: Any = PrivateAttr()
 
-    def __init__(self, embedder: Any, **kwargs: Any) -> None:
+    def __init__(self, embedder: Any, embed_batch_size: int = 256, **kwargs: Any) -> None:
         super().__init__(
             model_name=str(getattr(embedder, "model_name", "unknown")),
-            embed_batch_size=256,
+            embed_batch_size=embed_batch_size,
             **kwargs,
         )
         self._embedder = embedder
