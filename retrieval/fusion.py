@@ -17,7 +17,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from core.types import ScoredChunk
-from retrieval.boosts import apply_boosts, build_boosts
 
 
 def weighted_rrf(lists: Sequence[Sequence[ScoredChunk]], weights: Sequence[float], k: float) -> list[ScoredChunk]:
@@ -58,16 +57,6 @@ def adaptive_weights(
     confidence = sparse_confidence(sparse_hits, n)
     sparse = min(ceiling, max(0.0, base[1] * gain * (confidence - pivot)))
     return base[0], sparse
-
-
-def boost_named_documents(query: str, ranked: Sequence[ScoredChunk], boost: float, k: float) -> list[ScoredChunk]:
-    """The name boost with file names and codes (kept for callers not yet on `apply_boosts`)."""
-    return apply_boosts(query, ranked, build_boosts(("names", "codes"), name_boost=boost, recency_boost=0.0), k)
-
-
-def boost_recent_documents(query: str, ranked: Sequence[ScoredChunk], boost: float, k: float) -> list[ScoredChunk]:
-    """The recency boost (kept for callers not yet on `apply_boosts`)."""
-    return apply_boosts(query, ranked, build_boosts(("recency",), name_boost=0.0, recency_boost=boost), k)
 
 
 def _rescored(chunk: ScoredChunk, score: float) -> ScoredChunk:

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from core.options import PipelineOptions
 from core.trace import Trace
 from core.types import ScoredChunk
-from retrieval.fusion import (
-    adaptive_weights,
-    boost_named_documents,
-    boost_recent_documents,
-    weighted_rrf,
-)
+from retrieval.boosts import DocumentBoost, apply_boosts, build_boosts
+from retrieval.fusion import adaptive_weights, weighted_rrf
 from store.base import Filters, QuerySpec, SearchMode, VectorStore
 
 
@@ -35,8 +32,7 @@ class HybridRetriever:
         sparse_gain: float = 0.0,
         sparse_pivot: float = 1.0,
         sparse_ceiling: float = 3.0,
-        name_boost: float = 0.0,
-        recency_boost: float = 0.0,
+        boosts: Sequence[DocumentBoost] = (),
     ) -> None:
         if candidates <= 0:
             raise ValueError(f"candidates must be > 0 (got {candidates})")
@@ -51,8 +47,7 @@ class HybridRetriever:
         self.sparse_gain = sparse_gain
         self.sparse_pivot = sparse_pivot
         self.sparse_ceiling = sparse_ceiling
-        self.name_boost = name_boost
-        self.recency_boost = recency_boost
+        self.boosts = tuple(boosts)  # after fusion, in order (retrieval/boosts.py)
 
     @classmethod
     def from_settings(cls, store: VectorStore, embedder: Any, sparse: Any, settings: Any,
@@ -63,8 +58,9 @@ class HybridRetriever:
             store, embedder, sparse,
             mode=chosen.retrieval, candidates=chosen.candidates, weights=chosen.weights, rrf_k=chosen.rrf_k,
             fusion=chosen.fusion, sparse_gain=chosen.sparse_gain, sparse_pivot=settings.sparse_pivot,
-            sparse_ceiling=settings.sparse_ceiling, name_boost=chosen.name_boost,
-            recency_boost=chosen.recency_boost,
+            sparse_ceiling=settings.sparse_ceiling,
+            boosts=build_boosts(settings.retrieval_boosts, name_boost=chosen.name_boost, recency_boost=chosen.recency_boost,
+                                code_weight=settings.code_weight, language=settings.language),
         )
 
     def retrieve(
@@ -92,8 +88,7 @@ class HybridRetriever:
         limit = max(top_k, 1) * 3  # room for children that merge into one parent
         hits, fused_weights = self._search(
             collection, dense, sparse, mode, max(limit, self.candidates), filters, weights)
-        hits = boost_named_documents(query, hits, self.name_boost, self.rrf_k)
-        hits = boost_recent_documents(query, hits, self.recency_boost, self.rrf_k)[:limit]
+        hits = apply_boosts(query, hits, self.boosts, self.rrf_k)[:limit]
         merged = self._merge_parents(collection, hits)[:top_k]
         t2 = time.perf_counter()
         if trace is not None:

@@ -64,6 +64,7 @@ class _Encoder:
 
 def test_the_retriever_fuses_both_store_lists_with_adaptive_weights_and_boosts_named_files(store):
     from core.trace import Trace
+    from retrieval.boosts import build_boosts
     from retrieval.retriever import HybridRetriever
     from store.base import Point, QuerySpec, SparseVec
 
@@ -83,8 +84,8 @@ def test_the_retriever_fuses_both_store_lists_with_adaptive_weights_and_boosts_n
         ))
     store.upsert("c", points)
     query = _Encoder([1.0, 0.0], SparseVec(indices=[7], values=[1.0]))
-    retriever = HybridRetriever(store, query, query, candidates=12, weights=(1.0, 1.0), rrf_k=5,
-                                sparse_gain=2.0, sparse_pivot=1.1, sparse_ceiling=3.0, name_boost=0.0)
+    options = dict(candidates=12, weights=(1.0, 1.0), rrf_k=5, sparse_gain=2.0, sparse_pivot=1.1, sparse_ceiling=3.0)
+    retriever = HybridRetriever(store, query, query, **options)  # no boosts
     trace = Trace()
     hits = retriever.retrieve("c", "anything", 12, trace=trace)
     dense = store.query("c", QuerySpec(dense=[1.0, 0.0], mode="dense", top_k=12))
@@ -92,16 +93,31 @@ def test_the_retriever_fuses_both_store_lists_with_adaptive_weights_and_boosts_n
     weights = adaptive_weights(sparse, (1.0, 1.0), 2.0, 1.1, 3.0)
     assert trace.weights == weights and weights[1] > 0
     assert [h.id for h in hits] == [h.id for h in weighted_rrf([dense, sparse], weights, 5)][:12]
-    # The question names "2023 Q2": that file's chunks come first once the boost is on.
-    retriever.name_boost = 2.0
-    boosted = retriever.retrieve("c", "What changed in the 2023 Q2 report?", 3)
+    # The question names "2023 Q2": that file's chunks come first once the name boost is on.
+    named = HybridRetriever(store, query, query, **options,
+                            boosts=build_boosts(["names"], name_boost=2.0, recency_boost=0.0))
+    boosted = named.retrieve("c", "What changed in the 2023 Q2 report?", 3)
     assert {h.payload["source"] for h in boosted} == {"2023 Q2 ACME.txt"}
     # A question for the latest report: with the recency boost on, the newest dated file leads.
-    retriever.name_boost, retriever.recency_boost = 0.0, 5.0
-    latest = retriever.retrieve("c", "What does the most recent report say?", 3)
+    recent = HybridRetriever(store, query, query, **options,
+                             boosts=build_boosts(["recency"], name_boost=0.0, recency_boost=5.0))
+    latest = recent.retrieve("c", "What does the most recent report say?", 3)
     assert latest[0].payload["source"] == "2023 Q2 ACME.txt"
-    retriever.recency_boost = 0.0
     assert retriever.retrieve("c", "What does the most recent report say?", 12) == hits
+
+
+def test_the_retriever_runs_the_boosts_the_settings_name():
+    from core.settings import Settings
+    from retrieval.boosts import CodeAliases, FileNameWords, NameBoost, RecencyBoost
+    from retrieval.retriever import HybridRetriever
+
+    def boosts(**settings: object) -> tuple:
+        return HybridRetriever.from_settings(None, None, None, Settings(**settings)).boosts  # type: ignore[arg-type]
+
+    assert boosts() == (NameBoost(3.0, (FileNameWords(), CodeAliases())), RecencyBoost(1.0))
+    assert boosts(retrieval_boosts="recency,names", name_boost=2.0) == (
+        RecencyBoost(1.0), NameBoost(2.0, (FileNameWords(),)))
+    assert boosts(retrieval_boosts="none") == ()
 
 
 @pytest.mark.integration
