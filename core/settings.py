@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     anthropic_base_url: str = "https://api.anthropic.com"
     anthropic_model: str = "claude-3-haiku-20240307"
     local_model_path: Path | None = None
+    # Local servers (llm/local_servers.py): Ollama's address (unset: OLLAMA_HOST, else 127.0.0.1:11434), its
+    # model when the answerer names none, and a longer timeout for Ollama and llama.cpp's server (CPU models).
+    ollama_host: str | None = Field(default=None, description="Ollama's address, e.g. http://127.0.0.1:11434")
+    ollama_model: str = "llama3.2:1b"
+    local_llm_timeout_s: float = 120.0
     llm_timeout_s: float = 30.0
     llm_max_retries: int = 3
     llm_cache_ttl_s: int = 7 * 24 * 3600

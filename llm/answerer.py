@@ -223,7 +223,7 @@ class LLMAnswerer:
         )
 
     def _price_warning(self, provider: Provider) -> list[str]:
-        if provider.name == "local" or self.prices.price(provider.model) is not None:
+        if provider.runs_locally or self.prices.price(provider.model) is not None:
             return []
         return [
             f"{provider.label}: no price known for this model, cost shown as 0 (set RAG_PRICE_OVERRIDES)"

@@ -87,6 +87,7 @@ class Provider(ABC):
     supports_streaming: bool = False
     supports_citations: bool = False
     supports_json: bool = False
+    runs_locally: bool = False  # on the person's own machine: no price, so no missing-price warning
 
     def __init__(self, model: str, retry: RetryPolicy | None = None) -> None:
         self.model = model

@@ -16,6 +16,19 @@ from llm.retry import RetryPolicy
 
 T = TypeVar("T")
 Terminal = Callable[[str, list[ScoredChunk]], Answer]
+# Said after the providers' failures, so a person knows whose answer they are reading.
+FALLBACK_NOTE = f"No LLM could answer: this answer is {EXTRACTIVE}, built from the sources' own sentences."
+
+
+def noted(terminal: Terminal) -> Terminal:
+    """The terminal answerer, its answer opening its warnings with FALLBACK_NOTE."""
+
+    def answer(question: str, sources: list[ScoredChunk]) -> Answer:
+        result = terminal(question, sources)
+        result.warnings = [FALLBACK_NOTE, *result.warnings]
+        return result
+
+    return answer
 
 
 @dataclass
@@ -43,7 +56,7 @@ class ProviderChain:
         skipped: list[ProviderError] | None = None,
     ) -> None:
         self.providers = list(providers)
-        self.terminal = terminal
+        self.terminal = noted(terminal) if terminal is not None else None
         self.skipped = list(skipped or [])
         if not self.providers and terminal is None:
             if len(self.skipped) == 1:

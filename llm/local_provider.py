@@ -16,6 +16,7 @@ class LocalLlamaProvider(Provider):
     """llama.cpp in-process. The model loads on first use, once; no network, no key, no cost."""
 
     name = "local"
+    runs_locally = True
     supports_streaming = True
     supports_json = True
 

@@ -1,4 +1,4 @@
-"""OpenAI-compatible chat completions: OpenAI, Ollama, vLLM, llama.cpp server, LM Studio."""
+"""OpenAI-compatible chat completions: OpenAI, vLLM, LM Studio; Ollama and llama.cpp's server (llm/local_servers.py)."""
 
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ class OpenAIProvider(Provider):
     """
 
     name = "openai"
+    key_env = KEY_ENV  # named in the message when the server refuses the key
     supports_streaming = True
     supports_json = True
 
@@ -89,7 +90,7 @@ class OpenAIProvider(Provider):
     def _error(self, exc: Exception) -> ProviderError:
         import openai
 
-        return stainless_error(exc, openai, self.name, KEY_ENV, self.base_url)
+        return stainless_error(exc, openai, self.name, self.key_env, self.base_url)
 
     @staticmethod
     def _json_mode_refused(exc: Exception, arguments: dict[str, Any]) -> bool:

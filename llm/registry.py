@@ -19,11 +19,12 @@ from llm.retry import RetryPolicy
 
 @dataclass(frozen=True)
 class ProviderEntry:
-    """One provider the app knows: its name, how to build it, and whether it is a hosted API."""
+    """One provider the app knows: its name, how to build it, and whether it is offered with a fallback."""
 
     name: str
     build: Callable[[Settings, str, RetryPolicy], Provider]  # (settings, model or "", retry policy)
-    hosted: bool  # a remote API: offered with the extractive answerer behind it as the fallback
+    # A remote API or a local server, which may be unreachable: offered with the extractive answerer behind it.
+    with_fallback: bool
 
 
 def _openai(settings: Settings, model: str, retry: RetryPolicy) -> Provider:
@@ -51,6 +52,20 @@ def _cohere(settings: Settings, model: str, retry: RetryPolicy) -> Provider:
     )
 
 
+def _ollama(settings: Settings, model: str, retry: RetryPolicy) -> Provider:
+    from llm.local_servers import OllamaProvider
+
+    return OllamaProvider(
+        model or settings.ollama_model, settings.ollama_host, timeout_s=settings.local_llm_timeout_s, retry=retry
+    )
+
+
+def _llamacpp(settings: Settings, url: str, retry: RetryPolicy) -> Provider:
+    from llm.local_servers import LlamaCppServerProvider
+
+    return LlamaCppServerProvider(url or None, timeout_s=settings.local_llm_timeout_s, retry=retry)
+
+
 def _local(settings: Settings, model: str, retry: RetryPolicy) -> Provider:
     from llm.local_provider import LocalLlamaProvider
 
@@ -61,10 +76,12 @@ def _local(settings: Settings, model: str, retry: RetryPolicy) -> Provider:
 PROVIDERS: dict[str, ProviderEntry] = {
     entry.name: entry
     for entry in (
-        ProviderEntry("openai", _openai, hosted=True),
-        ProviderEntry("anthropic", _anthropic, hosted=True),
-        ProviderEntry("cohere", _cohere, hosted=True),
-        ProviderEntry("local", _local, hosted=False),
+        ProviderEntry("openai", _openai, with_fallback=True),
+        ProviderEntry("anthropic", _anthropic, with_fallback=True),
+        ProviderEntry("cohere", _cohere, with_fallback=True),
+        ProviderEntry("ollama", _ollama, with_fallback=True),  # ollama:<model>, else RAG_OLLAMA_MODEL
+        ProviderEntry("llamacpp", _llamacpp, with_fallback=True),  # llamacpp:<url>, else 127.0.0.1:8080
+        ProviderEntry("local", _local, with_fallback=False),
     )
 }
 PROVIDER_NAMES = tuple(PROVIDERS)
@@ -73,14 +90,17 @@ EXTRACTIVE = "extractive"
 # Rerankers offered as choices; "cross-encoder:<path or name>" and "cohere:<model>" name a model too.
 RERANKER_NAMES = ("none", "cohere")
 RERANKER_HELP = "none | cross-encoder:<path or name> | cohere[:model]"
-ANSWERER_HELP = f"{EXTRACTIVE} (offline) or a provider chain such as 'openai,{EXTRACTIVE}'"
+ANSWERER_HELP = (
+    f"{EXTRACTIVE} (offline) or a provider chain such as 'openai,{EXTRACTIVE}'; local servers: "
+    f"'ollama:llama3.2:1b,{EXTRACTIVE}', 'llamacpp:http://127.0.0.1:8080/v1,{EXTRACTIVE}'"
+)
 
 
 def answerer_choices() -> tuple[str, ...]:
-    """The answerers the CLI and the web app offer: extractive, each hosted provider with the
-    extractive fallback, then each provider alone."""
-    hosted = [entry.name for entry in PROVIDERS.values() if entry.hosted]
-    return (EXTRACTIVE, *(f"{name},{EXTRACTIVE}" for name in hosted), *PROVIDER_NAMES)
+    """The answerers the CLI and the web app offer: extractive, each remote API and local server with
+    the extractive fallback, then each provider alone."""
+    fallible = [entry.name for entry in PROVIDERS.values() if entry.with_fallback]
+    return (EXTRACTIVE, *(f"{name},{EXTRACTIVE}" for name in fallible), *PROVIDER_NAMES)
 
 
 def answerer_names(spec: str) -> list[str]:
@@ -95,7 +115,10 @@ def answerer_names(spec: str) -> list[str]:
 
 
 def make_provider(name: str, settings: Settings, retry: RetryPolicy | None = None) -> Provider:
-    """Build a provider by name ("openai", "cohere", "anthropic", "local"; "name:model" picks a model).
+    """Build a provider by name ("openai", "cohere", "anthropic", "ollama", "llamacpp", "local").
+
+    "name:model" picks a model ("ollama:llama3.2:1b"); for llama.cpp's server it is the address
+    ("llamacpp:http://127.0.0.1:8080/v1").
 
     Raises ProviderAuthError at once when the provider's key is missing.
     """

@@ -11,7 +11,7 @@ from core.errors import ConfigError
 from core.types import NOT_FOUND_TEXT, Answer, ScoredChunk
 from llm.answerer import LLMAnswerer, request_tokens
 from llm.cache import ResponseCache
-from llm.chain import ProviderChain
+from llm.chain import FALLBACK_NOTE, ProviderChain
 from llm.errors import AllProvidersFailedError, BudgetExceededError, ProviderAuthError
 from llm.prompt import build_request
 from llm.tokens import context_window, count_tokens
@@ -184,8 +184,9 @@ def test_terminal_answers_when_every_provider_fails(stub, settings, keys, retry)
     answer = LLMAnswerer(chain, settings).answer("Capital?", SOURCES)
     assert answer.provider == "extractive" and answer.text.startswith("extractive:")
     assert stub.count("openai") == 1  # a refused key is not retried
-    assert [w.split(":")[0] for w in answer.warnings] == ["cohere", "openai"]
+    assert [w.split(":")[0] for w in answer.warnings[:2]] == ["cohere", "openai"]
     assert "OPENAI_API_KEY" in answer.warnings[1]
+    assert answer.warnings[2:] == [FALLBACK_NOTE]  # says whose answer this is
 
 
 @pytest.mark.integration
