@@ -32,23 +32,21 @@ SearchMode = Literal["hybrid", "dense", "sparse"]
 RESERVED = "_store_"
 _ID = "_store_id"  # the caller's point id (the stored id differs when a replace avoided a clash)
 _VERSION = "_store_version"  # the replace that wrote the point
-_STATE = "_store_state"  # NEW until that replace is finished, then LIVE
+_STATE = "_store_state"  # NEW until that replace is finished, then LIVE; JOURNAL on a commit
 _AT = "_store_at"  # when it was written, seconds since the epoch
-_KIND = "_store_kind"  # JOURNAL on the one marker point of a committed replace
 _DOCUMENT = "_store_document"  # the document a journal point is about
 NEW, LIVE, JOURNAL = "new", "live", "journal"
 _JOURNAL_IDS = uuid.UUID("6f1d2c43-5b7e-4d0a-9c39-2f0f4a1e8b57")
 
-# Payload indexes: the caller's usual filter fields, then the fields of the replace protocol.
+# Payload indexes: the caller's usual filter fields, then the two the replace protocol looks
+# up by (each index makes every flush slower; the protocol's other fields are only ever read
+# together with an indexed one).
 INDEXES: dict[str, Literal["keyword", "float"]] = {
     "document_id": "keyword",
     "file_type": "keyword",
     "level": "keyword",
     _ID: "keyword",
-    _VERSION: "keyword",
     _STATE: "keyword",
-    _KIND: "keyword",
-    _AT: "float",
 }
 
 
@@ -261,7 +259,9 @@ class VectorStore(ABC):
                         for p in batch
                     ],
                 )
-            written = self._count(handle, Where(must=(Match(_VERSION, version),)))
+            written = self._count(
+                handle, Where(must=(Match("document_id", document_id), Match(_VERSION, version)))
+            )
             if written != len(points):
                 raise StoreError(
                     f"The new version of document {document_id!r} was not written whole "
@@ -363,7 +363,7 @@ class VectorStore(ABC):
 
     def _journal(self, handle: Any) -> list[_Replace]:
         """The committed replaces not yet finished."""
-        records = self._scroll_all(handle, Where(must=(Match(_KIND, JOURNAL),)))
+        records = self._scroll_all(handle, Where(must=(Match(_STATE, JOURNAL),)))
         return [
             _Replace(
                 r.id, str(r.payload[_DOCUMENT]), str(r.payload[_VERSION]), float(r.payload[_AT])
@@ -373,21 +373,23 @@ class VectorStore(ABC):
 
     def _finish_replaces(self, handle: Any, grace: float) -> None:
         """Finish the replaces committed more than `grace` seconds ago; clear older uncommitted points."""
-        cutoff = time.time() - grace
+        now = time.time()
         pending: list[str] = []
         for entry in self._journal(handle):
-            if entry.at <= cutoff:
+            if entry.at <= now - grace:
                 self._finish(handle, entry)
             else:
                 pending.append(entry.version)
-        # NEW points of no commit are what a failed or killed replace wrote; the old version stands.
-        self._delete(
-            handle,
-            Where(
-                must=(Match(_STATE, NEW), Below(_AT, cutoff)),
-                must_not=(Match(_VERSION, tuple(pending)),) if pending else (),
-            ),
+        # NEW points of no commit are what a failed or killed replace wrote (the old version
+        # stands) or what a later commit of the same document superseded before it was finished.
+        # Twice the grace: a superseded version was committed up to a replace's length after its
+        # points were written, and a reader may still look at it for `grace` after that.
+        leftovers = Where(
+            must=(Match(_STATE, NEW), Below(_AT, now - 2 * grace)),
+            must_not=(Match(_VERSION, tuple(pending)),) if pending else (),
         )
+        if self._count(handle, leftovers):  # only then a write: read-only keys can still read
+            self._delete(handle, leftovers)
 
     def _finish(self, handle: Any, entry: _Replace) -> None:
         """Make a committed version the document's only one and drop its journal point."""
@@ -569,7 +571,7 @@ def _journal_id(document_id: str) -> str:
 
 
 def _journal_point(entry: _Replace) -> StoredPoint:
-    payload = {_KIND: JOURNAL, _DOCUMENT: entry.document, _VERSION: entry.version, _AT: entry.at}
+    payload = {_STATE: JOURNAL, _DOCUMENT: entry.document, _VERSION: entry.version, _AT: entry.at}
     return StoredPoint(entry.id, payload, {})
 
 
@@ -578,12 +580,12 @@ def _visible(journal: list[_Replace]) -> Where:
     document with a committed replace only the committed version."""
     versions = tuple(entry.version for entry in journal)
     if not versions:
-        return Where(must_not=(Match(_KIND, JOURNAL), Match(_STATE, NEW)))
+        return Where(must_not=(Match(_STATE, (JOURNAL, NEW)),))
     committed = Match(_VERSION, versions)
     documents = Match("document_id", tuple(sorted({entry.document for entry in journal})))
     return Where(
         must_not=(
-            Match(_KIND, JOURNAL),
+            Match(_STATE, JOURNAL),
             Where(must=(Match(_STATE, NEW),), must_not=(committed,)),
             Where(must=(documents,), must_not=(committed,)),
         )
