@@ -8,7 +8,8 @@ Ollama's native one ({"error": "..."}) with `native_errors`. With `any_model` it
 llama.cpp's `llama-server`, which answers whatever model is named.
 
 Its model reads: it answers with the source sentence that shares the most words with the question,
-cited by the source's number, in JSON when asked for JSON; scripted `replies` come first. Every request
+cited by the source's number, in JSON when asked for JSON (a follow-up to rewrite comes back as it
+is); scripted `replies` come first. Every request
 is recorded. It listens on 127.0.0.1 only; stop() closes the port, so a later request is refused.
 """
 
@@ -40,7 +41,8 @@ class Seen:
 
 
 def content_words(text: str) -> set[str]:
-    return {w for w in WORD.findall(text.lower()) if len(w) > 3}
+    """Words of four letters or more, cut to five so that "produce" meets "produces"."""
+    return {w[:5] for w in WORD.findall(text.lower()) if len(w) > 3}
 
 
 def read_sources(body: dict[str, Any]) -> tuple[str, list[tuple[int, str]]]:
@@ -52,8 +54,12 @@ def read_sources(body: dict[str, Any]) -> tuple[str, list[tuple[int, str]]]:
 
 
 def reader_reply(body: dict[str, Any]) -> str:
-    """What the stub's model says: the best-overlapping source sentence with its [n] marker."""
+    """What the stub's model says: the best-overlapping source sentence with its [n] marker; asked to
+    rewrite a follow-up ("Last question: ..."), the question as it is."""
     question, sources = read_sources(body)
+    rewrite = re.search(r"Last question: (.+)", question)
+    if not sources and rewrite:
+        return rewrite.group(1).strip()
     wanted = content_words(question)
     best: tuple[int, int, str] | None = None
     for n, text in sources:
