@@ -8,12 +8,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
-COPY rag ./rag
+COPY core ./core
+COPY store ./store
+COPY llm ./llm
+COPY monitoring ./monitoring
 COPY ingest ./ingest
 COPY retrieval ./retrieval
-COPY llm ./llm
+COPY answer ./answer
 COPY evaluation ./evaluation
-COPY monitoring ./monitoring
+COPY rag ./rag
 # PIP_EXTRA_INDEX_URL may point pip at a CPU-only torch build to keep the image small.
 ARG PIP_EXTRA_INDEX_URL=
 RUN pip install ".[providers]"
