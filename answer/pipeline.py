@@ -14,6 +14,7 @@ import time
 from collections.abc import Generator
 from typing import Any
 
+from core.collection_settings import abstain_threshold_for
 from core.options import PipelineOptions
 from core.settings import Settings
 from core.stages import (
@@ -101,7 +102,7 @@ class AnswerPipeline:
         self.request_log = request_log
         self._lock = threading.Lock()
         self._rerankers: dict[str, tuple[Any, str | None]] = {}
-        self._answerers: dict[str, Answerer] = {}
+        self._answerers: dict[tuple[str, float], Answerer] = {}
 
     def ask(self, question: str, collection: str, **options: Any) -> Answer:
         """The whole answer at once."""
@@ -118,11 +119,16 @@ class AnswerPipeline:
         filters: dict[str, Any] | None = None,
         mode: str | None = None,
         trace: Trace | None = None,
+        fetch: int | None = None,
+        abstain_threshold: float | None = None,
     ) -> AnswerStream:
         """The answer as a stream of text pieces; retrieval runs when reading starts.
 
         Unset options take the settings' values; `mode` unset keeps the retriever's own. The
         stream's `trace` (the one passed, else a new one) collects every stage's figures.
+        `fetch`: search for at least this many candidates (`stream.candidates`, for evaluation);
+        the answer still reads the first top_k. `abstain_threshold` unset: the collection's own
+        (core/collection_settings.py), else the setting.
         """
         question = (question or "").strip()
         chosen = PipelineOptions(top_k=top_k, reranker=reranker, answerer=answerer).resolved(self.settings)
@@ -137,15 +143,18 @@ class AnswerPipeline:
             started = time.perf_counter()
             try:
                 self.retriever.store.require_collection(collection)
+                threshold = (abstain_threshold_for(self.settings, collection) if abstain_threshold is None
+                             else abstain_threshold)
                 reranker_model, reason = self._reranker(chosen.reranker)
-                fetch = max(top_k, self.settings.candidates // 2) if reranker_model is not None else top_k
-                query = Query(question, collection, top_k, fetch, dict(filters or {}), mode)
-                ranked = rerank(reranker_model, search(self.retriever, query, trace), trace,
-                                (reason,) if reason else ())
+                wanted = max(top_k, self.settings.candidates // 2) if reranker_model is not None else top_k
+                query = Query(question, collection, top_k, max(wanted, fetch or 0), dict(filters or {}), mode)
+                candidates = search(self.retriever, query, trace)
+                stream.candidates = candidates.chunks
+                ranked = rerank(reranker_model, candidates, trace, (reason,) if reason else ())
                 context = select(ranked, self.settings.context_tokens, trace)
                 stream.sources = context.sources
                 with trace.timed("generate"):
-                    drafted = yield from draft(self._answerer(chosen.answerer), context)
+                    drafted = yield from draft(self._answerer(chosen.answerer, threshold), context)
                 checked = check(drafted, self.embedder, trace)
                 trace.add_time("total", (time.perf_counter() - started) * 1000)
                 checked.answer.timings_ms = dict(trace.timings_ms)
@@ -167,19 +176,21 @@ class AnswerPipeline:
                 self._rerankers[spec] = make_reranker(spec, self.settings)
             return self._rerankers[spec]
 
-    def _answerer(self, spec: str) -> Answerer:
+    def _answerer(self, spec: str, threshold: float) -> Answerer:
         with self._lock:
-            if spec not in self._answerers:
-                self._answerers[spec] = make_answerer(spec, self.settings, self.embedder)
-            return self._answerers[spec]
+            if (spec, threshold) not in self._answerers:
+                self._answerers[spec, threshold] = make_answerer(spec, self.settings, self.embedder, threshold)
+            return self._answerers[spec, threshold]
 
 
-def make_answerer(spec: str, settings: Settings, embedder: Any) -> Answerer:
-    """'extractive', or a provider chain such as 'openai,anthropic,extractive'."""
+def make_answerer(spec: str, settings: Settings, embedder: Any, threshold: float | None = None) -> Answerer:
+    """'extractive', or a provider chain such as 'openai,anthropic,extractive'. `threshold`: the
+    extractive answerer's abstention threshold (None: the setting)."""
     from answer.extractive import ExtractiveAnswerer
 
     names = answerer_names(spec)
-    extractive = ExtractiveAnswerer(embedder, threshold=settings.abstain_threshold)
+    extractive = ExtractiveAnswerer(
+        embedder, threshold=settings.abstain_threshold if threshold is None else threshold)
     if names == [EXTRACTIVE]:
         engine: Answerer = extractive
     else:

@@ -20,7 +20,11 @@ class EvalConfig(PipelineOptions):
     """One pipeline to evaluate: the pipeline's choices (None means: the value from the settings;
     `resolved(settings)` fills them in) and what the evaluation measures."""
 
-    depth: int = 30  # chunks retrieved for the ranking metrics (documents to rank @10 need more)
+    # Chunks retrieved for the ranking metrics (documents to rank @10 need more than top_k). 20:
+    # the retriever searches max(3 x depth, candidates) = 60 chunks, as many as for an answer's
+    # top 5, so the answer's sources are exactly the first of these (with 30 it would search 90,
+    # and the fusion and boosts over a longer list could hand the answer other chunks).
+    depth: int = 20
     answers: bool = True  # False: retrieval only, for speed
     judge: str | None = None  # an LLM provider spec: adds RAGAS faithfulness and answer relevancy
     starter: bool = False  # True: LlamaIndex's starter pipeline (evaluation/starter.py) instead of ours

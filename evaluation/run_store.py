@@ -113,7 +113,8 @@ def _flat_row(row: dict[str, Any]) -> dict[str, Any]:
     top = row.get("retrieved") or [{}]
     flat = {"id": row.get("id"), "question": row.get("question"), "answerable": row.get("answerable"),
             "top_document": top[0].get("document"), "top_page": top[0].get("page"),
-            "answer": row.get("answer"), "abstained": row.get("abstained")}
+            "answer": row.get("answer"), "abstained": row.get("abstained"),
+            "negative": row.get("negative"), "confidence": row.get("confidence")}
     flat.update(row.get("metrics") or {})
     flat.update(row.get("answer_metrics") or {})
     return flat

@@ -8,11 +8,12 @@ run also measures the pipeline a user would build from LlamaIndex's starter docs
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from core.errors import RagError
+from core.stages import Query
 from core.trace import Trace
 from core.types import Answer, ScoredChunk
 from evaluation.abstention import (
@@ -168,6 +169,15 @@ def passage_flags(question: Question, chunks: list[ScoredChunk]) -> list[bool] |
             for c in chunks]
 
 
+def answer_ranking(candidates: Sequence[ScoredChunk], trace: Trace) -> list[ScoredChunk]:
+    """The chunks in the order an answer saw them: the top_k the rerank stage handed on (as the
+    trace recorded them), then the other search candidates in their order."""
+    by_id = {c.id: c for c in candidates}
+    first = [by_id[chunk_id] for chunk_id, _ in trace.scores.get("rerank", []) if chunk_id in by_id]
+    seen = {c.id for c in first}
+    return first + [c for c in candidates if c.id not in seen]
+
+
 def exclusion_filters(question: Question) -> dict[str, Any] | None:
     """The store filter that leaves a hard negative's gold documents out of the search."""
     if not question.exclude_documents:
@@ -258,10 +268,8 @@ class EvaluationRunner:
         if config.answers and not config.starter:
             from answer.pipeline import AnswerPipeline
 
-            # The config's threshold, so calibration and runs with --threshold measure what they say.
-            answer_settings = settings.model_copy(update={"abstain_threshold": config.abstain_threshold})
             # No request log: evaluation questions are not user traffic for monitoring.
-            pipeline = AnswerPipeline(retriever, self.service.embedder, answer_settings)
+            pipeline = AnswerPipeline(retriever, self.service.embedder, settings)
         judge = None
         if pipeline is not None and config.judge:
             from evaluation.llm_judge import RagasJudge
@@ -296,29 +304,28 @@ class EvaluationRunner:
     def _ask(
         self, question: Question, collection: str, config: EvalConfig, retriever: Any, reranker: Any, pipeline: Any,
     ) -> QuestionResult:
-        """Retrieve the ranked chunks for the metrics and, with a pipeline, the answer."""
+        """Run the pipeline once for one question; its trace and results feed every metric.
+
+        With answers: the answer pipeline, asked to search `depth` candidates (the ranking metrics
+        read them: the answer's top_k first, as ranked, then the other candidates in search order).
+        Retrieval only: the search and rerank stages alone, over `depth` chunks.
+        """
+        from answer.pipeline import rerank, search
+
         # Hard negatives leave their gold documents out; the starter (retrieval only) asks as is.
         filters = None if config.starter else exclusion_filters(question)
-        t0 = time.perf_counter()
         trace = Trace(question=question.question, collection=collection)
-        hits = retriever.retrieve(collection, question.question, config.depth, filters, trace=trace)
-        timings = dict(trace.timings_ms)
-        if reranker is not None:
-            from retrieval.rerankers import safe_rerank
-
-            t1 = time.perf_counter()
-            hits, _, _ = safe_rerank(reranker, question.question, hits, config.depth)
-            timings["rerank"] = (time.perf_counter() - t1) * 1000
-        timings["total"] = (time.perf_counter() - t0) * 1000
-        result = QuestionResult(ranked=hits, timings_ms=timings)
-        if pipeline is not None:
-            stream = pipeline.ask_stream(question.question, collection, top_k=config.top_k,
-                                         reranker=config.reranker, answerer=config.answerer, filters=filters)
-            for _ in stream:
-                pass
-            assert stream.answer is not None
-            result.answer, result.sources = stream.answer, list(stream.sources)
-        return result
+        if pipeline is None:
+            query = Query(question.question, collection, config.depth, config.depth, filters or {})
+            with trace.timed("total"):
+                ranked = rerank(reranker, search(retriever, query, trace), trace)
+            return QuestionResult(ranked=list(ranked.chunks), timings_ms=dict(trace.timings_ms))
+        stream = pipeline.ask_stream(
+            question.question, collection, top_k=config.top_k, reranker=config.reranker, answerer=config.answerer,
+            filters=filters, trace=trace, fetch=config.depth, abstain_threshold=config.abstain_threshold)
+        answer = stream.result()
+        return QuestionResult(answer_ranking(stream.candidates, trace), list(stream.sources), answer,
+                              dict(trace.timings_ms))
 
     def _row(self, question: Question, result: QuestionResult, config: EvalConfig, judge: Any) -> dict[str, Any]:
         """One report row: the question, what was retrieved, its metrics and, with answers, the answer."""

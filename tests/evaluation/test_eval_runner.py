@@ -248,3 +248,27 @@ def test_cli_calibrate_writes_the_threshold_the_answers_then_use(tiny_dataset, t
 
     missing = cli.invoke(app, ["calibrate", str(tiny_dataset), "--collection", "nowhere", "--json"])
     assert missing.exit_code == 2 and "nowhere" in missing.stdout
+
+
+@pytest.mark.integration
+def test_each_question_runs_the_pipeline_once_and_its_metrics_read_that_run(tiny_dataset, service, monkeypatch):
+    from evaluation.runner import EvalConfig, EvaluationRunner
+    from retrieval.retriever import HybridRetriever
+
+    searches: list[str] = []
+    search = HybridRetriever.retrieve
+
+    def counted(self, collection, query, *args, **kwargs):
+        searches.append(query)
+        return search(self, collection, query, *args, **kwargs)
+
+    monkeypatch.setattr(HybridRetriever, "retrieve", counted)
+    monkeypatch.setattr(type(service.store), "retrieve", lambda *a, **k: pytest.fail("no re-reading from the store"))
+    dataset = load_dataset(tiny_dataset)
+    run = EvaluationRunner(service).run(dataset, EvalConfig(chunk_size=64, chunk_overlap=8), starter=False)
+    assert searches == [q.question for q in dataset.questions]  # one search per question
+    for row in run.ours.rows:
+        # The answer's sources are the first of the chunks the ranking metrics read.
+        first = {h["chunk_id"] for h in row["retrieved"][:5]}
+        assert {c["chunk_id"] for c in row["citations"]} <= first
+        assert {"embed", "retrieve", "generate", "total"} <= set(row["answer_timings_ms"])
