@@ -1,7 +1,10 @@
 """Question in, checked answer out, in typed stages (core/stages.py):
 
-    Query -> Candidates -> Ranked -> Context -> Draft -> CheckedAnswer
-      search       rerank      select     draft      check
+    (condense) -> Query -> Candidates -> Ranked -> Context -> Draft -> CheckedAnswer
+                     search       rerank      select     draft      check
+
+A follow-up question is first rewritten to stand alone from the conversation's earlier
+questions (answer/condense.py); search and the answerer get the standalone question.
 
 Each stage is one function below. A request's `Trace` is created here (unless the caller brings
 one) and travels through every stage; the request log and the caller read it afterwards.
@@ -11,9 +14,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from typing import Any
 
+from answer.condense import Condensed, Condenser, make_condenser
 from core.collection_settings import abstain_threshold_for
 from core.options import PipelineOptions
 from core.settings import Settings
@@ -29,9 +33,21 @@ from core.stages import (
 )
 from core.tokens import count_tokens
 from core.trace import Trace
-from core.types import NOT_FOUND_TEXT, Answer
+from core.types import NOT_FOUND_TEXT, Answer, Usage
 from llm.registry import EXTRACTIVE, answerer_names
 from retrieval.retriever import HybridRetriever
+
+
+def condense(condenser: Condenser, question: str, history: Sequence[str], trace: Trace) -> Condensed:
+    """The question as it stands alone, completed from the earlier questions when it is a follow-up;
+    recorded on the trace (a "condense" time only when there was a conversation to read)."""
+    if not history:
+        condensed = Condensed(question, question)
+    else:
+        with trace.timed("condense"):
+            condensed = condenser.condense(question, history)
+    trace.standalone_question = condensed.standalone
+    return condensed
 
 
 def search(retriever: HybridRetriever, query: Query, trace: Trace) -> Candidates:
@@ -103,6 +119,7 @@ class AnswerPipeline:
         self._lock = threading.Lock()
         self._rerankers: dict[str, tuple[Any, str | None]] = {}
         self._answerers: dict[tuple[str, float], Answerer] = {}
+        self._condensers: dict[str, Condenser] = {}
 
     def ask(self, question: str, collection: str, **options: Any) -> Answer:
         """The whole answer at once."""
@@ -121,6 +138,7 @@ class AnswerPipeline:
         trace: Trace | None = None,
         fetch: int | None = None,
         abstain_threshold: float | None = None,
+        history: Sequence[str] | None = None,
     ) -> AnswerStream:
         """The answer as a stream of text pieces; retrieval runs when reading starts.
 
@@ -128,7 +146,8 @@ class AnswerPipeline:
         stream's `trace` (the one passed, else a new one) collects every stage's figures.
         `fetch`: search for at least this many candidates (`stream.candidates`, for evaluation);
         the answer still reads the first top_k. `abstain_threshold` unset: the collection's own
-        (core/collection_settings.py), else the setting.
+        (core/collection_settings.py), else the setting. `history`: the conversation's earlier
+        questions, oldest first; a follow-up is rewritten to stand alone from them before search.
         """
         question = (question or "").strip()
         chosen = PipelineOptions(top_k=top_k, reranker=reranker, answerer=answerer).resolved(self.settings)
@@ -147,15 +166,18 @@ class AnswerPipeline:
                              else abstain_threshold)
                 reranker_model, reason = self._reranker(chosen.reranker)
                 wanted = max(top_k, self.settings.candidates // 2) if reranker_model is not None else top_k
-                query = Query(question, collection, top_k, max(wanted, fetch or 0), dict(filters or {}), mode)
+                condensed = condense(self._condenser(chosen.answerer), question, list(history or ()), trace)
+                query = Query(condensed.standalone, collection, top_k, max(wanted, fetch or 0), dict(filters or {}),
+                              mode)
                 candidates = search(self.retriever, query, trace)
                 stream.candidates = candidates.chunks
-                ranked = rerank(reranker_model, candidates, trace, (reason,) if reason else ())
+                ranked = rerank(reranker_model, candidates, trace, (*condensed.warnings, *((reason,) if reason else ())))
                 context = select(ranked, self.settings.context_tokens, trace)
                 stream.sources = context.sources
                 with trace.timed("generate"):
                     drafted = yield from draft(self._answerer(chosen.answerer, threshold), context)
                 checked = check(drafted, self.embedder, trace)
+                _count_condense(checked.answer, condensed)
                 trace.add_time("total", (time.perf_counter() - started) * 1000)
                 checked.answer.timings_ms = dict(trace.timings_ms)
                 stream.finish(checked.answer)
@@ -167,6 +189,12 @@ class AnswerPipeline:
                 raise
 
         return AnswerStream(pieces, trace=trace)
+
+    def _condenser(self, spec: str) -> Condenser:
+        with self._lock:
+            if spec not in self._condensers:
+                self._condensers[spec] = make_condenser(spec, self.settings)
+            return self._condensers[spec]
 
     def _reranker(self, spec: str) -> tuple[Any, str | None]:
         with self._lock:
@@ -181,6 +209,14 @@ class AnswerPipeline:
             if (spec, threshold) not in self._answerers:
                 self._answerers[spec, threshold] = make_answerer(spec, self.settings, self.embedder, threshold)
             return self._answerers[spec, threshold]
+
+
+def _count_condense(answer: Answer, condensed: Condensed) -> None:
+    """The condense call's tokens and cost on the answer's account (an LLM rewrite costs too)."""
+    if condensed.usage.input_tokens or condensed.usage.output_tokens or condensed.cost_usd:
+        answer.usage = Usage(answer.usage.input_tokens + condensed.usage.input_tokens,
+                             answer.usage.output_tokens + condensed.usage.output_tokens)
+        answer.cost_usd += condensed.cost_usd
 
 
 def make_answerer(spec: str, settings: Settings, embedder: Any, threshold: float | None = None) -> Answerer:

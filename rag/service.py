@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from answer.pipeline import AnswerPipeline
+from core.errors import RagError
 from core.options import PipelineOptions
 from core.settings import Settings, get_settings
 from core.stages import AnswerStream
@@ -84,13 +85,43 @@ class RagService:
         return AnswerPipeline(self.retriever, self.embedder, self.settings, self.request_log)
 
     # Answers
-    def ask(self, question: str, collection: str | None = None, **options: Any) -> Answer:
-        """A checked answer with citations (options: top_k, reranker, answerer, filters, mode)."""
-        return self.answers.ask(question, collection or self.settings.default_collection, **options)
+    def ask(
+        self, question: str, collection: str | None = None, *, documents: Sequence[str] | None = None,
+        **options: Any,
+    ) -> Answer:
+        """A checked answer with citations (options: top_k, reranker, answerer, filters, mode, history:
+        the conversation's earlier questions). `documents`: ask only these (names or ids)."""
+        name = collection or self.settings.default_collection
+        return self.answers.ask(question, name, **self._only(name, documents, options))
 
-    def ask_stream(self, question: str, collection: str | None = None, **options: Any) -> AnswerStream:
-        """The same answer as a stream of text pieces; `.answer` once read, `.trace` its figures."""
-        return self.answers.ask_stream(question, collection or self.settings.default_collection, **options)
+    def ask_stream(
+        self, question: str, collection: str | None = None, *, documents: Sequence[str] | None = None,
+        **options: Any,
+    ) -> AnswerStream:
+        """The same answer as a stream of text pieces; `.answer` once read, `.trace` its figures
+        (`trace.standalone_question`: what was searched for, a follow-up completed from `history`)."""
+        name = collection or self.settings.default_collection
+        return self.answers.ask_stream(question, name, **self._only(name, documents, options))
+
+    def document_filter(self, collection: str, documents: Sequence[str]) -> dict[str, Any]:
+        """The store filter that keeps a search to these documents (source names, file names or
+        ids, as `rag docs list` shows them); a RagError names one the collection does not hold."""
+        known = self.list_documents(collection)
+        ids = []
+        for wanted in dict.fromkeys(d.strip() for d in documents if d and d.strip()):
+            match = next((d for d in known if wanted in (d.document_id, d.source, d.file_name)), None)
+            if match is None:
+                raise RagError(f"No document {wanted!r} in collection {collection!r}: "
+                               f"`rag docs list --collection {collection}` shows them.")
+            ids.append(match.document_id)
+        return {"document_id": ids} if ids else {}
+
+    def _only(self, collection: str, documents: Sequence[str] | None, options: dict[str, Any]) -> dict[str, Any]:
+        """The options with "ask only these documents" added to their filters."""
+        if not documents:
+            return options
+        only = self.document_filter(collection, documents)
+        return {**options, "filters": {**(options.get("filters") or {}), **only}} if only else options
 
     def monitoring(self, days: int | None = None):  # noqa: ANN201
         """Latency percentiles, errors, tokens, cost, drift and alerts from the request log."""
