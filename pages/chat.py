@@ -8,6 +8,7 @@ from typing import Any
 
 import streamlit as st
 
+from core.errors import RagError
 from core.trace import Trace
 from core.types import NOT_FOUND_TEXT, Answer
 from rag.web import (
@@ -26,6 +27,26 @@ NOT_FOUND_HELP = ("Not found in your documents. The collection holds nothing tha
 def history() -> list[dict[str, Any]]:
     """This browser session's turns: question, collection, and the answer with its trace, or an error."""
     return st.session_state.setdefault("history", [])
+
+
+def earlier_questions(collection: str | None) -> list[str]:
+    """The conversation so far on this collection, oldest first: a follow-up is read against it."""
+    return [turn["question"] for turn in history() if turn.get("collection") == collection]
+
+
+def document_choice(collection: str | None) -> list[str]:
+    """The sidebar's "Ask only these documents": the documents to keep the search to (none: all)."""
+    if collection is None:
+        return []
+    try:
+        names = [doc.source for doc in get_service().list_documents(collection)]
+    except RagError as exc:
+        st.sidebar.caption(friendly_message(exc))
+        return []
+    with st.sidebar:
+        return st.multiselect(
+            "Ask only these documents", names, key=f"only_documents::{collection}", placeholder="All documents",
+            help="Answers come from the chosen documents alone; leave empty to ask the whole collection.")
 
 
 def record_feedback(turn: dict[str, Any], helpful: bool) -> None:
@@ -60,13 +81,19 @@ def render_answer(turn: dict[str, Any], index: int, streamed: bool = False) -> N
             st.html(highlighted_html(citation.text, citation.supporting_sentence))
             if citation.supporting_sentence:
                 st.caption(f"Highlighted: the sentence that supports the answer (support {citation.support:.2f}).")
-    with st.expander("Details: timings, tokens, cost"):
-        render_details(answer, turn["trace"])
+    with st.expander("Details: search, timings, tokens, cost"):
+        render_details(answer, turn["trace"], turn.get("documents") or [])
     render_feedback(turn, index)
 
 
-def render_details(answer: Answer, trace: Trace) -> None:
-    """This request's stage timings and fusion weights (from its trace), tokens, cost, cache hit and who answered."""
+def render_details(answer: Answer, trace: Trace, documents: list[str] | None = None) -> None:
+    """What was searched for (a follow-up rewritten to stand alone), the documents it was kept to,
+    this request's stage timings and fusion weights (from its trace), tokens, cost, cache hit and who answered."""
+    if trace.standalone_question and trace.standalone_question != trace.question:
+        st.caption(f"Searched for: **{escape_markdown(trace.standalone_question)}** "
+                   "(the follow-up completed from the earlier questions)")
+    if documents:
+        st.caption("Only these documents: " + ", ".join(escape_markdown(d) for d in documents))
     cols = st.columns(4)
     cols[0].metric("Input tokens", answer.usage.input_tokens)
     cols[1].metric("Output tokens", answer.usage.output_tokens)
@@ -118,16 +145,20 @@ def escaped_pieces(pieces: Iterable[str]) -> Iterator[str]:
         yield escape_markdown(piece)
 
 
-def ask(question: str, choices: AnswerChoices) -> None:
-    """Answer a new question, streaming it in, and keep it in the history (errors included)."""
+def ask(question: str, choices: AnswerChoices, documents: list[str]) -> None:
+    """Answer a new question (a follow-up read against the earlier ones; only `documents` when
+    some are chosen), streaming it in, and keep it in the history (errors included)."""
     service = get_service()
-    turn: dict[str, Any] = {"question": question, "collection": choices.collection, "answer": None, "trace": None}
+    earlier = earlier_questions(choices.collection)
+    turn: dict[str, Any] = {"question": question, "collection": choices.collection, "answer": None, "trace": None,
+                            "documents": list(documents)}
     history().append(turn)
     index = len(history()) - 1
     with st.chat_message("user"):
         st.markdown(escape_markdown(question))
     with st.chat_message("assistant"):
-        kwargs = {"top_k": choices.top_k, "reranker": choices.reranker, "answerer": choices.answerer}
+        kwargs = {"top_k": choices.top_k, "reranker": choices.reranker, "answerer": choices.answerer,
+                  "documents": documents, "history": earlier}
         try:
             stream = service.ask_stream(question, choices.collection, **kwargs)
             pieces = iter(stream)
@@ -143,6 +174,7 @@ def ask(question: str, choices: AnswerChoices) -> None:
 
 
 choices = sidebar()
+only_documents = document_choice(choices.collection) if choices.documents else []
 st.title("Ask your documents")
 if choices.collection is None:
     st.info("There is no collection yet. Upload documents on the Documents page, then ask here.")
@@ -152,8 +184,9 @@ elif choices.documents == 0:
             "Upload some on the Documents page, then ask here.")
     st.page_link("pages/documents.py", label="Go to Documents", icon=":material/upload_file:")
 else:
+    only = (f"; only {', '.join(escape_markdown(d) for d in only_documents)}" if only_documents else "")
     st.caption(f"Asking the collection **{escape_markdown(choices.collection)}** "
-               f"({choices.documents} documents).")
+               f"({choices.documents} documents{only}).")
 
 for number, past in enumerate(history()):
     render_turn(past, number)
@@ -165,4 +198,4 @@ if st.session_state.get("history"):
 
 question = st.chat_input("Ask a question about your documents", disabled=not choices.documents)
 if question:
-    ask(question, choices)
+    ask(question, choices, only_documents)

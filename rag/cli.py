@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,6 @@ from rich.console import Console
 from rich.table import Table
 
 from core.errors import RagError
-from core.trace import STAGES
 from core.types import Answer
 from llm.registry import ANSWERER_HELP, RERANKER_HELP
 
@@ -31,6 +29,13 @@ def _service():  # noqa: ANN202
     from rag.service import RagService
 
     return RagService()
+
+
+def _client():  # noqa: ANN202
+    """A running server's API when one answers (rag/client.py: same results), else a service of our own."""
+    from rag.client import connect
+
+    return connect()
 
 
 def _emit_json(data: Any) -> None:
@@ -57,13 +62,9 @@ def ingest(
 ) -> None:
     """Ingest files into a collection. Unchanged files are skipped; changed ones are replaced whole."""
     try:
-        service = _service()
+        service = _client()
         collection = collection or service.settings.default_collection
         options = service.chunking_options(chunker, chunk_size, chunk_overlap)
-        from ingest.chunkers import make_chunker
-
-        make_chunker(options.chunker, options.chunk_size, options.chunk_overlap,
-                     parent_chunk_size=options.parent_chunk_size)
     except (RagError, ValueError) as exc:
         _fail(str(exc), as_json)
     missing = [str(p) for p in paths if not p.exists()]
@@ -115,7 +116,7 @@ def docs_list(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The documents of a collection: name, pages, chunks, chunker, ingested-at."""
-    service = _service()
+    service = _client()
     collection = collection or service.settings.default_collection
     try:
         docs = service.list_documents(collection)
@@ -139,7 +140,7 @@ def docs_delete(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Delete one document and all its chunks."""
-    service = _service()
+    service = _client()
     collection = collection or service.settings.default_collection
     try:
         deleted = service.delete_document(collection, name)
@@ -155,7 +156,7 @@ def docs_delete(
 def collections_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """Collections with their document and chunk counts."""
     try:
-        infos = _service().list_collections()
+        infos = _client().list_collections()
     except RagError as exc:
         _fail(str(exc), as_json)
     if as_json:
@@ -182,7 +183,7 @@ def collections_delete(name: str, as_json: bool = typer.Option(False, "--json"))
 
 
 def _change_collection(action: str, name: str, as_json: bool) -> None:
-    service = _service()
+    service = _client()
     try:
         (service.create_collection if action == "create" else service.delete_collection)(name)
     except (RagError, ValueError) as exc:
@@ -200,19 +201,29 @@ def ask(
     top_k: int | None = typer.Option(None, "--top-k", help="Sources to answer from"),
     reranker: str | None = typer.Option(None, help=RERANKER_HELP),
     answerer: str | None = typer.Option(None, help=ANSWERER_HELP),
+    documents: list[str] | None = typer.Option(
+        None, "--document", "-d", help="Ask only this document (name or id, as `rag docs list` shows it); repeatable"),
+    previous: list[str] | None = typer.Option(
+        None, "--previous", "-p", help="An earlier question of the conversation, oldest first; repeatable. "
+        "A follow-up ('And in Q2 2023?') is rewritten to stand alone from them before search"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Answer a question from a collection, with numbered citations."""
-    service = _service()
+    service = _client()
     try:
-        answer = service.ask(question, collection, top_k=top_k, reranker=reranker, answerer=answerer)
+        stream = service.ask_stream(question, collection, top_k=top_k, reranker=reranker, answerer=answerer,
+                                    documents=documents, history=previous)
+        answer = stream.result()
+        standalone = stream.trace.standalone_question if stream.trace else ""
     except (RagError, ValueError) as exc:
         _fail(str(exc), as_json)
     finally:
         service.close()
     if as_json:
-        _emit_json(answer_json(answer))
+        _emit_json({**answer_json(answer), "standalone_question": standalone})
         return
+    if standalone and standalone != question.strip():
+        out.print(f"Searched for: {standalone}", style="dim", markup=False, highlight=False)
     out.print(answer.text, markup=False, highlight=False)
     for c in answer.citations:
         out.print(f"[{c.n}] {c.document}, page {c.page} (score {c.score:.3f})", markup=False, highlight=False)
@@ -227,25 +238,10 @@ def ask(
 
 
 def answer_json(answer: Answer) -> dict[str, Any]:
-    """The `rag ask --json` object."""
-    return {
-        "answer": answer.text,
-        "abstained": answer.abstained,
-        "grounded": answer.grounded,
-        "citations": [
-            {"n": c.n, "document": c.document, "page": c.page, "text": c.text, "score": c.score,
-             "supporting_sentence": c.supporting_sentence, "support": c.support}
-            for c in answer.citations
-        ],
-        "unsupported_sentences": answer.unsupported_sentences,
-        "timings_ms": {s: round(answer.timings_ms.get(s, 0.0), 2) for s in STAGES},
-        "usage": {"input_tokens": answer.usage.input_tokens, "output_tokens": answer.usage.output_tokens},
-        "cost_usd": answer.cost_usd,
-        "provider": answer.provider,
-        "reranker": answer.reranker,
-        "cache_hit": answer.cache_hit,
-        "warnings": answer.warnings,
-    }
+    """The `rag ask --json` object: the API's answer model (rag/schemas.py), the same field names."""
+    from rag.schemas import AnswerOut
+
+    return AnswerOut.from_answer(answer).model_dump()
 
 
 @app.command("eval")
@@ -529,19 +525,13 @@ def serve(
     address: str = typer.Option("127.0.0.1", help="Address to listen on"),
     samples: bool = typer.Option(True, help="Ingest the sample documents first when the default collection is empty"),
 ) -> None:
-    """Run the web app (ingesting the sample documents first, when needed)."""
-    if samples:
-        service = _service()
-        report = service.ensure_samples()
-        if report is not None:
-            out.print(f"Sample documents ingested: {report.chunks_added} chunks into '{service.settings.default_collection}'")
-        service.close()
-    app_file = Path(__file__).resolve().parent.parent / "app.py"
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app_file), "--server.port", str(port),
-           "--server.address", address, "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    sys.stdout.flush()
-    # Streamlit takes over this process, so stopping `rag serve` stops the app too.
-    os.execv(sys.executable, cmd)
+    """Run the web app and the REST API in one process (ingesting the sample documents first, when needed)."""
+    from rag.server import serve as serve_app
+
+    try:
+        serve_app(port=port, address=address, samples=samples)
+    except (RagError, ValueError) as exc:
+        _fail(str(exc), False)
 
 
 def main() -> None:
