@@ -44,3 +44,15 @@ class CollectionNotFoundError(StoreError):
 
     def __reduce__(self) -> tuple[type, tuple[str]]:
         return type(self), (self.collection,)
+
+
+class DocumentNotFoundError(RagError):
+    """A collection holds no document of that name or id."""
+
+    def __init__(self, collection: str, name: str) -> None:
+        self.collection = collection
+        self.name = name
+        super().__init__(f"No document {name!r} in collection {collection!r}: `rag docs list` shows them.")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return type(self), (self.collection, self.name)

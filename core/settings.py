@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.language import DEFAULT_LANGUAGE, check_language
@@ -100,6 +100,16 @@ class Settings(BaseSettings):
     price_overrides: dict[str, tuple[float, float]] = Field(
         default_factory=dict, description="model -> (input, output) USD per 1K tokens"
     )
+
+    # Serving (`rag serve`, rag/server.py): who may call the API, and where the rag command finds it.
+    api_keys: SecretStr | None = Field(
+        default=None,
+        description="keys for /api/v1 and /v1: comma-separated, or the path of a file of SHA-256 hashes, one a line",
+    )
+    metrics_keys: SecretStr | None = Field(default=None, description="keys for /metrics (same forms); unset: open")
+    server_url: str | None = Field(
+        default=None, description="the server the rag command talks to; unset: the `rag serve` of this RAG_HOME")
+    server_api_key: SecretStr | None = Field(default=None, description="the key the rag command sends to it")
 
     @field_validator("chunk_size", "chunk_overlap", "top_k", "candidates", "parent_chunk_size")
     @classmethod

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from core.errors import RagError
+from core.errors import DocumentNotFoundError, RagError
 from core.types import Chunk, Document
 from ingest.terms import document_terms
 from store.base import Point, VectorStore
@@ -307,7 +307,7 @@ class IngestionPipeline:
         """Delete one document's chunks; returns how many points went."""
         doc = self.find_document(collection, name_or_id)
         if doc is None:
-            raise RagError(f"No document {name_or_id!r} in collection {collection!r}: `rag docs list` shows them.")
+            raise DocumentNotFoundError(collection, name_or_id)
         return self.store.delete_document(collection, doc.document_id)
 
 

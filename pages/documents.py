@@ -9,6 +9,7 @@ from typing import Any
 import streamlit as st
 
 from ingest.readers import SUPPORTED_EXTENSIONS
+from rag.uploads import refusal, save_upload
 from rag.web import escape_markdown, get_service, show_error, sidebar
 
 CHUNKERS = ("sentence", "fixed", "recursive", "semantic")
@@ -18,16 +19,6 @@ STATUS_LABELS = {"ingested": "ingested", "skipped": "skipped (unchanged)", "fail
 def supported_extensions() -> list[str]:
     """The file types the readers accept, without dots."""
     return [ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS]
-
-
-def save_upload(uploads_dir: Path, collection: str, name: str, data: bytes) -> Path:
-    """Keep an uploaded file under uploads/<collection>/<original name> so it can be re-ingested later."""
-    folder = uploads_dir / collection
-    folder.mkdir(parents=True, exist_ok=True)
-    # Only the base name: a browser-sent name must never climb out of the uploads folder.
-    target = folder / Path(name.replace("\\", "/")).name
-    target.write_bytes(data)
-    return target
 
 
 class IngestProgress:
@@ -58,12 +49,13 @@ class IngestProgress:
 def ingest_uploads(collection: str, files: list[Any], chunker: str, chunk_size: int, overlap: int) -> bool:
     """Save the uploads, ingest them with progress, keep the per-file results; False when ingestion failed."""
     service = get_service()
-    limit = service.settings.max_file_mb * 1024 * 1024
     rows: list[dict[str, Any]] = []
     saved: dict[Path, str] = {}
     for upload in files:
-        if upload.size > limit:
-            rows.append(_row(upload.name, "failed", error=f"larger than the {service.settings.max_file_mb:g} MB limit"))
+        # The API's upload refuses the same files with the same words (rag/uploads.py).
+        refused = refusal(upload.name, upload.size, service.settings)
+        if refused:
+            rows.append(_row(upload.name, "failed", error=refused))
             continue
         path = save_upload(service.settings.uploads_dir, collection, upload.name, upload.getvalue())
         saved[path] = path.name

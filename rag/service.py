@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -45,6 +45,8 @@ class RagService:
         self.settings = settings or get_settings()
         self.settings.ensure_dirs()
         self._lock = threading.Lock()
+        # Told of every ingest call's report (collection, report); the server's metrics count them.
+        self.ingest_observers: list[Callable[[str, IngestReport], None]] = []
 
     @cached_property
     def store(self) -> VectorStore:
@@ -139,12 +141,18 @@ class RagService:
         """Per-call chunking choices over the settings' defaults."""
         chosen = PipelineOptions(chunker=chunker, chunk_size=chunk_size, chunk_overlap=chunk_overlap).resolved(
             self.settings)
-        return ChunkingOptions(
+        options = ChunkingOptions(
             chunker=str(chosen.chunker),
             chunk_size=int(chosen.chunk_size),
             chunk_overlap=int(chosen.chunk_overlap),
             parent_chunk_size=self.settings.parent_chunk_size,
         )
+        from ingest.chunkers import make_chunker
+
+        # Built once here so a bad choice fails now, with the chunker's message, before any file is read.
+        make_chunker(options.chunker, options.chunk_size, options.chunk_overlap,
+                     parent_chunk_size=options.parent_chunk_size)
+        return options
 
     # Ingestion and documents
     def ingest(
@@ -158,10 +166,13 @@ class RagService:
         password: str | None = None,
     ) -> IngestReport:
         with self._lock:
-            return self.pipeline.ingest(
+            report = self.pipeline.ingest(
                 list(paths), collection, options or self.chunking_options(),
                 progress=progress, sources=sources, password=password,
             )
+        for observe in self.ingest_observers:
+            observe(collection, report)
+        return report
 
     def list_documents(self, collection: str) -> list[DocumentInfo]:
         self._require(collection)

@@ -38,6 +38,7 @@ __all__ = [
     "file_type_of",
     "read_document",
     "reader_for",
+    "size_limit_reason",
 ]
 
 
@@ -74,6 +75,14 @@ def _human_size(n_bytes: float) -> str:
     return f"{n_bytes} bytes"
 
 
+def size_limit_reason(size: int, max_bytes: int | None) -> str | None:
+    """Why a file of `size` bytes is refused under a limit of `max_bytes`; None when it fits."""
+    if max_bytes is None or size <= max_bytes:
+        return None
+    return (f"file too large: {_human_size(size)} ({size} bytes) is over the limit of "
+            f"{_human_size(max_bytes)} ({max_bytes} bytes); split it or raise the limit")
+
+
 def read_document(
     path: Path, *, password: str | None = None, max_bytes: int | None = None
 ) -> Document:
@@ -85,12 +94,9 @@ def read_document(
     size = path.stat().st_size
     if size == 0:
         raise ReaderError(str(path), "empty file (0 bytes): nothing to read")
-    if max_bytes is not None and size > max_bytes:
-        raise ReaderError(
-            str(path),
-            f"file too large: {_human_size(size)} ({size} bytes) is over the limit of "
-            f"{_human_size(max_bytes)} ({max_bytes} bytes); split it or raise the limit",
-        )
+    too_large = size_limit_reason(size, max_bytes)
+    if too_large:
+        raise ReaderError(str(path), too_large)
     sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
     result = reader_for(file_type, password=password).load(path)
     return Document(
