@@ -347,6 +347,10 @@ def parse_condensed(reply: str, question: str) -> str | None:
     return None
 
 
+def _same(a: str, b: str) -> bool:
+    return " ".join(a.lower().split()).rstrip("?.! ") == " ".join(b.lower().split()).rstrip("?.! ")
+
+
 class LLMCondenser:
     """Rewrites follow-ups with a condense prompt through a provider chain (response cache and
     prices as the answerer has them); the rules answer when every provider fails."""
@@ -378,7 +382,11 @@ class LLMCondenser:
         standalone, usage, hit = result.value
         provider = result.provider
         cost = 0.0 if hit else self.prices.cost(provider.model, usage)
-        return Condensed(question, standalone, provider.label, usage, cost, tuple(result.warnings))
+        method = provider.label
+        if _same(standalone, question) and self.fallback.leans_on_context(question):
+            # Small local models often repeat a follow-up as it came: the rules complete it then.
+            standalone, method = self.fallback.condense(question, earlier).standalone, RULES
+        return Condensed(question, standalone, method, usage, cost, tuple(result.warnings))
 
     def _ask(self, provider: Provider, request: LLMRequest, question: str) -> tuple[str, Usage, bool]:
         key = ResponseCache.key(provider.name, provider.model, request) if self.cache else None

@@ -163,6 +163,17 @@ def test_the_next_provider_then_the_rules_take_over(settings):
     assert condensed.method == "scripted:c" and any("server down" in w for w in condensed.warnings)
 
 
+def test_a_follow_up_repeated_unchanged_is_completed_by_the_rules(settings):
+    provider = ScriptedProvider(["and in Q2 2023 ?", "What is the warranty period?"])
+    condenser = LLMCondenser(ProviderChain([provider]), settings)
+    repeated = condenser.condense("And in Q2 2023?", [INTEL_Q1])
+    assert repeated.standalone == "What was Intel's revenue in Q2 2023?" and repeated.method == RULES
+    assert repeated.usage == Usage(40, 12)  # the call was made and is counted
+    # A question that stands alone, repeated, stays as the LLM gave it.
+    alone = condenser.condense("What is the warranty period?", [HEAT_PUMP])
+    assert alone.standalone == "What is the warranty period?" and alone.method == "scripted:gpt-4o-mini"
+
+
 def test_the_answerer_spec_chooses_the_condenser(settings, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     assert isinstance(make_condenser("extractive", settings), RuleCondenser)
