@@ -16,10 +16,10 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from http import HTTPStatus
-from pathlib import Path
-from typing import Any
+from pathlib import Path as FilePath
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, File, Form, Request, Security, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Path, Request, Security, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -33,6 +33,8 @@ from rag.auth import ApiKeys, is_loopback, presented_key
 from rag.jobs import IngestJob, IngestJobs, UploadedFile
 from rag.metrics import CONTENT_TYPE, HttpMetricsMiddleware, ServingMetrics
 from rag.schemas import (
+    CHUNKERS,
+    COLLECTION_NAME_SCHEMA,
     AnswerOut,
     AskIn,
     ChatChoice,
@@ -66,6 +68,8 @@ from store.base import check_collection_name
 logger = logging.getLogger(__name__)
 
 ServiceOf = Callable[[], RagService]
+Collection = Annotated[str, Path(description="a collection: 1 to 64 letters, digits, '-' or '_'",
+                                 json_schema_extra=COLLECTION_NAME_SCHEMA)]
 PROBLEM_JSON = "application/problem+json"
 LOCAL_ONLY = ("This server has no API keys (RAG_API_KEYS), so its API answers requests from this machine "
               "only: set RAG_API_KEYS to call it from elsewhere.")
@@ -192,7 +196,7 @@ def create_api(service_of: ServiceOf, *, keys: ApiKeys, jobs: IngestJobs, metric
         description="Errors are problem details (application/problem+json) whose `detail` is the message the "
                     "`rag` command prints. Keys: `Authorization: Bearer KEY` or `X-API-Key: KEY`.",
         dependencies=[Depends(key_guard(keys))],
-        responses=_problems(401, 403, 422, 503),
+        responses=_problems(400, 401, 403, 422, 503),
     )
     _install_error_handlers(api)
     api.add_middleware(HttpMetricsMiddleware, metrics=metrics, prefix="/api/v1")
@@ -212,21 +216,21 @@ def create_api(service_of: ServiceOf, *, keys: ApiKeys, jobs: IngestJobs, metric
 
     @api.delete("/collections/{collection}", response_model=CollectionDeletedOut, tags=["collections"],
                 responses=_problems(404))
-    def delete_collection(collection: str) -> CollectionDeletedOut:
+    def delete_collection(collection: Collection) -> CollectionDeletedOut:
         """Delete a collection and everything in it (`rag collections delete NAME`)."""
         service_of().delete_collection(collection)
         return CollectionDeletedOut(deleted=collection)
 
     @api.get("/collections/{collection}/documents", response_model=DocumentsOut, tags=["documents"],
              responses=_problems(404))
-    def list_documents(collection: str) -> DocumentsOut:
+    def list_documents(collection: Collection) -> DocumentsOut:
         """The documents of a collection (`rag docs list`)."""
         docs = service_of().list_documents(collection)
         return DocumentsOut(collection=collection, documents=[DocumentOut.from_info(d) for d in docs])
 
     @api.delete("/collections/{collection}/documents/{name:path}", response_model=DocumentDeletedOut,
                 tags=["documents"], responses=_problems(404))
-    def delete_document(collection: str, name: str) -> DocumentDeletedOut:
+    def delete_document(collection: Collection, name: str) -> DocumentDeletedOut:
         """Delete one document (by name, as listed, or id) and all its chunks (`rag docs delete`)."""
         deleted = service_of().delete_document(collection, name)
         return DocumentDeletedOut(collection=collection, document=name, deleted_chunks=deleted)
@@ -235,9 +239,10 @@ def create_api(service_of: ServiceOf, *, keys: ApiKeys, jobs: IngestJobs, metric
               responses=_problems(413, 415))
     def upload_documents(
         request: Request,
-        collection: str,
+        collection: Collection,
         files: list[UploadFile] = File(description="the files; a name may hold sub-folders (a/b.pdf)"),
-        chunker: str | None = Form(default=None, description="fixed | sentence | recursive | semantic"),
+        chunker: str | None = Form(default=None, description=" | ".join(CHUNKERS),
+                                   json_schema_extra={"enum": list(CHUNKERS)}),
         chunk_size: int | None = Form(default=None, description="tokens per chunk"),
         chunk_overlap: int | None = Form(default=None, description="tokens shared by neighbouring chunks"),
         password: str | None = Form(default=None, description="for encrypted PDFs"),
@@ -261,7 +266,7 @@ def create_api(service_of: ServiceOf, *, keys: ApiKeys, jobs: IngestJobs, metric
             if refused:
                 uploaded.append(UploadedFile(source, refused=refused))
                 continue
-            staged = staging / str(index) / Path(source).name
+            staged = staging / str(index) / FilePath(source).name
             staged.parent.mkdir(parents=True, exist_ok=True)
             with staged.open("wb") as target:
                 shutil.copyfileobj(upload.file, target)
@@ -291,10 +296,11 @@ def create_api(service_of: ServiceOf, *, keys: ApiKeys, jobs: IngestJobs, metric
                          200: {"description": "The answer; with `Accept: text/event-stream`, `token` events "
                                               "({\"text\"}) then one `answer` event (the JSON answer)",
                                "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
-    def ask(collection: str, body: AskIn, request: Request) -> Any:
+    def ask(collection: Collection, body: AskIn, request: Request) -> Any:
         """A checked answer with numbered citations (`rag ask`)."""
         stream = service_of().ask_stream(body.question, collection, top_k=body.top_k, reranker=body.reranker,
-                                         answerer=body.answerer, documents=body.documents, history=body.previous)
+                                         answerer=body.answerer, documents=body.documents, history=body.previous,
+                                         source="api")
         if "text/event-stream" not in request.headers.get("accept", ""):
             answer = stream.result()
             return AnswerOut.from_answer(answer, _standalone(stream))
@@ -335,7 +341,7 @@ def create_openai_api(service_of: ServiceOf, *, keys: ApiKeys, metrics: ServingM
         version="1",
         summary="Chat completions answered from a collection (model = collection), citations in the message.",
         dependencies=[Depends(key_guard(keys))],
-        responses=_problems(401, 403, 422, 503),
+        responses=_problems(400, 401, 403, 422, 503),
     )
     _install_error_handlers(api, openai=True)
     api.add_middleware(HttpMetricsMiddleware, metrics=metrics, prefix="/v1")
@@ -355,7 +361,7 @@ def create_openai_api(service_of: ServiceOf, *, keys: ApiKeys, metrics: ServingM
         asked = [m.text() for m in body.messages if m.role == "user" and m.text().strip()]
         if not asked:
             raise ApiProblem(422, "The messages hold no user message to answer.")
-        stream = service_of().ask_stream(asked[-1], body.model, history=asked[:-1] or None)
+        stream = service_of().ask_stream(asked[-1], body.model, history=asked[:-1] or None, source="api")
         created = int(time.time())
         if not body.stream:
             answer = stream.result()

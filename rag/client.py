@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Iterable
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -58,11 +59,13 @@ class RemoteAnswer:
         return self._answer
 
 
+@dataclass
 class CollectionSummary:
-    """A collection with its counts, as RagService.list_collections returns them."""
+    """A collection with its counts: the fields of RagService.list_collections' CollectionInfo."""
 
-    def __init__(self, name: str, documents: int, chunks: int) -> None:
-        self.name, self.documents, self.chunks = name, documents, chunks
+    name: str
+    documents: int
+    chunks: int
 
 
 class RemoteService:
@@ -261,4 +264,4 @@ def connect(settings: Settings | None = None) -> Any:
         return RemoteService(found[0], settings, api_key=key)
     from rag.service import RagService
 
-    return RagService(settings)
+    return RagService(settings, source="cli")

@@ -15,6 +15,11 @@ from core.trace import STAGES
 from core.types import Answer, Citation, Usage
 from ingest.pipeline import DocumentInfo, FileResult, IngestReport
 
+# Documented here, checked by the store with its own message (store/base.py: check_collection_name), so an
+# API client and the CLI are told the same words.
+COLLECTION_NAME_SCHEMA: dict[str, Any] = {"pattern": "^[A-Za-z0-9_-]{1,64}$", "examples": ["samples", "my-docs"]}
+CHUNKERS = ("fixed", "sentence", "recursive", "semantic")
+
 
 class Problem(BaseModel):
     """An error as RFC 9457 problem details; `detail` is the message the CLI prints for the same error."""
@@ -141,8 +146,9 @@ class AskIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(max_length=4000)
-    top_k: int | None = Field(default=None, le=100, description="sources to answer from")
+    question: str = Field(max_length=4000, description="not blank", json_schema_extra={"pattern": "\\S"})
+    top_k: int | None = Field(default=None, le=100, description="sources to answer from",
+                              json_schema_extra={"minimum": 1})
     reranker: str | None = Field(default=None, max_length=200)
     answerer: str | None = Field(default=None, max_length=200)
     documents: list[str] | None = Field(default=None, max_length=100,
@@ -197,7 +203,7 @@ class CollectionsOut(BaseModel):
 class CollectionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(max_length=200)
+    name: str = Field(description="1 to 64 letters, digits, '-' or '_'", json_schema_extra=COLLECTION_NAME_SCHEMA)
 
 
 class CollectionCreatedOut(BaseModel):

@@ -9,6 +9,7 @@ call the one RagService of the process (rag/web.py's cached one), so the embedde
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import uuid
 from collections.abc import AsyncIterator
@@ -32,6 +33,15 @@ from rag.web import get_service
 logger = logging.getLogger(__name__)
 
 APP_SCRIPT = Path(__file__).resolve().parent.parent / "app.py"
+
+
+class ApiMount(Mount):
+    """A Mount that takes every path under its prefix: Starlette's own pattern stops at a newline
+    (`%0A` in a collection name), which would hand such a request to the web app instead of the API."""
+
+    def __init__(self, path: str, app: Any) -> None:
+        super().__init__(path, app=app)
+        self.path_regex = re.compile(self.path_regex.pattern, re.DOTALL)
 
 
 def client_url(address: str, port: int) -> str:
@@ -79,8 +89,8 @@ def build_app(*, settings: Settings | None = None, advertise_url: str | None = N
     routes = [
         *probe_routes(instance=instance, readiness=readiness, metrics=metrics, metrics_keys=metrics_keys,
                       service_of=service_of),
-        Mount("/api/v1", app=create_api(service_of, keys=keys, jobs=jobs, metrics=metrics)),
-        Mount("/v1", app=create_openai_api(service_of, keys=keys, metrics=metrics)),
+        ApiMount("/api/v1", create_api(service_of, keys=keys, jobs=jobs, metrics=metrics)),
+        ApiMount("/v1", create_openai_api(service_of, keys=keys, metrics=metrics)),
     ]
 
     @asynccontextmanager
