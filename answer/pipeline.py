@@ -139,6 +139,7 @@ class AnswerPipeline:
         fetch: int | None = None,
         abstain_threshold: float | None = None,
         history: Sequence[str] | None = None,
+        source: str | None = None,
     ) -> AnswerStream:
         """The answer as a stream of text pieces; retrieval runs when reading starts.
 
@@ -148,6 +149,7 @@ class AnswerPipeline:
         the answer still reads the first top_k. `abstain_threshold` unset: the collection's own
         (core/collection_settings.py), else the setting. `history`: the conversation's earlier
         questions, oldest first; a follow-up is rewritten to stand alone from them before search.
+        `source`: who asks (web, cli, api, eval), recorded with the request.
         """
         question = (question or "").strip()
         chosen = PipelineOptions(top_k=top_k, reranker=reranker, answerer=answerer).resolved(self.settings)
@@ -157,6 +159,8 @@ class AnswerPipeline:
         if top_k <= 0:
             raise ValueError(f"top_k must be > 0 (got {top_k})")
         trace = trace if trace is not None else Trace(question=question, collection=collection)
+        if source:
+            trace.source = source
 
         def pieces(stream: AnswerStream) -> Generator[str, None, None]:
             started = time.perf_counter()

@@ -111,11 +111,40 @@ class Settings(BaseSettings):
         default=None, description="the server the rag command talks to; unset: the `rag serve` of this RAG_HOME")
     server_api_key: SecretStr | None = Field(default=None, description="the key the rag command sends to it")
 
+    # Monitoring (monitoring/): alert thresholds, drift windows. Production targets for the retrieval
+    # path (embed + search + rerank); a whole answer written by an LLM has its own, larger pair.
+    alert_retrieval_p95_ms: tuple[float, float] = Field(default=(100.0, 200.0), description="warning, critical")
+    alert_llm_answer_p95_ms: tuple[float, float] = Field(default=(5000.0, 15000.0), description="warning, critical")
+    alert_error_rate: tuple[float, float] = Field(default=(0.001, 0.01), description="warning, critical")
+    alert_psi: tuple[float, float] = Field(default=(0.1, 0.2), description="warning, critical")
+    # Latest evaluation run against the committed baseline of its data set: drop in points (0-1 scale).
+    alert_quality_drop: tuple[float, float] = Field(default=(0.02, 0.05), description="warning, critical")
+    alert_evaluation_every_days: float = 7.0  # scheduled re-evaluation
+    alert_new_chunks: int = 1000  # chunks added since the last evaluation: re-calibrate the threshold
+    # Drift: the first N requests after a collection's last re-index (or `rag monitor --new-reference`)
+    # against the last N; a fixed reference period instead when drift_reference_from is set.
+    drift_reference_requests: int = 500
+    drift_current_requests: int = 500
+    drift_min_requests: int = 50
+    drift_bins: int = 10
+    drift_p_value: float = 0.01  # KS p-value below which a PSI above its threshold counts
+    drift_components: int = 3
+    drift_reference_from: str | None = Field(default=None, description="ISO date or time; with drift_reference_until")
+    drift_reference_until: str | None = None
+
     @field_validator("chunk_size", "chunk_overlap", "top_k", "candidates", "parent_chunk_size")
     @classmethod
     def _non_negative(cls, value: int, info) -> int:  # noqa: ANN001
         if value < 0 or (value == 0 and info.field_name != "chunk_overlap"):
             raise ValueError(f"{info.field_name} must be > 0 (got {value})")
+        return value
+
+    @field_validator("alert_retrieval_p95_ms", "alert_llm_answer_p95_ms", "alert_error_rate", "alert_psi",
+                     "alert_quality_drop")
+    @classmethod
+    def _warning_below_critical(cls, value: tuple[float, float], info) -> tuple[float, float]:  # noqa: ANN001
+        if not 0 <= value[0] <= value[1]:
+            raise ValueError(f"{info.field_name}: give [warning, critical] with 0 <= warning <= critical (got {list(value)})")
         return value
 
     @field_validator("retrieval_boosts", mode="before")

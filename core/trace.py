@@ -36,6 +36,13 @@ class Trace:
     weights: tuple[float, float] | None = None
     # stage -> [(chunk id, score)] in rank order, as that stage handed the chunks on.
     scores: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    # For drift monitoring: the query's dense embedding (None when no dense search ran) and the
+    # best raw scores of each search list before fusion ("dense": cosine, "sparse": BM25), best first.
+    query_vector: list[float] | None = None
+    search_scores: dict[str, list[float]] = field(default_factory=dict)
+    # Who asked (web, cli, api, eval; "" unknown) and the A/B variant that answered ("" none).
+    source: str = ""
+    variant: str = ""
 
     def add_time(self, stage: str, ms: float) -> None:
         """Add `ms` to a stage's time (a stage run twice in one request counts both runs)."""
@@ -70,4 +77,7 @@ class Trace:
             "timings_ms": dict(self.timings_ms),
             "weights": list(self.weights) if self.weights is not None else None,
             "scores": {stage: [list(pair) for pair in pairs] for stage, pairs in self.scores.items()},
+            "search_scores": {name: list(values) for name, values in self.search_scores.items()},
+            "source": self.source,
+            "variant": self.variant,
         }

@@ -1,41 +1,37 @@
-"""Latency percentiles per stage, error rate, tokens and cost per day, drift of queries and scores, alerts."""
+"""The monitoring report: latency percentiles per stage, error rate, tokens and cost per day,
+drift per collection, answer quality against the baseline, and the alerts they raise."""
 
 from __future__ import annotations
 
 import time
-from collections import defaultdict
-from dataclasses import dataclass, field
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any
 
 import numpy as np
 
+from monitoring.alerts import (
+    Alert,
+    EvaluationStatus,
+    QualityCheck,
+    build_alerts,
+    quality_checks,
+    status_of,
+)
+from monitoring.config import MonitorConfig
+from monitoring.drift import CollectionDrift, DriftCheck, collection_drift
 from monitoring.request_log import STAGES, RequestLog, RequestRow
 
-Level = Literal["ok", "warning", "critical"]
-
-
-@dataclass
-class DriftCheck:
-    """One monitored signal: reference window vs recent window."""
-
-    signal: str
-    level: Level
-    reference_mean: float | None
-    recent_mean: float | None
-    statistic: float | None
-    detail: str
-
-
-@dataclass
-class Alert:
-    level: Level
-    message: str
+# Latency rows of the report: the trace's stages, the retrieval path and whole LLM answers.
+RETRIEVAL_PATH = "retrieval_path"
+LLM_ANSWER = "llm_answer"
 
 
 @dataclass
 class MonitoringReport:
-    """What the Monitoring page shows."""
+    """What `rag monitor` prints and the Monitoring page shows."""
 
     requests: int
     errors: int
@@ -43,25 +39,58 @@ class MonitoringReport:
     latency_ms: dict[str, dict[str, float]]
     per_day: list[dict[str, float | str]]
     latency_over_time: list[dict[str, float | str]]
-    drift: list[DriftCheck] = field(default_factory=list)
+    drift: list[CollectionDrift] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     feedback: dict[str, int] = field(default_factory=dict)
+    quality: list[QualityCheck] = field(default_factory=list)
+    sources: dict[str, int] = field(default_factory=dict)
+    recent_errors: list[dict[str, Any]] = field(default_factory=list)
+    window: str = "all"
+    since: float | None = None
+    collection: str | None = None
+    source: str | None = None
+    generated_at: float = field(default_factory=time.time)
+
+    @property
+    def status(self) -> str:
+        """ok, warning or critical: the most severe alert (info alerts do not count)."""
+        return status_of(self.alerts)
+
+    @property
+    def drift_checks(self) -> list[DriftCheck]:
+        """Every drift check of every collection."""
+        return [c for d in self.drift for c in d.checks]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy (`rag monitor --json`)."""
+        return {
+            "status": self.status,
+            "generated_at": _iso(self.generated_at),
+            "window": self.window,
+            "since": _iso(self.since),
+            "collection": self.collection,
+            "source": self.source,
+            "requests": self.requests,
+            "errors": self.errors,
+            "error_rate": self.error_rate,
+            "sources": self.sources,
+            "feedback": self.feedback,
+            "latency_ms": self.latency_ms,
+            "alerts": [{**a.to_dict(), "since": _iso(a.since)} for a in self.alerts],
+            "drift": [
+                {"collection": d.windows.collection, "level": d.level,
+                 "windows": {**asdict(d.windows), **{k: _iso(getattr(d.windows, k)) for k in (
+                     "reference_start", "reference_end", "current_start", "current_end")}},
+                 "checks": [{**asdict(c), "enough_data": c.enough_data} for c in d.checks]}
+                for d in self.drift
+            ],
+            "quality": [{**asdict(q), "created_at": _iso(q.created_at)} for q in self.quality],
+            "per_day": self.per_day,
+            "recent_errors": self.recent_errors,
+        }
 
 
-@dataclass
-class Thresholds:
-    """When an alert fires."""
-
-    error_rate_warning: float = 0.05
-    error_rate_critical: float = 0.20
-    p95_total_ms_warning: float = 5000.0
-    p95_total_ms_critical: float = 15000.0
-    drift_warning: float = 0.3  # two-sample Kolmogorov-Smirnov statistic
-    drift_critical: float = 0.5
-    min_window: int = 20
-
-
-def percentiles(values: list[float]) -> dict[str, float]:
+def percentiles(values: Sequence[float]) -> dict[str, float]:
     """p50/p95/p99 (linear interpolation), or empty when there are no values."""
     if not values:
         return {}
@@ -69,48 +98,83 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {f"p{p}": float(np.percentile(arr, p)) for p in (50, 95, 99)}
 
 
-def ks_statistic(a: list[float], b: list[float]) -> float:
-    """Largest gap between the two empirical distribution functions (0 = same, 1 = disjoint)."""
-    xs = np.sort(np.asarray(a, dtype=float))
-    ys = np.sort(np.asarray(b, dtype=float))
-    grid = np.concatenate([xs, ys])
-    cdf_a = np.searchsorted(xs, grid, side="right") / len(xs)
-    cdf_b = np.searchsorted(ys, grid, side="right") / len(ys)
-    return float(np.max(np.abs(cdf_a - cdf_b)))
+def is_llm_answer(row: RequestRow) -> bool:
+    """Written by an LLM provider (not the extractive answerer, not a failed request)."""
+    return row.error is None and bool(row.provider) and not row.provider.startswith("extractive")
 
 
-def drift_checks(rows: list[RequestRow], thresholds: Thresholds) -> list[DriftCheck]:
-    """Compare the older half of the answered requests with the newer half, per signal."""
-    answered = [r for r in rows if r.error is None]
-    signals = {
-        "top retrieval score": [r.top_score for r in answered if r.top_score is not None],
-        "query length (words)": [float(len(r.question.split())) for r in answered],
-        "abstention": [1.0 if r.abstained else 0.0 for r in answered],
-    }
-    checks = []
-    for name, values in signals.items():
-        half = len(values) // 2
-        if half < thresholds.min_window:
-            checks.append(DriftCheck(name, "ok", None, None, None,
-                                     f"needs {2 * thresholds.min_window} requests, has {len(values)}"))
-            continue
-        reference, recent = values[:half], values[half:]
-        stat = ks_statistic(reference, recent)
-        level: Level = (
-            "critical" if stat >= thresholds.drift_critical else "warning" if stat >= thresholds.drift_warning else "ok"
-        )
-        checks.append(DriftCheck(name, level, float(np.mean(reference)), float(np.mean(recent)), stat,
-                                 f"KS statistic {stat:.2f} over {half} vs {len(recent)} requests"))
-    return checks
+def build_report(
+    log: RequestLog,
+    since: float | None = None,
+    config: MonitorConfig | None = None,
+    *,
+    window: str | None = None,
+    collection: str | None = None,
+    source: str | None = None,
+    evaluations: Sequence[EvaluationStatus] | None = None,
+    remember_alerts: bool = True,
+    now: float | None = None,
+) -> MonitoringReport:
+    """Everything the Monitoring page and `rag monitor` show, from the request log.
 
-
-def build_report(log: RequestLog, since: float | None = None, thresholds: Thresholds | None = None) -> MonitoringReport:
-    """Everything the Monitoring page shows, from the request log."""
-    thresholds = thresholds or Thresholds()
-    rows = log.rows(since=since)
-    errors = sum(1 for r in rows if r.error)
+    `since`: the window's start (None: everything); `window` its label. `evaluations`: the latest
+    evaluation runs with their baselines (None: not known, so no quality or schedule alerts).
+    `remember_alerts`: keep in the log when each alert was first seen (its "since").
+    """
+    config = config or MonitorConfig()
+    now = time.time() if now is None else now
+    rows = log.rows(since=since, collection=collection, source=source)
+    errors = [r for r in rows if r.error]
     ok_rows = [r for r in rows if not r.error]
     latency = {s: percentiles([r.timings[s] for r in ok_rows if s in r.timings]) for s in STAGES}
+    path_values = [v for v in (r.retrieval_path_ms for r in ok_rows) if v is not None]
+    llm_values = [r.timings["total"] for r in ok_rows if is_llm_answer(r) and "total" in r.timings]
+    latency[RETRIEVAL_PATH] = percentiles(path_values)
+    latency[LLM_ANSWER] = percentiles(llm_values)
+
+    collections = [collection] if collection is not None else sorted({r.collection for r in rows if r.collection})
+    drift = [collection_drift(log, name, config.drift, source=source, current_since=since) for name in collections]
+    quality = quality_checks(evaluations or [], config)
+    last_evaluation = max((e.created_at for e in evaluations or []), default=None)
+    new_chunks: dict[str, int] = {}
+    if last_evaluation is not None:
+        for event in log.events(since=last_evaluation):
+            if event.kind in ("ingest", "reindex") and (collection is None or event.collection == collection):
+                new_chunks[event.collection] = new_chunks.get(event.collection, 0) + int(
+                    event.detail.get("chunks_added", 0))
+    label = window or ("all" if since is None else f"since {_iso(since)}")
+    report = MonitoringReport(
+        requests=len(rows),
+        errors=len(errors),
+        error_rate=len(errors) / len(rows) if rows else 0.0,
+        latency_ms=latency,
+        per_day=_per_day(rows),
+        latency_over_time=_per_hour(ok_rows),
+        drift=drift,
+        feedback={"helpful": sum(1 for r in rows if r.feedback == 1),
+                  "not_helpful": sum(1 for r in rows if r.feedback == -1)},
+        quality=quality,
+        sources=dict(Counter(r.source or "unknown" for r in rows)),
+        recent_errors=[{"ts": _iso(r.ts), "collection": r.collection, "source": r.source, "question": r.question,
+                        "error": r.error} for r in errors[-10:]],
+        window=label, since=since, collection=collection, source=source, generated_at=now,
+    )
+    report.alerts = build_alerts(
+        config=config, window=label, requests=len(rows), errors=len(errors),
+        retrieval_p95_ms=latency[RETRIEVAL_PATH].get("p95"), retrieval_values=len(path_values),
+        llm_p95_ms=latency[LLM_ANSWER].get("p95"), llm_values=len(llm_values),
+        drift=drift, quality=quality, last_evaluation=last_evaluation, new_chunks=new_chunks,
+        evaluations_known=evaluations is not None, now=now,
+    )
+    if remember_alerts:
+        scope = f"collection={collection or '*'};source={source or '*'};window={label}"
+        first_seen = log.alert_since({f"{a.key}|{scope}": a.level for a in report.alerts}, now=now)
+        for alert in report.alerts:
+            alert.since = first_seen[f"{alert.key}|{scope}"]
+    return report
+
+
+def _per_day(rows: Sequence[RequestRow]) -> list[dict[str, float | str]]:
     days: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for r in rows:
         day = datetime.fromtimestamp(r.ts, UTC).strftime("%Y-%m-%d")
@@ -119,7 +183,10 @@ def build_report(log: RequestLog, since: float | None = None, thresholds: Thresh
         days[day]["input_tokens"] += r.input_tokens
         days[day]["output_tokens"] += r.output_tokens
         days[day]["cost_usd"] += r.cost_usd
-    per_day = [{"day": d, **dict(v)} for d, v in sorted(days.items())]
+    return [{"day": d, **dict(v)} for d, v in sorted(days.items())]
+
+
+def _per_hour(ok_rows: Sequence[RequestRow]) -> list[dict[str, float | str]]:
     hours: dict[str, list[RequestRow]] = defaultdict(list)
     for r in ok_rows:
         hours[datetime.fromtimestamp(r.ts, UTC).strftime("%Y-%m-%d %H:00")].append(r)
@@ -127,47 +194,16 @@ def build_report(log: RequestLog, since: float | None = None, thresholds: Thresh
     for hour, group in sorted(hours.items()):
         entry: dict[str, float | str] = {"hour": hour}
         for s in STAGES:
-            p = percentiles([r.timings[s] for r in group if s in r.timings])
-            for name, value in p.items():
+            for name, value in percentiles([r.timings[s] for r in group if s in r.timings]).items():
                 entry[f"{s}_{name}"] = value
         over_time.append(entry)
-    report = MonitoringReport(
-        requests=len(rows),
-        errors=errors,
-        error_rate=errors / len(rows) if rows else 0.0,
-        latency_ms=latency,
-        per_day=per_day,
-        latency_over_time=over_time,
-        drift=drift_checks(rows, thresholds),
-        feedback={
-            "helpful": sum(1 for r in rows if r.feedback == 1),
-            "not_helpful": sum(1 for r in rows if r.feedback == -1),
-        },
-    )
-    report.alerts = alerts(report, thresholds)
-    return report
+    return over_time
 
 
-def alerts(report: MonitoringReport, thresholds: Thresholds) -> list[Alert]:
-    """Active alerts: error rate, p95 latency, drift."""
-    found: list[Alert] = []
-    if report.requests:
-        if report.error_rate >= thresholds.error_rate_critical:
-            found.append(Alert("critical", f"Error rate {report.error_rate:.0%} of {report.requests} requests"))
-        elif report.error_rate >= thresholds.error_rate_warning:
-            found.append(Alert("warning", f"Error rate {report.error_rate:.0%} of {report.requests} requests"))
-    p95 = report.latency_ms.get("total", {}).get("p95")
-    if p95 is not None:
-        if p95 >= thresholds.p95_total_ms_critical:
-            found.append(Alert("critical", f"p95 total latency {p95:.0f} ms"))
-        elif p95 >= thresholds.p95_total_ms_warning:
-            found.append(Alert("warning", f"p95 total latency {p95:.0f} ms"))
-    for check in report.drift:
-        if check.level != "ok":
-            found.append(Alert(check.level, f"Drift in {check.signal}: {check.detail}"))
-    return found
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
-def last_days(days: int) -> float:
+def last_days(days: float) -> float:
     """A `since` timestamp `days` ago."""
     return time.time() - days * 86400

@@ -11,7 +11,7 @@ from rag.web import escape_markdown, get_service, records, show_error, sidebar
 EMPTY_STATE = ("No monitoring data yet. Ask a few questions on the Chat page: each request's timings, "
                "tokens, cost and feedback are recorded and summarised here.")
 BADGE_COLOURS = {"ok": "green", "warning": "orange", "critical": "red"}
-LEVEL_ORDER = {"ok": 0, "warning": 1, "critical": 2}
+LEVEL_ORDER = {"ok": 0, "info": 0, "warning": 1, "critical": 2}
 PERCENTILES = ("p50", "p95", "p99")
 
 
@@ -27,12 +27,13 @@ def summary_section(report: MonitoringReport) -> None:
 def drift_section(report: MonitoringReport) -> None:
     """Drift status with warning/critical badges, one per monitored signal."""
     st.subheader("Drift")
-    if not report.drift:
+    checks = report.drift_checks
+    if not checks:
         st.caption("Not enough requests yet to compare a recent window with a reference window.")
         return
-    worst = max((c.level for c in report.drift), key=lambda lv: LEVEL_ORDER[lv])
+    worst = max((c.level for c in checks), key=lambda lv: LEVEL_ORDER[lv])
     st.badge(f"overall: {worst}", color=BADGE_COLOURS[worst])
-    for check in report.drift:
+    for check in checks:
         left, right = st.columns([1, 9], vertical_alignment="center")
         with left:
             st.badge(check.level, color=BADGE_COLOURS[check.level])
@@ -49,8 +50,10 @@ def alerts_section(report: MonitoringReport) -> None:
         message = escape_markdown(alert.message)
         if alert.level == "critical":
             st.error(message, icon=":material/error:")
-        else:
+        elif alert.level == "warning":
             st.warning(message, icon=":material/warning:")
+        else:
+            st.info(message, icon=":material/info:")
 
 
 def latency_section(report: MonitoringReport) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ out = Console()
 def _service():  # noqa: ANN202
     from rag.service import RagService
 
-    return RagService()
+    return RagService(source="cli")
 
 
 def _client():  # noqa: ANN202
@@ -517,6 +518,95 @@ def _show_grid(name: str, cells: list[Any], out_dir: Path | None, as_json: bool)
 
 def _fmt(value: Any) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+@app.command()
+def monitor(
+    window: str = typer.Option("1d", "--window", "-w", help="The last 30m, 12h, 1d, 7d ... or all"),
+    collection: str | None = typer.Option(None, "--collection", "-c", help="Only this collection (default: each)"),
+    source: str | None = typer.Option(None, "--source", help="Only requests from web, cli, api or eval"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object"),
+    prometheus: bool = typer.Option(False, "--prometheus", help="Print the figures in Prometheus' text format"),
+    new_reference: bool = typer.Option(
+        False, "--new-reference", help="Drift compares --collection's next requests against those that follow now"),
+) -> None:
+    """Status, figures and alerts from the request log; exit 0 when all is well, 1 on warnings, 2 on critical.
+
+    Reads the log only (never the store), so it runs beside the web app, e.g. from cron."""
+    from rag.service import RagService
+
+    service = RagService(source="cli")
+    try:
+        if new_reference:
+            if not collection:
+                raise ValueError("--new-reference needs --collection NAME")
+            service.new_monitoring_reference(collection)
+            _emit_json({"new_reference": collection}) if as_json else out.print(
+                f"Drift of '{collection}' now compares against the requests that come from now on.")
+            return
+        report = service.monitoring(window, collection=collection, source=source)
+    except (RagError, ValueError) as exc:
+        _fail(str(exc), as_json)
+    finally:
+        service.close()
+    if prometheus:
+        from monitoring.prometheus import prometheus_text
+
+        typer.echo(prometheus_text(report), nl=False)
+    elif as_json:
+        _emit_json(report.to_dict())
+    else:
+        _show_monitoring(report)
+    raise typer.Exit({"ok": 0, "warning": 1, "critical": 2}[report.status])
+
+
+def _show_monitoring(report: Any) -> None:
+    colours = {"ok": "green", "info": "cyan", "warning": "yellow", "critical": "red"}
+    scope = (f"window {report.window}, {('collection ' + repr(report.collection)) if report.collection else 'all collections'}"
+             f", {('source ' + report.source) if report.source else 'all sources'}")
+    status = report.status
+    out.print(f"[{colours[status]}]{status.upper()}[/{colours[status]}] ({scope}): {report.requests} requests, "
+              f"{report.errors} failed ({report.error_rate:.2%})", highlight=False)
+    if report.sources:
+        out.print("By source: " + ", ".join(f"{k} {v}" for k, v in sorted(report.sources.items())), highlight=False)
+    latency = Table("latency (ms)", "p50", "p95", "p99", "requests", title="Latency")
+    for stage in ("retrieval_path", "llm_answer", "embed", "retrieve", "rerank", "generate", "total"):
+        values = report.latency_ms.get(stage) or {}
+        if values:
+            latency.add_row(stage, *(f"{values[p]:.0f}" for p in ("p50", "p95", "p99")), "")
+    if latency.row_count:
+        out.print(latency)
+    out.print(f"Alerts: {len(report.alerts)}" if report.alerts else "No alerts.", highlight=False)
+    for a in report.alerts:
+        since = f"since {datetime.fromtimestamp(a.since, UTC):%Y-%m-%d %H:%M} UTC" if a.since else ""
+        where = f" '{a.collection}'" if a.collection else ""
+        out.print(f"[{colours[a.level]}]{a.level.upper()}[/{colours[a.level]}] {a.metric}{where} = "
+                  f"{_fmt_value(a.value)} (threshold {_fmt_value(a.threshold)}, {a.window}) {since}", highlight=False)
+        out.print(f"  {a.message}", markup=False, highlight=False)
+        out.print(f"  -> {a.action}", markup=False, highlight=False)
+    for drift in report.drift:
+        w = drift.windows
+        table = Table("signal", "level", "PSI", "KS", "p", "n ref/cur", "mean ref -> cur",
+                      title=f"Drift of '{w.collection}': {w.reference_basis} vs the last {w.n_current} in the window")
+        for c in drift.checks:
+            if c.enough_data:
+                table.add_row(c.signal, f"[{colours[c.level]}]{c.level}[/{colours[c.level]}]", f"{c.psi:.3f}",
+                              f"{c.ks:.3f}", f"{c.p_value:.2g}", f"{c.n_reference}/{c.n_current}",
+                              f"{c.reference_mean:.3g} -> {c.current_mean:.3g}")
+            else:
+                table.add_row(c.signal, "-", "-", "-", "-", f"{c.n_reference}/{c.n_current}", "not enough data")
+        out.print(table)
+        if w.note:
+            out.print(f"note: {w.note}", style="dim", highlight=False)
+    for q in report.quality:
+        out.print(f"Quality of {q.dataset} (evaluation of "
+                  f"{datetime.fromtimestamp(q.created_at, UTC):%Y-%m-%d}): {q.level}, {q.detail}", highlight=False)
+
+
+def _fmt_value(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if abs(value) < 1000 else f"{value:.0f}"
 
 
 @app.command()

@@ -41,9 +41,12 @@ class CollectionInfo:
 class RagService:
     """One instance per process: cheap to build, heavy parts load on first use."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, source: str = "") -> None:
         self.settings = settings or get_settings()
         self.settings.ensure_dirs()
+        # Who asks through this service (web, cli, api, eval): logged with each request, unless a
+        # request names its own (`source=` of ask, for a process that serves the web and the API).
+        self.source = source
         self._lock = threading.Lock()
         # Told of every ingest call's report (collection, report); the server's metrics count them.
         self.ingest_observers: list[Callable[[str, IngestReport], None]] = []
@@ -94,7 +97,7 @@ class RagService:
         """A checked answer with citations (options: top_k, reranker, answerer, filters, mode, history:
         the conversation's earlier questions). `documents`: ask only these (names or ids)."""
         name = collection or self.settings.default_collection
-        return self.answers.ask(question, name, **self._only(name, documents, options))
+        return self.answers.ask(question, name, **self._only(name, documents, {"source": self.source, **options}))
 
     def ask_stream(
         self, question: str, collection: str | None = None, *, documents: Sequence[str] | None = None,
@@ -103,7 +106,7 @@ class RagService:
         """The same answer as a stream of text pieces; `.answer` once read, `.trace` its figures
         (`trace.standalone_question`: what was searched for, a follow-up completed from `history`)."""
         name = collection or self.settings.default_collection
-        return self.answers.ask_stream(question, name, **self._only(name, documents, options))
+        return self.answers.ask_stream(question, name, **self._only(name, documents, {"source": self.source, **options}))
 
     def document_filter(self, collection: str, documents: Sequence[str]) -> dict[str, Any]:
         """The store filter that keeps a search to these documents (source names, file names or
@@ -125,11 +128,28 @@ class RagService:
         only = self.document_filter(collection, documents)
         return {**options, "filters": {**(options.get("filters") or {}), **only}} if only else options
 
-    def monitoring(self, days: int | None = None):  # noqa: ANN201
-        """Latency percentiles, errors, tokens, cost, drift and alerts from the request log."""
-        from monitoring.metrics import build_report, last_days
+    def monitoring(self, window: str | None = None, *, collection: str | None = None, source: str | None = None,
+                   remember_alerts: bool = True):  # noqa: ANN201
+        """Latency percentiles, errors, tokens, cost, drift, answer quality and alerts from the request
+        log over `window` (1d, 12h, all), for one collection and one source when given."""
+        from monitoring.config import MonitorConfig, parse_window
+        from monitoring.metrics import build_report
 
-        return build_report(self.request_log, since=last_days(days) if days else None)
+        return build_report(self.request_log, parse_window(window), MonitorConfig.from_settings(self.settings),
+                            window=window or "all", collection=collection, source=source,
+                            evaluations=self.evaluation_statuses(), remember_alerts=remember_alerts)
+
+    def evaluation_statuses(self) -> list[Any]:
+        """The latest evaluation runs with the committed baseline of their data set (for quality alerts)."""
+        from evaluation.run_store import load_baseline
+        from monitoring.alerts import EvaluationStatus
+
+        return [EvaluationStatus(run["dataset"], run["created_at"], run["metrics"], load_baseline(run["dataset"]))
+                for run in self.evaluation_store.list(50, with_rows=False)]
+
+    def new_monitoring_reference(self, collection: str) -> None:
+        """Drift compares against the requests that come after now (after a fix, a new model, a re-index)."""
+        self.request_log.mark("reference", collection)
 
     def record_feedback(self, request_id: str, helpful: bool) -> bool:
         """Helpful / not helpful, stored with the request."""
@@ -166,10 +186,14 @@ class RagService:
         password: str | None = None,
     ) -> IngestReport:
         with self._lock:
+            fresh = not self.store.collection_exists(collection) or self.store.count(collection) == 0
             report = self.pipeline.ingest(
                 list(paths), collection, options or self.chunking_options(),
                 progress=progress, sources=sources, password=password,
             )
+        if report.chunks_added:  # monitoring: a new index restarts drift's reference; growth asks for calibration
+            self.request_log.mark("reindex" if fresh else "ingest", collection, {
+                "chunks_added": report.chunks_added, "files": sum(f.status == "ingested" for f in report.files)})
         for observe in self.ingest_observers:
             observe(collection, report)
         return report

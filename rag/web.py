@@ -28,7 +28,7 @@ _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&\"'])")
 @st.cache_resource(show_spinner=False)
 def get_service() -> RagService:
     """The process-wide service: settings read fresh from the environment once, heavy parts built lazily."""
-    return RagService(Settings())
+    return RagService(Settings(), source="web")
 
 
 @st.cache_resource(show_spinner="Preparing the sample documents (first start only)...")

@@ -87,7 +87,7 @@ class HybridRetriever:
         t1 = time.perf_counter()
         limit = max(top_k, 1) * 3  # room for children that merge into one parent
         hits, fused_weights = self._search(
-            collection, dense, sparse, mode, max(limit, self.candidates), filters, weights)
+            collection, dense, sparse, mode, max(limit, self.candidates), filters, weights, trace)
         hits = apply_boosts(query, hits, self.boosts, self.rrf_k)[:limit]
         merged = self._merge_parents(collection, hits)[:top_k]
         t2 = time.perf_counter()
@@ -95,6 +95,7 @@ class HybridRetriever:
             trace.add_time("embed", (t1 - t0) * 1000)
             trace.add_time("retrieve", (t2 - t1) * 1000)
             trace.weights = fused_weights
+            trace.query_vector = dense
         return merged
 
     def _search(
@@ -106,19 +107,27 @@ class HybridRetriever:
         limit: int,
         filters: Filters | None,
         weights: tuple[float, float] | None,
+        trace: Trace | None = None,
     ) -> tuple[list[ScoredChunk], tuple[float, float] | None]:
         """One store query for a single mode or DBSF; two queries fused here by weighted RRF otherwise.
 
         Returns the hits and the weights fused here (None when the store fused, or nothing was fused).
+        The trace gets each list's best raw scores (monitoring watches them drift).
         """
         candidates = max(self.candidates, limit)
         base: dict[str, Any] = {"filters": dict(filters or {}), "rrf_k": self.rrf_k}
         if mode != "hybrid" or self.fusion == "dbsf":
             spec = QuerySpec(dense=dense, sparse=sparse, mode=mode, top_k=limit, candidates=candidates,
                              fusion=self.fusion, weights=weights or self.weights, **base)  # type: ignore[arg-type]
-            return self.store.query(collection, spec), None
+            hits = self.store.query(collection, spec)
+            if trace is not None and mode != "hybrid":
+                trace.search_scores[mode] = [float(h.score) for h in hits[:5]]
+            return hits, None
         dense_hits = self.store.query(collection, QuerySpec(dense=dense, mode="dense", top_k=candidates, **base))
         sparse_hits = self.store.query(collection, QuerySpec(sparse=sparse, mode="sparse", top_k=candidates, **base))
+        if trace is not None:
+            trace.search_scores["dense"] = [float(h.score) for h in dense_hits[:5]]
+            trace.search_scores["sparse"] = [float(h.score) for h in sparse_hits[:5]]
         fused_weights = adaptive_weights(
             sparse_hits, weights or self.weights, self.sparse_gain, self.sparse_pivot, self.sparse_ceiling)
         return weighted_rrf([dense_hits, sparse_hits], fused_weights, self.rrf_k)[:limit], fused_weights
