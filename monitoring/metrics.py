@@ -50,6 +50,9 @@ class MonitoringReport:
     collection: str | None = None
     source: str | None = None
     generated_at: float = field(default_factory=time.time)
+    # What the log holds, for filters: every collection and source with requests.
+    known_collections: list[str] = field(default_factory=list)
+    known_sources: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -158,6 +161,7 @@ def build_report(
         recent_errors=[{"ts": _iso(r.ts), "collection": r.collection, "source": r.source, "question": r.question,
                         "error": r.error} for r in errors[-10:]],
         window=label, since=since, collection=collection, source=source, generated_at=now,
+        known_collections=log.collections(), known_sources=[s for s in log.sources() if s],
     )
     report.alerts = build_alerts(
         config=config, window=label, requests=len(rows), errors=len(errors),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pytest
 
 from core.trace import Trace
@@ -51,6 +52,30 @@ def make_answer(abstained: bool = False, *, words: int = 12, citations: int = 1,
         abstained=abstained, usage=Usage(input_tokens=100, output_tokens=20), cost_usd=0.001,
         provider=provider, confidence=confidence,
     )
+
+
+def spiked_vectors(rng: np.random.Generator, n: int, shift: float = 0.0) -> np.ndarray:
+    """n 384-d vectors around a common direction, with most of their spread along a few axes."""
+    base = np.zeros(384)
+    base[0] = 3.0
+    spread = np.zeros(384)
+    spread[1:4] = [1.0, 0.7, 0.5]
+    vectors = base + rng.normal(size=(n, 384)) * 0.05 + rng.normal(size=(n, 384)) * spread
+    vectors[:, 5] += shift
+    return vectors
+
+
+def log_requests(log: RequestLog, n: int, *, question: str = "how long is the warranty", score: float = 0.6,
+                 spread: float = 0.05, vector_shift: float = 0.0, abstain_every: int = 0, seed: int = 0,
+                 collection: str = "c", source: str = "web") -> None:
+    """n requests with query vectors around one direction (moved by `vector_shift`) and top scores around `score`."""
+    rng = np.random.default_rng(seed)
+    vectors = spiked_vectors(rng, n, shift=vector_shift)
+    for i in range(n):
+        top = float(rng.normal(score, spread))
+        log.record(make_trace(f"{question} {i % 7}", collection=collection, source=source, vector=vectors[i],
+                              dense=[top, top - 0.05, top - 0.1, top - 0.15, top - 0.2]),
+                   make_answer(abstained=bool(abstain_every) and i % abstain_every == 0))
 
 
 @pytest.fixture

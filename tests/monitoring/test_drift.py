@@ -18,7 +18,7 @@ from monitoring.drift import (
     script_of,
     select_windows,
 )
-from tests.monitoring.conftest import make_answer, make_trace
+from tests.monitoring.conftest import log_requests, make_answer, make_trace, spiked_vectors
 
 pytestmark = pytest.mark.unit
 
@@ -77,50 +77,28 @@ def test_script_share_and_script():
     assert script_of("Wie lange gilt die Garantie?") == "LATIN" and script_of("保修期多长") == "CJK"
 
 
-def _spiked(rng: np.random.Generator, n: int, shift: float = 0.0) -> np.ndarray:
-    """n 384-d vectors around a common direction, with most of their spread along a few axes."""
-    base = np.zeros(384)
-    base[0] = 3.0
-    spread = np.zeros(384)
-    spread[1:4] = [1.0, 0.7, 0.5]
-    vectors = base + rng.normal(size=(n, 384)) * 0.05 + rng.normal(size=(n, 384)) * spread
-    vectors[:, 5] += shift
-    return vectors
-
-
 def test_embedding_signals_treat_reference_vectors_like_new_ones():
     rng = np.random.default_rng(3)
-    reference, same = _spiked(rng, 200), _spiked(rng, 200)
+    reference, same = spiked_vectors(rng, 200), spiked_vectors(rng, 200)
     values = embedding_signals(reference, same, components=3)
     assert set(values) == {CENTROID_SIGNAL, *(component_signal(i) for i in (1, 2, 3))}
     for name, (ref, cur) in values.items():
         assert len(ref) == 200 and len(cur) == 200
         assert ks_test(ref, cur)[1] > 0.01, name  # out-of-sample reference values: no drift of its own
         assert np.std(ref) == pytest.approx(np.std(cur), rel=0.25), name
-    moved = embedding_signals(reference, _spiked(rng, 200, shift=3.0), components=3)
+    moved = embedding_signals(reference, spiked_vectors(rng, 200, shift=3.0), components=3)
     ref_cos, cur_cos = moved[CENTROID_SIGNAL]
     assert cur_cos.mean() < ref_cos.mean() - 0.2
 
 
-def _log_requests(log, n, *, question="how long is the warranty", score=0.6, spread=0.05, vector_shift=0.0,
-                  abstain_every=0, seed=0, collection="c"):
-    rng = np.random.default_rng(seed)
-    vectors = _spiked(rng, n, shift=vector_shift)
-    for i in range(n):
-        top = float(rng.normal(score, spread))
-        log.record(make_trace(f"{question} {i % 7}", collection=collection, vector=vectors[i],
-                              dense=[top, top - 0.05, top - 0.1, top - 0.15, top - 0.2]),
-                   make_answer(abstained=bool(abstain_every) and i % abstain_every == 0))
-
-
 def test_checks_fire_on_shifted_requests_and_stay_quiet_on_stable_ones(log):
-    _log_requests(log, 60, seed=1)
-    _log_requests(log, 60, seed=2)
+    log_requests(log, 60, seed=1)
+    log_requests(log, 60, seed=2)
     stable = collection_drift(log, "c", SMALL)
     assert stable.windows.n_reference == 60 and stable.windows.n_current == 60
     assert stable.level == "ok", [(c.signal, c.detail) for c in stable.checks if c.level != "ok"]
     assert "top rerank score" not in {c.signal for c in stable.checks}  # no reranker: not watched
-    _log_requests(log, 60, question="quarterly revenue of the company in the latest filing", score=0.3,
+    log_requests(log, 60, question="quarterly revenue of the company in the latest filing", score=0.3,
                   vector_shift=3.0, abstain_every=2, seed=3)
     shifted = {c.signal: c for c in collection_drift(log, "c", SMALL).checks}
     for signal in (CENTROID_SIGNAL, "query length (words)", "top-1 retrieval score (dense cosine)",
@@ -143,13 +121,13 @@ def test_questions_in_another_script_and_without_keyword_hits_drift(log):
 
 
 def test_reference_window_starts_at_the_last_reindex_and_fills_first(log):
-    _log_requests(log, 30, seed=4)  # before the re-index: never compared
+    log_requests(log, 30, seed=4)  # before the re-index: never compared
     log.mark("reindex", "c", {"chunks_added": 100})
-    _log_requests(log, 40, seed=5)
+    log_requests(log, 40, seed=5)
     reference, current, windows = select_windows(log, "c", SMALL)
     assert len(reference) == 40 and current == [] and "still filling: 40 of 60" in windows.note
     assert "re-index" in windows.reference_basis
-    _log_requests(log, 50, seed=6)
+    log_requests(log, 50, seed=6)
     reference, current, windows = select_windows(log, "c", SMALL)
     assert len(reference) == 60 and len(current) == 30 and not windows.note
     assert windows.reference_end < windows.current_start
@@ -161,9 +139,9 @@ def test_reference_window_starts_at_the_last_reindex_and_fills_first(log):
 
 
 def test_a_fixed_reference_period_and_the_current_window_start(log):
-    _log_requests(log, 40, seed=7)
+    log_requests(log, 40, seed=7)
     middle = log.rows()[-1].ts
-    _log_requests(log, 40, seed=8)
+    log_requests(log, 40, seed=8)
     fixed = DriftSettings(reference_requests=10, current_requests=100, min_requests=30, reference_from=0.0,
                           reference_until=middle + 1e-6)
     reference, current, windows = select_windows(log, "c", fixed)

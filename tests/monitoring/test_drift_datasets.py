@@ -87,6 +87,7 @@ def _check_held_out_quiet_then_foreign_fires(service: RagService, collection: st
     _ask(service, collection, reference + held_out)
     report, drift, checks = _drift(service, collection)
     assert drift.windows.n_reference == len(reference) and drift.windows.n_current == len(held_out)
+    assert set(report.sources) == {"eval"}
     assert checks[CENTROID_SIGNAL].enough_data and checks["top-1 retrieval score (dense cosine)"].enough_data
     assert drift.level == "ok", [(c.signal, c.detail) for c in drift.checks if c.level != "ok"]
     assert not [a for a in report.alerts if a.metric == "drift_psi"]
