@@ -140,6 +140,7 @@ class AnswerPipeline:
         abstain_threshold: float | None = None,
         history: Sequence[str] | None = None,
         source: str | None = None,
+        variant: str | None = None,
     ) -> AnswerStream:
         """The answer as a stream of text pieces; retrieval runs when reading starts.
 
@@ -149,7 +150,8 @@ class AnswerPipeline:
         the answer still reads the first top_k. `abstain_threshold` unset: the collection's own
         (core/collection_settings.py), else the setting. `history`: the conversation's earlier
         questions, oldest first; a follow-up is rewritten to stand alone from them before search.
-        `source`: who asks (web, cli, api, eval), recorded with the request.
+        `source`: who asks (web, cli, api, eval), and `variant`: the A/B variant answering
+        (core/variants.py), both recorded with the request.
         """
         question = (question or "").strip()
         chosen = PipelineOptions(top_k=top_k, reranker=reranker, answerer=answerer).resolved(self.settings)
@@ -161,6 +163,8 @@ class AnswerPipeline:
         trace = trace if trace is not None else Trace(question=question, collection=collection)
         if source:
             trace.source = source
+        if variant:
+            trace.variant = variant
 
         def pieces(stream: AnswerStream) -> Generator[str, None, None]:
             started = time.perf_counter()

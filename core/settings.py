@@ -131,6 +131,13 @@ class Settings(BaseSettings):
     drift_components: int = 3
     drift_reference_from: str | None = Field(default=None, description="ISO date or time; with drift_reference_until")
     drift_reference_until: str | None = None
+    # A/B variants (core/variants.py): RAG_AB=name:share,... and what each changes.
+    ab: str = Field(default="", description="name:share,... e.g. b:0.2 (empty: no A/B test)")
+    ab_variants: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="name -> choices: collection_suffix, mode, top_k, reranker, answerer, "
+        "abstain_threshold")
+    ab_alpha: float = 0.01  # significance of each comparison of a variant with the control
+    ab_min_effect: float = 0.05  # the smallest difference in a rate (abstention, errors) the verdict must see
 
     @field_validator("chunk_size", "chunk_overlap", "top_k", "candidates", "parent_chunk_size")
     @classmethod
@@ -164,6 +171,13 @@ class Settings(BaseSettings):
     @classmethod
     def _known_language(cls, value: str) -> str:
         return check_language(value)
+
+    @model_validator(mode="after")
+    def _variants_parse(self) -> Settings:
+        from core.variants import parse_variants
+
+        parse_variants(self.ab, self.ab_variants)
+        return self
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from core.settings import Settings
+from monitoring.ab import ABSettings
 from monitoring.drift import DriftSettings
 
 Pair = tuple[float, float]  # (warning, critical)
@@ -28,6 +29,7 @@ class MonitorConfig:
     evaluation_every_days: float = 7.0
     new_chunks: int = 1000
     drift: DriftSettings = field(default_factory=DriftSettings)
+    ab: ABSettings = field(default_factory=ABSettings)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MonitorConfig:
@@ -52,6 +54,7 @@ class MonitorConfig:
                 reference_from=parse_time(settings.drift_reference_from),
                 reference_until=parse_time(settings.drift_reference_until),
             ),
+            ab=ABSettings(alpha=settings.ab_alpha, min_effect=settings.ab_min_effect),
         )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from monitoring.ab import ABReport, ab_report
 from monitoring.alerts import (
     Alert,
     EvaluationStatus,
@@ -53,6 +54,8 @@ class MonitoringReport:
     # What the log holds, for filters: every collection and source with requests.
     known_collections: list[str] = field(default_factory=list)
     known_sources: list[str] = field(default_factory=list)
+    # Variants against the control, when requests of the window carry A/B variants.
+    ab: ABReport | None = None
 
     @property
     def status(self) -> str:
@@ -90,6 +93,7 @@ class MonitoringReport:
             "quality": [{**asdict(q), "created_at": _iso(q.created_at)} for q in self.quality],
             "per_day": self.per_day,
             "recent_errors": self.recent_errors,
+            "ab": self.ab.to_dict() if self.ab is not None else None,
         }
 
 
@@ -162,6 +166,7 @@ def build_report(
                         "error": r.error} for r in errors[-10:]],
         window=label, since=since, collection=collection, source=source, generated_at=now,
         known_collections=log.collections(), known_sources=[s for s in log.sources() if s],
+        ab=ab_report(rows, config.ab),
     )
     report.alerts = build_alerts(
         config=config, window=label, requests=len(rows), errors=len(errors),

@@ -72,7 +72,33 @@ def report_metrics(report: MonitoringReport) -> list[Metric]:
     for a in report.alerts:
         alert.add_metric([a.level, a.metric, a.collection or ""], a.value if a.value is not None else 1.0)
     return [info, status, requests, errors, error_rate, by_source, feedback, latency, psi, ks, p_value,
-            drift_level, quality, alerts, alert]
+            drift_level, quality, alerts, alert, *ab_metrics(report)]
+
+
+def ab_metrics(report: MonitoringReport) -> list[Metric]:
+    """The A/B arms (requests, rates, latency) and each variant's verdict; none without variants."""
+    if report.ab is None:
+        return []
+    requests = GaugeMetricFamily("rag_monitor_ab_requests", "Requests per A/B arm", labels=["variant"])
+    rates = GaugeMetricFamily("rag_monitor_ab_rate", "Rates per A/B arm", labels=["variant", "metric"])
+    latency = GaugeMetricFamily("rag_monitor_ab_latency_ms", "Whole-answer latency per A/B arm (ms)",
+                                labels=["variant", "quantile"])
+    for arm in report.ab.arms:
+        requests.add_metric([arm.name], arm.requests)
+        for metric in ("errors", "abstention", "grounded", "helpful", "feedback_rate"):
+            value = getattr(arm, metric).value
+            if value is not None:
+                rates.add_metric([arm.name, metric], value)
+        for name, value in arm.latency_ms.items():
+            latency.add_metric([arm.name, f"0.{name[1:]}"], value)
+    verdict = GaugeMetricFamily("rag_monitor_ab_verdict", "Verdict per variant (1 for the one that holds); "
+                                "requests still needed in rag_monitor_ab_needed", labels=["variant", "verdict"])
+    needed = GaugeMetricFamily("rag_monitor_ab_needed", "More requests per arm before a verdict",
+                               labels=["variant"])
+    for v in report.ab.verdicts:
+        verdict.add_metric([v.name, v.verdict], 1)
+        needed.add_metric([v.name], v.needed)
+    return [requests, rates, latency, verdict, needed]
 
 
 class MonitoringCollector(Collector):

@@ -17,6 +17,7 @@ from rag.web import (
     friendly_message,
     get_service,
     highlighted_html,
+    session_key,
     sidebar,
 )
 
@@ -158,7 +159,7 @@ def ask(question: str, choices: AnswerChoices, documents: list[str]) -> None:
         st.markdown(escape_markdown(question))
     with st.chat_message("assistant"):
         kwargs = {"top_k": choices.top_k, "reranker": choices.reranker, "answerer": choices.answerer,
-                  "documents": documents, "history": earlier}
+                  "documents": documents, "history": earlier, "session": session_key()}
         try:
             stream = service.ask_stream(question, choices.collection, **kwargs)
             pieces = iter(stream)

@@ -124,6 +124,40 @@ def quality_section(report: MonitoringReport) -> None:
     } for q in report.quality]), key="quality_table", hide_index=True)
 
 
+def ab_section(report: MonitoringReport) -> None:
+    """The A/B arms with 95 % intervals, and each variant's verdict against the control."""
+    if report.ab is None:
+        return
+    st.subheader("A/B variants")
+
+    def rate(r) -> str:  # noqa: ANN001
+        if r.value is None:
+            return "-"
+        low, high = r.interval
+        return f"{r.value:.1%} [{low:.1%}, {high:.1%}]"
+
+    st.dataframe(pd.DataFrame([{
+        "arm": a.name, "requests": a.requests, "p50 ms": a.latency_ms.get("p50"), "p95 ms": a.latency_ms.get("p95"),
+        "p95 95% CI": "-" if "p95" not in a.latency_interval_ms else
+        "{:.0f} to {:.0f}".format(*a.latency_interval_ms["p95"]),
+        "errors": rate(a.errors), "abstention": rate(a.abstention), "grounded": rate(a.grounded),
+        "helpful": rate(a.helpful), "feedback rate": rate(a.feedback_rate),
+    } for a in report.ab.arms]), key="ab_table", hide_index=True)
+    for v in report.ab.verdicts:
+        text = f"**{escape_markdown(v.name)}: {escape_markdown(v.verdict)}**, {escape_markdown(v.reason)}"
+        if v.verdict == "promote":
+            st.success(text, icon=":material/trending_up:")
+        elif v.verdict == "keep":
+            st.warning(text, icon=":material/block:")
+        else:
+            st.info(text, icon=":material/hourglass_empty:")
+        with st.expander(f"Tests of {v.name} against the control"):
+            st.dataframe(pd.DataFrame([{
+                "metric": c.metric, "test": c.test, "control": c.control, v.name: c.variant, "p-value": c.p_value,
+                "significant": c.significant, "better": c.better,
+            } for c in v.comparisons]), hide_index=True)
+
+
 def latency_section(report: MonitoringReport) -> None:
     """p50/p95/p99 per stage, overall and per hour."""
     st.subheader("Latency per stage (ms)")
@@ -184,6 +218,7 @@ else:
     alerts_section(report)
     drift_section(report)
     quality_section(report)
+    ab_section(report)
     latency_section(report)
     daily_section(report)
     errors_section(report)

@@ -529,6 +529,7 @@ def monitor(
     prometheus: bool = typer.Option(False, "--prometheus", help="Print the figures in Prometheus' text format"),
     new_reference: bool = typer.Option(
         False, "--new-reference", help="Drift compares --collection's next requests against those that follow now"),
+    ab: bool = typer.Option(False, "--ab", help="Only the A/B comparison of the variants (RAG_AB) and their verdicts"),
 ) -> None:
     """Status, figures and alerts from the request log; exit 0 when all is well, 1 on warnings, 2 on critical.
 
@@ -549,6 +550,9 @@ def monitor(
         _fail(str(exc), as_json)
     finally:
         service.close()
+    if ab:
+        _emit_json(report.ab.to_dict() if report.ab else {"arms": [], "verdicts": []}) if as_json else _show_ab(report)
+        return
     if prometheus:
         from monitoring.prometheus import prometheus_text
 
@@ -557,7 +561,35 @@ def monitor(
         _emit_json(report.to_dict())
     else:
         _show_monitoring(report)
+        if report.ab is not None:
+            _show_ab(report)
     raise typer.Exit({"ok": 0, "warning": 1, "critical": 2}[report.status])
+
+
+def _show_ab(report: Any) -> None:
+    if report.ab is None:
+        out.print(f"No A/B variants in the window ({report.window}): set RAG_AB=name:share and RAG_AB_VARIANTS.",
+                  highlight=False)
+        return
+
+    def rate(r: Any) -> str:
+        if r.value is None:
+            return "-"
+        low, high = r.interval
+        return f"{r.value:.1%} [{low:.1%}, {high:.1%}] of {r.n}"
+
+    table = Table("arm", "requests", "p50 ms", "p95 ms [95% CI]", "errors", "abstention", "grounded", "helpful",
+                  title=f"A/B variants ({report.window})")
+    for arm in report.ab.arms:
+        p95 = arm.latency_ms.get("p95")
+        ci = arm.latency_interval_ms.get("p95")
+        table.add_row(arm.name, str(arm.requests), _fmt_value(arm.latency_ms.get("p50")),
+                      "-" if p95 is None else f"{p95:.0f} [{ci[0]:.0f}, {ci[1]:.0f}]", rate(arm.errors),
+                      rate(arm.abstention), rate(arm.grounded), rate(arm.helpful))
+    out.print(table)
+    for v in report.ab.verdicts:
+        colour = {"promote": "green", "keep": "yellow", "not enough data": "cyan"}[v.verdict]
+        out.print(f"[{colour}]{v.name}: {v.verdict}[/{colour}] - {v.reason}", highlight=False)
 
 
 def _show_monitoring(report: Any) -> None:

@@ -92,21 +92,38 @@ class RagService:
     # Answers
     def ask(
         self, question: str, collection: str | None = None, *, documents: Sequence[str] | None = None,
-        **options: Any,
+        session: str | None = None, **options: Any,
     ) -> Answer:
         """A checked answer with citations (options: top_k, reranker, answerer, filters, mode, history:
-        the conversation's earlier questions). `documents`: ask only these (names or ids)."""
-        name = collection or self.settings.default_collection
-        return self.answers.ask(question, name, **self._only(name, documents, {"source": self.source, **options}))
+        the conversation's earlier questions). `documents`: ask only these (names or ids). `session`: whose
+        question (a chat session, an API client), for A/B variants sticky per session."""
+        name, options = self._routed(collection, session, options)
+        return self.answers.ask(question, name, **self._only(name, documents, options))
 
     def ask_stream(
         self, question: str, collection: str | None = None, *, documents: Sequence[str] | None = None,
-        **options: Any,
+        session: str | None = None, **options: Any,
     ) -> AnswerStream:
         """The same answer as a stream of text pieces; `.answer` once read, `.trace` its figures
         (`trace.standalone_question`: what was searched for, a follow-up completed from `history`)."""
+        name, options = self._routed(collection, session, options)
+        return self.answers.ask_stream(question, name, **self._only(name, documents, options))
+
+    def _routed(self, collection: str | None, session: str | None, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The collection and options of one request: who asks, and with A/B testing on, the variant of
+        its session (core/variants.py; a request without a session is a session of its own), whose
+        choices win over the request's."""
+        import uuid
+
+        from core.variants import assign, parse_variants
+
         name = collection or self.settings.default_collection
-        return self.answers.ask_stream(question, name, **self._only(name, documents, {"source": self.source, **options}))
+        options = {"source": self.source, **options}
+        variants = parse_variants(self.settings.ab, self.settings.ab_variants)
+        if not variants:
+            return name, options
+        variant = assign(variants, session or uuid.uuid4().hex)
+        return name + variant.collection_suffix, {**options, **variant.pipeline_options(), "variant": variant.name}
 
     def document_filter(self, collection: str, documents: Sequence[str]) -> dict[str, Any]:
         """The store filter that keeps a search to these documents (source names, file names or

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,13 @@ def prepare_samples() -> str | None:
     except RagError as exc:
         return f"The sample documents could not be prepared: {exc}"
     return None
+
+
+def session_key() -> str:
+    """This browser session's key: A/B variants stay the same for all of a session's questions."""
+    if "session_key" not in st.session_state:
+        st.session_state["session_key"] = uuid.uuid4().hex
+    return st.session_state["session_key"]
 
 
 @dataclass

@@ -92,3 +92,28 @@ def test_a_question_on_the_chat_page_is_logged_as_web(app, service, tmp_path) ->
     at.selectbox(key="monitor_source").set_value("web").run()
     assert _metrics(at)["Requests"] == "1"
     assert [r.source for r in service.request_log.rows()] == ["web"]
+
+
+@pytest.mark.integration
+def test_ab_comparison_with_intervals_and_a_verdict(app, web_home) -> None:  # noqa: ANN001
+    import numpy as np
+
+    from rag.web import get_service
+    from tests.monitoring.conftest import make_answer, make_trace
+
+    log = get_service().request_log
+    rng = np.random.default_rng(0)
+    for i in range(900):
+        log.record(make_trace(f"q{i}", variant="control", total_ms=float(rng.normal(100, 10))), make_answer())
+        log.record(make_trace(f"q{i}", variant="b", total_ms=float(rng.normal(130, 10))), make_answer())
+    log.record(make_trace("one", variant="c"), make_answer())
+    at = app.switch_page("pages/monitoring.py").run()
+    assert not at.exception, at.exception
+    [arms] = [d.value for d in at.dataframe if "arm" in d.value.columns]
+    assert list(arms["arm"]) == ["control", "b", "c"] and list(arms["requests"]) == [900, 900, 1]
+    assert arms["p50 ms"].iloc[1] > arms["p50 ms"].iloc[0]
+    assert "[" in arms["abstention"].iloc[0]  # a 95 % interval beside each rate
+    [keep] = [_plain(w.value) for w in at.warning if "b: keep" in _plain(w.value)]
+    assert "worse: latency_ms" in keep
+    [wait] = [_plain(i.value) for i in at.info if "c: not enough data" in _plain(i.value)]
+    assert "more requests per arm needed" in wait
