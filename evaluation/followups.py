@@ -29,7 +29,7 @@ from answer.condense import Condenser
 from answer.pipeline import condense, search
 from core.stages import Query
 from core.trace import Trace
-from evaluation.datasets import Dataset, Question
+from evaluation.datasets import SPLITS, Dataset, Question, question_split
 
 KINDS = ("period", "name", "subject")
 # A filing in a series: "2023 Q1 INTC" (year, quarter, subject code).
@@ -258,12 +258,13 @@ def _source(payload: dict[str, Any]) -> str:
 def measure_followups(
     retriever: Any, condenser: Condenser, collection: str, pairs: Sequence[FollowUpPair], k: int = 5,
 ) -> dict[str, Any]:
-    """hit@k of each pair's follow-up (rewritten by `condenser` from the opening question, as the
-    answer pipeline does), of its standalone version, and of the follow-up searched as asked;
-    per kind and over all pairs, with one row per pair."""
+    """hit@k (and hit@1) of each pair's follow-up (rewritten by `condenser` from the opening
+    question, as the answer pipeline does), of its standalone version, and of the follow-up
+    searched as asked; over all pairs, per kind and per split of the question the pair was built
+    from (rules were tuned looking at every pair: the test half is reported apart), one row per pair."""
     rows = []
     for pair in pairs:
-        hits = {}
+        hits, firsts = {}, {}
         for label, text, history in (("standalone", pair.standalone, []),
                                      ("follow_up", pair.follow_up, [pair.first]),
                                      ("as_asked", pair.follow_up, [])):
@@ -272,17 +273,24 @@ def measure_followups(
             found = search(retriever, Query(condensed.standalone, collection, k, k), trace)
             documents = list(dict.fromkeys(_source(c.payload) for c in found.chunks))[:k]
             hits[label] = any(d in pair.gold for d in documents)
+            firsts[label] = bool(documents) and documents[0] in pair.gold
             if label == "follow_up":
                 searched = condensed.standalone
-        rows.append({**asdict(pair), "searched": searched, **{f"hit_{name}": hit for name, hit in hits.items()}})
+        rows.append({**asdict(pair), "split": question_split(pair.source), "searched": searched,
+                     **{f"hit_{name}": hit for name, hit in hits.items()},
+                     **{f"first_{name}": hit for name, hit in firsts.items()}})
     return {"k": k, "pairs": len(rows), "overall": _rates(rows),
             "by_kind": {kind: _rates([r for r in rows if r["kind"] == kind]) for kind in KINDS
                         if any(r["kind"] == kind for r in rows)},
+            "by_split": {split: _rates([r for r in rows if r["split"] == split]) for split in SPLITS},
             "rows": rows}
 
 
 def _rates(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     n = len(rows)
-    rate = {label: round(sum(r[f"hit_{label}"] for r in rows) / n, 3) if n else None
-            for label in ("standalone", "follow_up", "as_asked")}
-    return {"pairs": n, **{f"hit@k_{label}": value for label, value in rate.items()}}
+    labels = ("standalone", "follow_up", "as_asked")
+    rates: dict[str, Any] = {"pairs": n}
+    for prefix, name in (("hit", "hit@k"), ("first", "hit@1")):
+        for label in labels:
+            rates[f"{name}_{label}"] = round(sum(r[f"{prefix}_{label}"] for r in rows) / n, 3) if n else None
+    return rates

@@ -161,7 +161,7 @@ def test_visible_set_follow_ups_find_their_gold_as_often_as_standalone(tmp_path_
             results[name] = measure_followups(service.retriever, RuleCondenser(), collection, pairs)
     finally:
         service.close()
-    summary = {name: {"overall": r["overall"], "by_kind": r["by_kind"]} for name, r in results.items()}
+    summary = {name: {key: r[key] for key in ("overall", "by_kind", "by_split")} for name, r in results.items()}
     print(json.dumps(summary, indent=1))
     assert results["docugami"]["pairs"] >= 200  # every single-filing question naming its company and quarter
     for name, result in results.items():
