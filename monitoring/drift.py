@@ -327,7 +327,8 @@ def select_windows(
         windows.reference_start, windows.reference_end = reference[0].ts, reference[-1].ts
     after = reference[-1].ts if reference else None
     since = max(v for v in (after, current_since) if v is not None) if (after or current_since) else None
-    rows = log.rows(since=since, collection=collection, source=source)
+    # The latest requests only (twice N, room for failed ones): a busy day holds far more than N.
+    rows = log.rows(since=since, collection=collection, source=source, limit=settings.current_requests * 2)
     reference_ids = {r.id for r in reference}
     current = [r for r in rows if r.error is None and r.id not in reference_ids][-settings.current_requests:]
     windows.n_current = len(current)
