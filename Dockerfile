@@ -27,6 +27,8 @@ COPY .streamlit ./.streamlit
 
 VOLUME ["/var/lib/rag"]
 EXPOSE 8501
+# One port for the web app, the REST API (/api/v1, /v1), /health, /ready and /metrics. Without
+# RAG_API_KEYS the API answers only requests from inside the container; /health is always open.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4).status == 200 else 1)"
+    CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8501/health', timeout=4).status == 200 else 1)"
 CMD ["rag", "serve", "--address", "0.0.0.0", "--port", "8501"]

@@ -9,6 +9,7 @@ call the one RagService of the process (rag/web.py's cached one), so the embedde
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import uuid
@@ -119,6 +120,8 @@ def serve(*, port: int, address: str, samples: bool) -> None:
     import uvicorn
     from streamlit import config
 
+    # A server reruns nothing when files change: no watcher (STREAMLIT_SERVER_FILE_WATCHER_TYPE overrides).
+    os.environ.setdefault("STREAMLIT_SERVER_FILE_WATCHER_TYPE", "none")
     settings = Settings()
     keys = ApiKeys.from_setting(settings.api_keys)
     url = client_url(address, port)

@@ -45,7 +45,7 @@ def test_app_is_built_here_and_points_at_qdrant(compose):
 def test_dockerfile_base_healthcheck_and_home():
     text = (REPO_ROOT / "Dockerfile").read_text()
     assert text.splitlines()[0].strip() == "FROM python:3.11-slim"
-    assert "HEALTHCHECK" in text and "/_stcore/health" in text
+    assert "HEALTHCHECK" in text and "http://127.0.0.1:8501/health" in text
     assert "RAG_HOME=/var/lib/rag" in text
     for folder in ("rag", "ingest", "retrieval", "llm", "evaluation", "monitoring", "pages", "data"):
         assert f"COPY {folder} " in text, folder

@@ -53,15 +53,20 @@ def fuzz(app: object, examples: int) -> list[str]:
             seen.append(operation.label)
             excluded = [positive_data_acceptance] if operation.label in OPEN_SETS else []
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-
-                @given(case=operation.as_strategy(generation_mode=mode))
-                @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
-                          suppress_health_check=list(HealthCheck))
-                def check(case: schemathesis.Case, excluded: list = excluded) -> None:
-                    case.call_and_validate(headers=AUTH, excluded_checks=excluded)
-
-                check()
+                checked(operation.as_strategy(generation_mode=mode), excluded, examples)()
     return seen
+
+
+def checked(strategy: object, excluded: list, examples: int):  # noqa: ANN201
+    """A Hypothesis test: every case of `strategy` is called and its response validated."""
+
+    @given(case=strategy)
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    def check(case: schemathesis.Case) -> None:
+        case.call_and_validate(headers=AUTH, excluded_checks=excluded)
+
+    return check
 
 
 def test_no_input_makes_the_api_fail_or_break_its_schema(fuzzed_app) -> None:  # noqa: ANN001
