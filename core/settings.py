@@ -138,6 +138,8 @@ class Settings(BaseSettings):
         "abstain_threshold")
     ab_alpha: float = 0.01  # significance of each comparison of a variant with the control
     ab_min_effect: float = 0.05  # the smallest difference in a rate (abstention, errors) the verdict must see
+    # Evaluation runs logged to MLflow when it is installed (the [mlflow] extra): auto | off.
+    mlflow: Literal["auto", "off"] = "auto"
 
     @field_validator("chunk_size", "chunk_overlap", "top_k", "candidates", "parent_chunk_size")
     @classmethod

@@ -364,6 +364,9 @@ def _show_run(service: Any, run: Any, out_dir: Path | None, as_json: bool) -> No
     store = RunStore(service.settings.logs_dir / "evaluation.sqlite")
     run_id = store.save(run)
     store.close()
+    tracked = service.track_evaluation(run)
+    if tracked is not None and not as_json:
+        console.print(f"Logged to MLflow: run {tracked.run_id} at {tracked.tracking_uri}", highlight=False)
     if out_dir is not None:
         write_reports(run, out_dir)
     if as_json:
@@ -601,11 +604,11 @@ def _show_monitoring(report: Any) -> None:
               f"{report.errors} failed ({report.error_rate:.2%})", highlight=False)
     if report.sources:
         out.print("By source: " + ", ".join(f"{k} {v}" for k, v in sorted(report.sources.items())), highlight=False)
-    latency = Table("latency (ms)", "p50", "p95", "p99", "requests", title="Latency")
+    latency = Table("latency (ms)", "p50", "p95", "p99", title="Latency")
     for stage in ("retrieval_path", "llm_answer", "embed", "retrieve", "rerank", "generate", "total"):
         values = report.latency_ms.get(stage) or {}
         if values:
-            latency.add_row(stage, *(f"{values[p]:.0f}" for p in ("p50", "p95", "p99")), "")
+            latency.add_row(stage, *(f"{values[p]:.0f}" for p in ("p50", "p95", "p99")))
     if latency.row_count:
         out.print(latency)
     out.print(f"Alerts: {len(report.alerts)}" if report.alerts else "No alerts.", highlight=False)

@@ -285,7 +285,14 @@ class RagService:
         config = EvalConfig(top_k=top_k, reranker=reranker or None, answerer=answerer or None)
         run = EvaluationRunner(self).run(data, config, progress=progress)
         run_id = self.evaluation_store.save(run)
+        self.track_evaluation(run)
         return next(r for r in self.evaluation_runs() if r["id"] == run_id)
+
+    def track_evaluation(self, run: Any) -> Any:
+        """Log an evaluation run to MLflow (monitoring/tracking.py); None when MLflow is absent or off."""
+        from monitoring.tracking import log_evaluation
+
+        return log_evaluation(self.settings, run.summary(), run.to_dict())
 
     def _require(self, collection: str) -> None:
         self.store.require_collection(collection)
