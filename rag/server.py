@@ -25,7 +25,7 @@ from core.errors import RagError
 from core.settings import Settings
 from rag.api import Readiness, create_api, create_openai_api, probe_routes
 from rag.auth import ApiKeys
-from rag.client import ServerRecord
+from rag.client import ServerRecord, answers
 from rag.jobs import IngestJobs
 from rag.metrics import ServingMetrics
 from rag.service import RagService
@@ -123,6 +123,9 @@ def serve(*, port: int, address: str, samples: bool) -> None:
     # A server reruns nothing when files change: no watcher (STREAMLIT_SERVER_FILE_WATCHER_TYPE overrides).
     os.environ.setdefault("STREAMLIT_SERVER_FILE_WATCHER_TYPE", "none")
     settings = Settings()
+    running = ServerRecord.read(settings.home)
+    if running is not None and answers(running["url"], running["instance"]):
+        raise RagError(f"rag serve already runs for this RAG_HOME at {running['url']}: use it, or stop it first.")
     keys = ApiKeys.from_setting(settings.api_keys)
     url = client_url(address, port)
     print(f"Web app and API: {url} (API docs {url}/api/v1/docs, OpenAI-compatible {url}/v1, "

@@ -22,6 +22,8 @@ def rag_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("rag_home")
     monkeypatch.setenv("RAG_HOME", str(home))
     monkeypatch.delenv("RAG_QDRANT_URL", raising=False)
+    for name in ("RAG_SERVER_URL", "RAG_SERVER_API_KEY", "RAG_API_KEYS", "RAG_METRICS_KEYS"):
+        monkeypatch.delenv(name, raising=False)  # the rag command opens the test's own store, not a server's
     get_settings.cache_clear()
     yield home
     get_settings.cache_clear()

@@ -150,6 +150,9 @@ def test_a_key_is_needed_and_a_dead_server_is_passed_by(served, tmp_path, monkey
     keyed = runner.invoke(app, ["collections", "list", "--json"],
                           env={"RAG_HOME": str(served.home), "RAG_SERVER_API_KEY": KEY})
     assert keyed.exit_code == 0 and "collections" in json.loads(keyed.stdout)
+    twice = runner.invoke(app, ["serve", "--port", "9"], env={"RAG_HOME": str(served.home)})
+    assert twice.exit_code == 2 and f"rag serve already runs for this RAG_HOME at {served.url}" in " ".join(
+        twice.stderr.split())
     # RAG_SERVER_URL names a server that does not answer: the command opens its own store.
     alone = runner.invoke(app, ["collections", "list", "--json"],
                           env={"RAG_HOME": str(tmp_path / "home"), "RAG_SERVER_URL": "http://127.0.0.1:9"})
