@@ -50,7 +50,7 @@ def ask(page, url: str, question: str) -> None:  # noqa: ANN001
     box.wait_for()
     box.fill(question)
     box.press("Enter")
-    page.get_by_text("Details: timings, tokens, cost").wait_for()
+    page.get_by_text("Details: search, timings, tokens, cost").wait_for()
 
 
 @pytest.mark.browser
