@@ -4,7 +4,7 @@ fire it, a held-out part of the same set does not.
 The shared sets (docugami, COVID-QA; RAG_EVAL_DATA or ../shared/eval) are converted into a temp
 folder; without them the test says so and skips. The sample-set variant always runs: the shipped
 questions (dev half as reference, test half held out) against off-topic questions. The `slow`
-variant asks more questions of more COVID-QA articles, and runs the other way round too.
+variant asks three times as many questions of more COVID-QA articles.
 """
 
 from __future__ import annotations
@@ -133,23 +133,16 @@ def test_covidqa_held_out_is_quiet_and_docugami_questions_drift(shared_sets, tmp
 
 
 @pytest.mark.slow
-def test_covidqa_larger_windows_and_the_other_way_round(shared_sets, tmp_path):
-    """Twelve articles, 150 questions per window; then docugami's filings as the collection with
-    its own questions as reference and held out, and COVID-QA's as the foreign ones."""
+def test_covidqa_larger_windows(shared_sets, tmp_path):
+    """Twelve articles, 150 questions per window, the default 50 as the least a window needs."""
     files, covid = _covid_subset(shared_sets["covidqa"], 12)
     reference = [q.question for q in covid.split("dev").questions][:150]
     held_out = [q.question for q in covid.split("test").questions][:150]
     foreign = [q.question for q in shared_sets["docugami"].questions][:150]
+    assert len(reference) == len(held_out) == len(foreign) == 150
     service = _service(tmp_path / "home", 150, 150, minimum=50)
     try:
         service.ingest(files, "covid")
         _check_held_out_quiet_then_foreign_fires(service, "covid", reference, held_out, foreign)
-        docugami = shared_sets["docugami"]
-        service.ingest(docugami.document_files(), "docugami")
-        service.settings.drift_reference_requests = service.settings.drift_current_requests = 80
-        _check_held_out_quiet_then_foreign_fires(
-            service, "docugami", [q.question for q in docugami.split("dev").questions][:80],
-            [q.question for q in docugami.split("test").questions][:80],
-            [q.question for q in covid.questions][:80])
     finally:
         service.close()
