@@ -1,7 +1,7 @@
 """Rerankers: reorder retrieved chunks by a model's relevance score, or keep the fused order.
 
-`make_reranker` turns a setting ("none", "cross-encoder:<path or name>", "cohere[:model]") into
-a reranker, or into (None, reason) when it cannot run here; `safe_rerank` never lets a failing
+`make_reranker` turns a setting ("none", "sentence", "cross-encoder:<path or name>",
+"cohere[:model]") into a reranker, or into (None, reason) when it cannot run here; `safe_rerank` never lets a failing
 reranker fail an answer: the fused order is kept and a warning says why.
 """
 
@@ -17,6 +17,7 @@ from core.types import ScoredChunk
 from retrieval.lazy_model import LazyModel
 
 NO_RERANKER = "none"
+SENTENCE_RERANKER = "sentence"
 CROSS_ENCODER_PREFIX = "cross-encoder:"
 COHERE_PREFIX = "cohere"
 
@@ -100,16 +101,69 @@ class CrossEncoderReranker(LazyModel):
         return ranked[:top_k] if top_k is not None else ranked
 
 
+class SentenceReranker:
+    """Second-stage scoring of the candidates at sentence level: no model, no extra weights.
+
+    Each of the first `depth` candidates scores `weight` x its best sentence's share of the
+    question's content words (retrieval/sentences.py) + (1 - weight) x a prior from its fused rank
+    r, (k + 1) / (k + r): a chunk with one sentence that holds the question's rare words rises
+    above chunks that share only its topic, and the fused order (name and recency boosts
+    included) still counts. Candidates past `depth` follow in their fused order, below every
+    rescored one. Chosen on the dev splits (evaluation/baselines/README.md): COVID-QA passage
+    hit@5 0.762 -> 0.790 and document MRR@10 0.802 -> 0.826; docugami document MRR@10 unchanged.
+    """
+
+    def __init__(self, weight: float = 0.5, rank_k: float = 2.0, depth: int = 30) -> None:
+        if not 0.0 <= weight <= 1.0:
+            raise ValueError(f"weight must be within [0, 1] (got {weight})")
+        if rank_k <= 0:
+            raise ValueError(f"rank_k must be > 0 (got {rank_k})")
+        if depth <= 0:
+            raise ValueError(f"depth must be > 0 (got {depth})")
+        self.weight = weight
+        self.rank_k = rank_k
+        self.depth = depth
+
+    @property
+    def name(self) -> str:
+        return SENTENCE_RERANKER
+
+    def prior(self, rank: int) -> float:
+        """The fused rank's part of the score: 1 at rank 1, then (k + 1) / (k + rank)."""
+        return (self.rank_k + 1) / (self.rank_k + rank)
+
+    def rerank(self, query: str, chunks: list[ScoredChunk], top_k: int | None = None) -> list[ScoredChunk]:
+        """The chunks by mixed score, best first, scores replaced by it; cut to `top_k` when given."""
+        from retrieval.sentences import best_sentence_scores
+
+        _check_top_k(top_k)
+        head = chunks[: self.depth]
+        best = best_sentence_scores(query, [c.text for c in head])
+        scored = [
+            (self.weight * sentence + (1 - self.weight) * self.prior(rank), rank, chunk)
+            for rank, (chunk, sentence) in enumerate(zip(head, best, strict=True), start=1)
+        ]
+        scored += [
+            ((1 - self.weight) * self.prior(rank), rank, chunk)
+            for rank, chunk in enumerate(chunks[self.depth :], start=len(head) + 1)
+        ]
+        scored.sort(key=lambda item: (-item[0], item[1]))  # ties keep the fused order
+        ranked = [replace(chunk, score=score) for score, _, chunk in scored]
+        return ranked[:top_k] if top_k is not None else ranked
+
+
 def make_reranker(spec: str, settings: Settings) -> tuple[Reranker | None, str | None]:
     """The reranker a setting names, or (None, reason) when it cannot run here.
 
-    "none" gives (None, None). A cross-encoder is loaded now, so missing weights show up once
+    "none" gives (None, None); "sentence" needs no model. A cross-encoder is loaded now, so missing weights show up once
     at start instead of on every question; Cohere needs COHERE_API_KEY. An unknown kind is a
     ConfigError: that is a typo to fix, not a condition to run around.
     """
     spec = (spec or NO_RERANKER).strip()
     if spec.lower() == NO_RERANKER:
         return None, None
+    if spec.lower() == SENTENCE_RERANKER:
+        return SentenceReranker(), None
     if spec.startswith(CROSS_ENCODER_PREFIX):
         model = spec[len(CROSS_ENCODER_PREFIX):].strip()
         if not model:
@@ -134,7 +188,8 @@ def make_reranker(spec: str, settings: Settings) -> tuple[Reranker | None, str |
             return None, _not_loaded(spec, exc, "set COHERE_API_KEY, or set RAG_RERANKER to 'none'")
         return cohere, None
     raise ConfigError(
-        f"Unknown reranker {spec!r}: use 'none', 'cross-encoder:<folder or model name>' or 'cohere[:model]'."
+        f"Unknown reranker {spec!r}: use 'none', 'sentence', 'cross-encoder:<folder or model name>' or "
+        "'cohere[:model]'."
     )
 
 

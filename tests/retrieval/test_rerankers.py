@@ -176,3 +176,76 @@ def test_make_reranker_with_a_hub_name_offline_runs_without_it():
     reranker, reason = make_reranker("cross-encoder:example-org/not-a-cached-cross-encoder", Settings())
     assert reranker is None
     assert reason and "example-org/not-a-cached-cross-encoder" in reason and "fused" in reason
+
+
+# --- the sentence reranker (no model) ----------------------------------------------------------
+
+COVID_CHUNKS = [
+    # Fused order: the first two share the question's topic words, the third holds the answer.
+    "Rotavirus is the leading cause of severe diarrhoea in young children worldwide. Rotavirus "
+    "vaccines were introduced in many countries after 2006.",
+    "The rotavirus genome has eleven segments of double-stranded RNA inside a triple-layered capsid.",
+    "Besides its six structural proteins, the genome codes for the non-structural proteins NSP1-NSP5/NSP6, "
+    "which control replication. Samples were stored at -80 °C.",
+    "Norovirus outbreaks on cruise ships were traced to contaminated water.",
+]
+
+
+def ranked_chunks(texts: list[str]) -> list[ScoredChunk]:
+    return [ScoredChunk(f"c{i}", 1 / (5 + i), text, {"file_name": "f.txt", "page": 1}) for i, text in enumerate(texts)]
+
+
+def test_sentence_reranker_lifts_the_chunk_whose_sentence_holds_the_question_words():
+    from retrieval.rerankers import SentenceReranker
+
+    query = "What non-structural proteins are coded by Rotavirus?"
+    ranked = SentenceReranker().rerank(query, ranked_chunks(COVID_CHUNKS))
+    assert ranked[0].id == "c2"
+    assert [c.id for c in ranked[1:]] == ["c0", "c1", "c3"]  # the rest keep their fused order
+    assert [c.score for c in ranked] == sorted((c.score for c in ranked), reverse=True)
+    assert ranked[0].payload == {"file_name": "f.txt", "page": 1} and ranked[0].text == COVID_CHUNKS[2]
+
+
+def test_sentence_reranker_with_no_weight_or_no_question_words_keeps_the_fused_order():
+    from retrieval.rerankers import SentenceReranker
+
+    chunks = ranked_chunks(COVID_CHUNKS)
+    query = "What non-structural proteins are coded by Rotavirus?"
+    assert [c.id for c in SentenceReranker(weight=0.0).rerank(query, chunks)] == ["c0", "c1", "c2", "c3"]
+    assert [c.id for c in SentenceReranker().rerank("What is it?", chunks)] == ["c0", "c1", "c2", "c3"]
+
+
+def test_sentence_reranker_rescores_only_the_first_depth_and_cuts_to_top_k():
+    from retrieval.rerankers import SentenceReranker
+
+    texts = ["Nothing relevant here."] * 3 + [COVID_CHUNKS[2]]
+    query = "Which non-structural proteins does the genome code?"
+    deep = SentenceReranker(depth=4).rerank(query, ranked_chunks(texts))
+    assert deep[0].id == "c3"
+    shallow = SentenceReranker(depth=3).rerank(query, ranked_chunks(texts))
+    assert [c.id for c in shallow] == ["c0", "c1", "c2", "c3"]  # past the depth: fused order, last
+    assert len(SentenceReranker().rerank(query, ranked_chunks(texts), top_k=2)) == 2
+    with pytest.raises(ValueError, match="top_k"):
+        SentenceReranker().rerank(query, ranked_chunks(texts), top_k=0)
+    for bad in ({"weight": 1.5}, {"rank_k": 0}, {"depth": 0}):
+        with pytest.raises(ValueError):
+            SentenceReranker(**bad)
+
+
+def test_best_sentence_scores_weigh_rare_words_and_numbers():
+    from retrieval.sentences import best_sentence_scores, split_sentences
+
+    assert split_sentences("First one. Second\nwraps here.\n\nNew paragraph") == [
+        "First one.", "Second wraps here.", "New paragraph"]
+    texts = ["The fever lasted 5 days in 2019.", "The fever lasted a week.", "Cough was common."]
+    high, low, none = best_sentence_scores("How long did the fever last in 2019?", texts)
+    assert high > low > none == 0.0
+    assert high == pytest.approx(1.0)
+    assert best_sentence_scores("What is it?", texts) == [0.0, 0.0, 0.0]
+
+
+def test_make_reranker_sentence_needs_no_model():
+    from retrieval.rerankers import SentenceReranker
+
+    reranker, reason = make_reranker("sentence", Settings())
+    assert reason is None and isinstance(reranker, SentenceReranker) and reranker.name == "sentence"

@@ -1,0 +1,95 @@
+"""Sentences of a chunk and the question's words they hold: the second-stage score of a candidate.
+
+Retrieval ranks whole chunks; the passage that answers is often one sentence of a chunk that also
+talks about other things. `best_sentence_scores` gives each chunk the score of its best sentence:
+the share of the question's content words (stemmed, stopwords out) that the sentence holds, each
+word weighted by how rare it is among the candidates' sentences, numbers counting double.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+_TOKEN = re.compile(r"[^\W_]+(?:[-/.,'’][^\W_]+)*")
+_PARAGRAPH = re.compile(r"\n\s*\n")
+NUMBER_WEIGHT = 2.0  # a number or code in the question ("2019", "H1N1") is the strongest cue
+# Words that only shape a question ("how much", "what does X mean"): never evidence.
+_QUESTION_WORDS = frozenset("much many long often kind sort mean means meaning".split())
+
+
+@lru_cache(maxsize=1)
+def _punkt() -> Any:
+    # llama-index-core ships the punkt and stopwords data: no download.
+    from llama_index.core.utils import globals_helper
+
+    return globals_helper.punkt_tokenizer
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    from llama_index.core.utils import globals_helper
+
+    return frozenset(globals_helper.stopwords) | _QUESTION_WORDS
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    from nltk.stem.snowball import SnowballStemmer
+
+    return SnowballStemmer("english")
+
+
+@lru_cache(maxsize=1 << 16)
+def _stem(token: str) -> str:
+    if any(ch.isdigit() for ch in token):
+        return token.replace("-", "")  # "AHP-9" and "AHP9" are one model name
+    return str(_stemmer().stem(token))
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of a chunk: paragraphs apart, the lines of a paragraph joined (PDF text wraps
+    lines), punkt inside each. A table without full stops stays one unit."""
+    sentences: list[str] = []
+    for paragraph in _PARAGRAPH.split(text):
+        joined = " ".join(paragraph.split())
+        if joined:
+            sentences.extend(s for s in _punkt().tokenize(joined) if s.strip())
+    return sentences
+
+
+def content_terms(text: str) -> list[str]:
+    """Stemmed, lower-case words of a text without stopwords; hyphenated words also give their parts."""
+    stop = _stopwords()
+    terms: list[str] = []
+    for token in _TOKEN.findall(text.lower().replace("’", "'")):
+        if token in stop:
+            continue
+        terms.append(_stem(token))
+        if "-" in token and not any(ch.isdigit() for ch in token):
+            terms.extend(_stem(part) for part in token.split("-") if part and part not in stop)
+    return terms
+
+
+def _weight(term: str, idf: dict[str, float]) -> float:
+    return idf.get(term, 1.0) * (NUMBER_WEIGHT if any(ch.isdigit() for ch in term) else 1.0)
+
+
+def best_sentence_scores(question: str, texts: Sequence[str]) -> list[float]:
+    """For each text, the best score of its sentences: the weighted share of the question's
+    content words the sentence holds (0..1). A word's weight is log(1 + n / (1 + df)) over the n
+    sentences of all the texts, doubled for numbers; a question without content words scores 0."""
+    wanted = set(content_terms(question))
+    sentence_terms = [[set(content_terms(s)) & wanted for s in split_sentences(t) or [t]] for t in texts]
+    every = [terms for per_text in sentence_terms for terms in per_text]
+    if not wanted or not every:
+        return [0.0] * len(texts)
+    idf = {w: math.log(1 + len(every) / (1 + sum(w in terms for terms in every))) for w in wanted}
+    total = sum(_weight(w, idf) for w in wanted)
+    return [
+        max((sum(_weight(w, idf) for w in terms) / total for terms in per_text), default=0.0)
+        for per_text in sentence_terms
+    ]
