@@ -91,6 +91,11 @@ class Calibration:
             "chosen": None if self.chosen is None else self.chosen.to_dict(),
             "at_run_threshold": curve_point(self.decisions, self.run_threshold).to_dict(),
             "per_dataset": {name: point.to_dict() for name, point in self.per_set.items()},
+            "per_dataset_at_run_threshold": {s.name: curve_point(s.decisions, self.run_threshold).to_dict()
+                                             for s in self.sets},
+            # Each set's own curve: pooling lets the largest set dominate the answered rate.
+            "per_dataset_curve": {s.name: [p.to_dict() for p in tradeoff_curve(
+                s.decisions, thresholds(CURVE_STEP, s.decisions, include=[self.run_threshold]))] for s in self.sets},
             "curve": [p.to_dict() for p in self.curve],
         }
 

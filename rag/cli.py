@@ -490,9 +490,12 @@ def _show_calibration(result: Any, split: str, collection: str | None, written: 
               f"{_fmt(point.answered_rate)} of the answerable questions whose gold document is in the top 5; "
               f"refuses {refused}. Now: {result.run_threshold:.2f}.")
     if len(result.sets) > 1:
+        now = result.to_dict()["per_dataset_at_run_threshold"]
         for name, p in result.per_set.items():
-            out.print(f"  {name}: answered {_fmt(p.answered_rate)}, "
-                      + ", ".join(f"refused {p.refusal[k]:.3f} {k}" for k in p.refusal))
+            before = now[name]
+            out.print(f"  {name}: answered {_fmt(p.answered_rate)} (now {_fmt(before['answered_rate'])}), "
+                      + ", ".join(f"refused {p.refusal[k]:.3f} {k} (now {before[f'refusal_rate_{k}']:.3f})"
+                                  for k in p.refusal))
     if written is not None:
         out.print(f"Written to collection {collection!r}: {written}")
     else:

@@ -150,3 +150,5 @@ def test_calibrate_pools_data_sets_and_reports_each(monkeypatch) -> None:
     assert data["questions"] == {"answerable": 4, "foreign": 2, "hard": 2}
     assert data["at_run_threshold"]["answered_rate"] == 0.5
     assert data["chosen"]["refusal_rate_hard"] == 1.0
+    assert data["per_dataset_at_run_threshold"]["b"]["answered_rate"] == 0.5
+    assert {p["threshold"] for p in data["per_dataset_curve"]["a"]} >= {0.05, 0.5, 1.0}
