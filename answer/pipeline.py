@@ -53,7 +53,8 @@ def condense(condenser: Condenser, question: str, history: Sequence[str], trace:
 def search(retriever: HybridRetriever, query: Query, trace: Trace) -> Candidates:
     """Hybrid search for the query; the retriever puts its timings and fusion weights on the trace."""
     chunks = retriever.retrieve(
-        query.collection, query.text, query.fetch, dict(query.filters), mode=query.mode, trace=trace,  # type: ignore[arg-type]
+        query.collection, query.text, query.fetch, dict(query.filters), mode=query.mode,  # type: ignore[arg-type]
+        weights=query.weights, trace=trace,
     )
     trace.record_scores("retrieve", chunks)
     return Candidates(query, tuple(chunks))
@@ -135,6 +136,7 @@ class AnswerPipeline:
         answerer: str | None = None,
         filters: dict[str, Any] | None = None,
         mode: str | None = None,
+        weights: tuple[float, float] | Sequence[float] | None = None,
         trace: Trace | None = None,
         fetch: int | None = None,
         abstain_threshold: float | None = None,
@@ -144,7 +146,8 @@ class AnswerPipeline:
     ) -> AnswerStream:
         """The answer as a stream of text pieces; retrieval runs when reading starts.
 
-        Unset options take the settings' values; `mode` unset keeps the retriever's own. The
+        Unset options take the settings' values; `mode` and `weights` (dense, sparse fusion weights of
+        hybrid search) unset keep the retriever's own. The
         stream's `trace` (the one passed, else a new one) collects every stage's figures.
         `fetch`: search for at least this many candidates (`stream.candidates`, for evaluation);
         the answer still reads the first top_k. `abstain_threshold` unset: the collection's own
@@ -176,7 +179,7 @@ class AnswerPipeline:
                 wanted = max(top_k, self.settings.candidates // 2) if reranker_model is not None else top_k
                 condensed = condense(self._condenser(chosen.answerer), question, list(history or ()), trace)
                 query = Query(condensed.standalone, collection, top_k, max(wanted, fetch or 0), dict(filters or {}),
-                              mode)
+                              mode, tuple(weights) if weights is not None else None)  # type: ignore[arg-type]
                 candidates = search(self.retriever, query, trace)
                 stream.candidates = candidates.chunks
                 ranked = rerank(reranker_model, candidates, trace, (*condensed.warnings, *((reason,) if reason else ())))

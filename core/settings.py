@@ -134,8 +134,8 @@ class Settings(BaseSettings):
     # A/B variants (core/variants.py): RAG_AB=name:share,... and what each changes.
     ab: str = Field(default="", description="name:share,... e.g. b:0.2 (empty: no A/B test)")
     ab_variants: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="name -> choices: collection_suffix, mode, top_k, reranker, answerer, "
-        "abstain_threshold")
+        default_factory=dict, description="name -> choices: collection_suffix, mode, weights [dense, sparse], top_k, "
+        "reranker, answerer, abstain_threshold")
     ab_alpha: float = 0.01  # significance of each comparison of a variant with the control
     ab_min_effect: float = 0.05  # the smallest difference in a rate (abstention, errors) the verdict must see
     # Evaluation runs logged to MLflow when it is installed (the [mlflow] extra): auto | off.

@@ -29,6 +29,7 @@ class Query:
     fetch: int  # candidates to retrieve: more than top_k when a reranker picks among them
     filters: Mapping[str, Any] = field(default_factory=dict)
     mode: str | None = None  # hybrid | dense | sparse; None: the retriever's own
+    weights: tuple[float, float] | None = None  # (dense, sparse) fusion weights; None: the retriever's own
 
     def __post_init__(self) -> None:
         if not self.text.strip():

@@ -2,9 +2,9 @@
 
 `RAG_AB=b:0.2,c:0.1` sends 20 % of sessions to variant b and 10 % to c; the rest get "control" (the
 settings as they are). `RAG_AB_VARIANTS` says what each variant changes, e.g.
-`{"b": {"reranker": "cohere", "top_k": 8}, "c": {"collection_suffix": "_fixed", "mode": "dense"}}`:
-a collection of the same documents chunked another way, retrieval mode, top_k, reranker,
-answerer, abstention threshold. A session's variant is a hash of its key, so the same session always
+`{"b": {"reranker": "cohere", "top_k": 8}, "c": {"collection_suffix": "_fixed", "mode": "dense"},
+"d": {"weights": [1.0, 0.5]}}`: a collection of the same documents chunked another way, retrieval mode,
+the fusion weights (dense, sparse) of hybrid search, top_k, reranker, answerer, abstention threshold. A session's variant is a hash of its key, so the same session always
 gets the same one, and the shares hold over many sessions without any state.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 CONTROL = "control"
 # What a variant may change: the per-request options of the answer pipeline, and which collection.
-VARIANT_OPTIONS = ("collection_suffix", "mode", "top_k", "reranker", "answerer", "abstain_threshold")
+VARIANT_OPTIONS = ("collection_suffix", "mode", "weights", "top_k", "reranker", "answerer", "abstain_threshold")
 _MODES = ("hybrid", "dense", "sparse")
 
 
@@ -64,6 +64,8 @@ def parse_variants(spec: str | None, definitions: Mapping[str, Mapping[str, Any]
                              f"use {', '.join(VARIANT_OPTIONS)}")
         if "mode" in options and options["mode"] not in _MODES:
             raise ValueError(f"RAG_AB_VARIANTS[{name!r}]: mode must be one of {', '.join(_MODES)}")
+        if "weights" in options:
+            options["weights"] = _fusion_weights(name, options["weights"])
         variants.append(Variant(name, share, options))
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
@@ -74,6 +76,18 @@ def parse_variants(spec: str | None, definitions: Mapping[str, Mapping[str, Any]
     if undefined:
         raise ValueError(f"RAG_AB_VARIANTS defines {', '.join(undefined)}, which RAG_AB gives no share")
     return tuple(variants)
+
+
+def _fusion_weights(name: str, value: Any) -> tuple[float, float]:
+    """A variant's (dense, sparse) fusion weights: two numbers >= 0, not both 0."""
+    try:
+        dense, sparse = (float(w) for w in value)
+    except (TypeError, ValueError):
+        dense = sparse = -1.0
+    if dense < 0 or sparse < 0 or dense + sparse == 0:
+        raise ValueError(f"RAG_AB_VARIANTS[{name!r}]: weights must be [dense, sparse], two numbers >= 0 "
+                         f"and not both 0 (got {value!r})")
+    return dense, sparse
 
 
 def session_point(session: str) -> float:

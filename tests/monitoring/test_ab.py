@@ -34,6 +34,10 @@ def test_observed_shares_match_the_setting_over_many_sessions():
     ("control:0.1", {}, "name yours otherwise"),
     ("b:0.1", {"b": {"chunker": "fixed"}}, "unknown choice"),
     ("b:0.1", {"b": {"mode": "fuzzy"}}, "mode must be"),
+    ("b:0.1", {"b": {"weights": [1.0]}}, "weights must be"),
+    ("b:0.1", {"b": {"weights": [0, 0]}}, "weights must be"),
+    ("b:0.1", {"b": {"weights": [-1, 2]}}, "weights must be"),
+    ("b:0.1", {"b": {"weights": "dense"}}, "weights must be"),
     ("b:0.1", {"b": {}, "c": {"top_k": 2}}, "gives no share"),
     ("", {"b": {"top_k": 2}}, "gives none a share"),
 ])

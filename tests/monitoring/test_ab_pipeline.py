@@ -43,3 +43,32 @@ def test_sessions_keep_their_variant_and_the_variant_answers_with_its_choices(tm
     assert {r.collection for r in rows if r.variant == CONTROL} == {"notes"}
     assert all(len(r.sources) <= 1 for r in rows if r.variant == "b")  # the variant's top_k wins over the call's
     assert all(r.source == "eval" for r in rows)
+
+
+def test_a_variant_sets_the_fusion_weights_of_hybrid_search(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAG_AB", "dense_heavy:0.5")
+    monkeypatch.setenv("RAG_AB_VARIANTS", json.dumps({"dense_heavy": {"weights": [3.0, 1.0]}}))
+    settings = get_settings()
+    variants = parse_variants(settings.ab, settings.ab_variants)
+    assert variants[0].pipeline_options() == {"weights": (3.0, 1.0)}
+    sessions = [f"session-{i}" for i in range(40)]
+    variant_session = next(s for s in sessions if assign(variants, s).name == "dense_heavy")
+    control_session = next(s for s in sessions if assign(variants, s).name == CONTROL)
+    notes = tmp_path / "zephyr.txt"
+    notes.write_text(NOTES)
+    service = RagService(settings, source="eval")
+    try:
+        service.ingest([notes], "notes")
+        weights = {}
+        for session in (variant_session, control_session):
+            stream = service.ask_stream("What are the Zephyr blades made of?", "notes", session=session)
+            stream.result()
+            weights[session] = stream.trace.weights
+        rows = service.request_log.rows()
+    finally:
+        service.close()
+    # The dense weight is the variant's as set; the control fuses with the settings' (1.0). The sparse
+    # weight follows BM25's spread (retrieval/fusion.py) from the weight given, the same here for both.
+    assert weights[variant_session][0] == 3.0 and weights[control_session][0] == 1.0
+    assert weights[variant_session][1] == weights[control_session][1]
+    assert [r.variant for r in rows] == ["dense_heavy", CONTROL]
