@@ -5,19 +5,24 @@ Pages and this module are the only places that import streamlit.
 
 from __future__ import annotations
 
+import base64
 import html
 import logging
 import re
 import uuid
+from collections.abc import Container
 from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
 
+from core.citations import MARKER
 from core.errors import CollectionNotFoundError, ConfigError, RagError, StoreBusyError
 from core.settings import Settings
 from llm.errors import ProviderError
 from llm.registry import ANSWERER_HELP, EXTRACTIVE, RERANKER_HELP, RERANKER_NAMES, answerer_choices
+from rag.conversations import ConversationStore
+from rag.pages_render import PageRenderer, PageView
 from rag.service import CollectionInfo, RagService
 
 # Every ASCII punctuation mark may be backslash-escaped in CommonMark; escaping them all keeps
@@ -30,6 +35,18 @@ _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&\"'])")
 def get_service() -> RagService:
     """The process-wide service: settings read fresh from the environment once, heavy parts built lazily."""
     return RagService(Settings(), source="web")
+
+
+@st.cache_resource(show_spinner=False)
+def get_conversations() -> ConversationStore:
+    """The saved conversations of this RAG_HOME (conversations.sqlite)."""
+    return ConversationStore(get_service().settings.home / "conversations.sqlite")
+
+
+@st.cache_resource(show_spinner=False)
+def get_page_renderer() -> PageRenderer:
+    """The process's renderer of cited PDF pages, caching pictures under RAG_HOME/cache/pages."""
+    return PageRenderer(get_service().settings.cache_dir)
 
 
 @st.cache_resource(show_spinner="Preparing the sample documents (first start only)...")
@@ -77,6 +94,70 @@ def highlighted_html(text: str, sentence: str) -> str:
         body = (html.escape(text[:start]) + '<mark class="rag-support">' + html.escape(text[start:end])
                 + "</mark>" + html.escape(text[end:]))
     return f'<div class="rag-chunk" style="white-space: pre-wrap; line-height: 1.5">{body}</div>'
+
+
+def source_anchor(turn: int, number: int) -> str:
+    """The key (and CSS class `st-key-...`) of a turn's citation card `number`; `[n]` links point at it."""
+    return f"source-{turn}-{number}"
+
+
+def linked_answer_markdown(text: str, turn: int, numbers: Container[int]) -> str:
+    """An answer as escaped markdown whose `[n]` markers are links to the turn's citation cards
+    (only for numbers in `numbers`; others stay plain text)."""
+    pieces, last = [], 0
+    for match in MARKER.finditer(text):
+        pieces.append(escape_markdown(text[last:match.start()]))
+        links = [f"[{n}](#{source_anchor(turn, int(n))})" if int(n) in numbers else n
+                 for n in re.split(r"\s*,\s*", match.group(1))]
+        pieces.append("\\[" + ", ".join(links) + "\\]")
+        last = match.end()
+    pieces.append(escape_markdown(text[last:]))
+    return "".join(pieces)
+
+
+# One listener for the whole page: a click on an `[n]` link opens its card (a closed expander) and
+# scrolls to it. Installed once per browser tab; it only reads the page's own elements.
+CITATION_LINKS_SCRIPT = """<script>
+if (!window.__ragCitationLinks) {
+  window.__ragCitationLinks = true;
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest('a[href^="#source-"]');
+    if (!link) { return; }
+    event.preventDefault();
+    event.stopPropagation();
+    var card = document.querySelector(".st-key-" + link.getAttribute("href").slice(1));
+    if (!card) { return; }
+    var details = card.querySelector("details");
+    var summary = card.querySelector("summary");
+    if (summary && details && !details.open) { summary.click(); }
+    var show = function () { card.scrollIntoView({behavior: "auto", block: "start"}); };
+    show();
+    setTimeout(show, 400);
+    setTimeout(show, 1500);
+  }, true);
+}
+</script>"""
+
+
+def page_view_html(view: PageView, alt: str) -> str:
+    """A rendered page as an image with the passage's boxes (and its sentence's, stronger) laid over it;
+    the boxes are percentages of the picture, so they follow it at any display width."""
+    data = base64.b64encode(view.image.read_bytes()).decode("ascii")
+
+    def boxes(items: list, kind: str, style: str) -> str:
+        return "".join(
+            f'<div class="rag-box {kind}" style="position:absolute; left:{b.left * 100:.3f}%; '
+            f'top:{b.top * 100:.3f}%; width:{b.width * 100:.3f}%; height:{b.height * 100:.3f}%; {style}"></div>'
+            for b in items)
+
+    return (f'<div class="rag-page" style="position:relative; width:100%; max-width:{view.width}px; '
+            'border:1px solid rgba(128,128,128,.4)">'
+            f'<img class="rag-page-image" alt="{html.escape(alt)}" src="data:image/png;base64,{data}" '
+            'style="display:block; width:100%; height:auto">'
+            + boxes(view.passage, "rag-box-passage", "background:rgba(255,214,0,.28)")
+            + boxes(view.sentence, "rag-box-sentence",
+                    "background:rgba(255,140,0,.30); outline:2px solid rgba(230,100,0,.9)")
+            + "</div>")
 
 
 def _find_loosely(text: str, sentence: str) -> tuple[int, int] | None:

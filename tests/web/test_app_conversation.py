@@ -59,7 +59,7 @@ def test_a_follow_up_is_searched_as_a_standalone_question(app, two_documents) ->
     assert trace.standalone_question == "What are Zephyr's blades made of?"
 
     # A cleared conversation has nothing to lean on: the question is searched as asked.
-    [clear] = [b for b in at.sidebar.button if b.label == "Clear conversation"]
+    [clear] = [b for b in at.sidebar.button if b.label == "New conversation"]
     clear.click().run()
     at.chat_input[0].set_value("What are its blades made of?").run()
     assert not at.exception, at.exception
