@@ -43,6 +43,11 @@ class Settings(BaseSettings):
         description="'bundled:all-MiniLM-L6-v2' (ships in a package) or any sentence-transformers path or name",
     )
     embedding_batch_size: int = 32
+    # How the embedder (and a cross-encoder reranker) runs: onnx-int8 (exported once, cached under
+    # onnx_cache), onnx (fp32, the same vectors as torch), torch; auto: onnx-int8 when onnxruntime imports.
+    embedding_backend: Literal["auto", "onnx-int8", "onnx", "torch"] = Field(
+        default="auto", description="auto | onnx-int8 | onnx | torch")
+    onnx_cache: Path | None = Field(default=None, description="folder of ONNX exports (unset: RAG_HOME/cache/onnx)")
 
     # Retrieval and answers
     retrieval_mode: RetrievalMode = "hybrid"
@@ -107,6 +112,9 @@ class Settings(BaseSettings):
         description="keys for /api/v1 and /v1: comma-separated, or the path of a file of SHA-256 hashes, one a line",
     )
     metrics_keys: SecretStr | None = Field(default=None, description="keys for /metrics (same forms); unset: open")
+    # /metrics also carries `rag monitor --prometheus`'s figures (rag_monitor_*) over this window.
+    metrics_monitor_window: str = Field(default="1d", description="window of the rag_monitor_* figures on /metrics "
+                                        "(30m, 12h, 1d, all); 'off' leaves them out")
     server_url: str | None = Field(
         default=None, description="the server the rag command talks to; unset: the `rag serve` of this RAG_HOME")
     server_api_key: SecretStr | None = Field(default=None, description="the key the rag command sends to it")
@@ -205,6 +213,10 @@ class Settings(BaseSettings):
     @property
     def logs_dir(self) -> Path:
         return self.home / "logs"
+
+    @property
+    def onnx_dir(self) -> Path:
+        return self.onnx_cache or self.cache_dir / "onnx"
 
     def ensure_dirs(self) -> None:
         """Create the runtime folders."""

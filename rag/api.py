@@ -19,9 +19,10 @@ from http import HTTPStatus
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, File, Form, Path, Request, Security, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Path, Request, Security, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Route
@@ -200,6 +201,7 @@ def create_api(service_of: ServiceOf, *, keys: ApiKeys, jobs: IngestJobs, metric
     )
     _install_error_handlers(api)
     api.add_middleware(HttpMetricsMiddleware, metrics=metrics, prefix="/api/v1")
+    _document_probes(api)
 
     @api.get("/collections", response_model=CollectionsOut, tags=["collections"])
     def list_collections() -> CollectionsOut:
@@ -214,6 +216,13 @@ def create_api(service_of: ServiceOf, *, keys: ApiKeys, jobs: IngestJobs, metric
         service_of().create_collection(body.name)
         return CollectionCreatedOut(created=body.name)
 
+    @api.get("/collections/{collection}", response_model=CollectionOut, tags=["collections"],
+             responses=_problems(404))
+    def get_collection(collection: Collection) -> CollectionOut:
+        """One collection with its document and chunk counts."""
+        info = service_of().get_collection(collection)
+        return CollectionOut(name=info.name, documents=info.documents, chunks=info.chunks)
+
     @api.delete("/collections/{collection}", response_model=CollectionDeletedOut, tags=["collections"],
                 responses=_problems(404))
     def delete_collection(collection: Collection) -> CollectionDeletedOut:
@@ -227,6 +236,12 @@ def create_api(service_of: ServiceOf, *, keys: ApiKeys, jobs: IngestJobs, metric
         """The documents of a collection (`rag docs list`)."""
         docs = service_of().list_documents(collection)
         return DocumentsOut(collection=collection, documents=[DocumentOut.from_info(d) for d in docs])
+
+    @api.get("/collections/{collection}/documents/{name:path}", response_model=DocumentOut, tags=["documents"],
+             responses=_problems(404))
+    def get_document(collection: Collection, name: str) -> DocumentOut:
+        """One document (by name, as listed, file name or id): its pages, chunks, chunker and when it came in."""
+        return DocumentOut.from_info(service_of().get_document(collection, name))
 
     @api.delete("/collections/{collection}/documents/{name:path}", response_model=DocumentDeletedOut,
                 tags=["documents"], responses=_problems(404))
@@ -284,12 +299,12 @@ def create_api(service_of: ServiceOf, *, keys: ApiKeys, jobs: IngestJobs, metric
 
     @api.get("/jobs/{job_id}", response_model=JobOut, tags=["documents"], responses=_problems(404))
     def get_job(job_id: str) -> JobOut:
-        """An upload's ingestion: queued, running (which file), done (every file's result) or failed (why)."""
+        """An upload's ingestion: queued, running (which file), done (every file's result), failed (why), or
+        interrupted (the server stopped before it finished). Jobs outlive a restart of the server."""
         job = jobs.get(job_id)
         if job is None:
-            raise ApiProblem(404, f"No job {job_id!r}: jobs are kept in memory, the last {jobs.keep}, "
-                                  "until the server restarts.")
-        return job.view()
+            raise ApiProblem(404, f"No job {job_id!r}: the server keeps the last {jobs.keep} jobs.")
+        return job
 
     @api.post("/collections/{collection}/ask", response_model=AnswerOut, tags=["answers"],
               responses={**_problems(404, 502),
@@ -300,7 +315,7 @@ def create_api(service_of: ServiceOf, *, keys: ApiKeys, jobs: IngestJobs, metric
         """A checked answer with numbered citations (`rag ask`)."""
         stream = service_of().ask_stream(body.question, collection, top_k=body.top_k, reranker=body.reranker,
                                          answerer=body.answerer, documents=body.documents, history=body.previous,
-                                         source="api")
+                                         session=body.session, source="api")
         if "text/event-stream" not in request.headers.get("accept", ""):
             answer = stream.result()
             return AnswerOut.from_answer(answer, _standalone(stream))
@@ -361,7 +376,8 @@ def create_openai_api(service_of: ServiceOf, *, keys: ApiKeys, metrics: ServingM
         asked = [m.text() for m in body.messages if m.role == "user" and m.text().strip()]
         if not asked:
             raise ApiProblem(422, "The messages hold no user message to answer.")
-        stream = service_of().ask_stream(asked[-1], body.model, history=asked[:-1] or None, source="api")
+        stream = service_of().ask_stream(asked[-1], body.model, history=asked[:-1] or None, session=body.user,
+                                         source="api")
         created = int(time.time())
         if not body.stream:
             answer = stream.result()
@@ -410,6 +426,54 @@ def _sources_text(answer: Any) -> str:
     if not answer.citations:
         return ""
     return "\n\nSources:\n" + "\n".join(f"[{c.n}] {c.document}, page {c.page}" for c in answer.citations)
+
+
+# The probes and /metrics are served at the server's root (rag/server.py), beside the API: their
+# entries in the API's OpenAPI document say so with a server of their own.
+PROBES_SERVER = [{"url": "/", "description": "the server's root: the probes and metrics sit outside /api/v1"}]
+
+
+def probe_docs() -> APIRouter:
+    """The OpenAPI entries of `/health`, `/ready` and `/metrics` (probe_routes serves them)."""
+    router = APIRouter(tags=["probes"])
+
+    def documented() -> None:  # the entries only: probe_routes answers these paths
+        return None
+
+    router.add_api_route("/health", documented, methods=["GET"], response_model=HealthOut, operation_id="health",
+                         summary="Liveness: the process is up", description="Always open (no key); the container's "
+                         "health check and Kubernetes' liveness probe call it. `instance` tells one server "
+                         "process from another.")
+    router.add_api_route("/ready", documented, methods=["GET"], response_model=ReadyOut, operation_id="ready",
+                         summary="Readiness: the store is open and the embedding model loaded",
+                         description="Always open (no key); Kubernetes' readiness probe. 503 with the reason "
+                         "while starting, or when the store cannot be opened.", responses=_problems(503))
+    router.add_api_route("/metrics", documented, methods=["GET"], response_class=PlainTextResponse,
+                         operation_id="metrics",
+                         summary="Prometheus metrics", description="Prometheus' text format: API requests and "
+                         "latency, answer stages, errors, tokens, cost, abstentions, ingestion, and the figures of "
+                         "`rag monitor --prometheus` (rag_monitor_*). Keys of RAG_METRICS_KEYS when set.",
+                         responses={200: {"description": "Prometheus text format",
+                                          "content": {"text/plain": {"schema": {"type": "string"}}}},
+                                    **_problems(401)})
+    return router
+
+
+def _document_probes(api: FastAPI) -> None:
+    """Add the probes' entries, with their own server (the root), to the API's OpenAPI document."""
+    build = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            schema = build()
+            probes = get_openapi(title="probes", version="1", routes=probe_docs().routes)
+            for path, item in probes["paths"].items():
+                schema["paths"][path] = {**item, "servers": PROBES_SERVER}
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(probes.get("components", {}).get("schemas", {}))
+        return api.openapi_schema  # type: ignore[return-value]
+
+    api.openapi = openapi  # type: ignore[method-assign]
 
 
 class Readiness:

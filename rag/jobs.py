@@ -1,13 +1,18 @@
 """Ingestion jobs of the API: uploads are ingested in the background, one job at a time, and
-`GET /api/v1/jobs/{id}` reports their progress and, once done, every file's result."""
+`GET /api/v1/jobs/{id}` reports their progress and, once done, every file's result.
+
+Every change of a job is written to SQLite (`RAG_HOME/logs/jobs.sqlite`), so a job's state outlives the
+server: after a restart, finished jobs still answer, and one that was queued or running when the
+server stopped is reported as interrupted.
+"""
 
 from __future__ import annotations
 
 import logging
 import shutil
+import sqlite3
 import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -46,7 +51,7 @@ class IngestJob:
     files: list[UploadedFile]
     options: ChunkingOptions
     password: str | None = None
-    status: str = "queued"
+    status: str = "queued"  # queued | running | done | failed (| interrupted, only as stored)
     files_done: int = 0
     current: str | None = None
     report: IngestReportOut | None = None
@@ -62,16 +67,87 @@ class IngestJob:
                       finished_at=self.finished_at)
 
 
-class IngestJobs:
-    """Runs upload jobs on one worker thread (the service ingests one call at a time anyway) and keeps
-    the last `keep` of them in memory: a restart forgets them, the documents stay."""
+INTERRUPTED = ("The server stopped before this job finished ({done} of {total} files done): upload the "
+               "files again (those already ingested are unchanged and skipped).")
 
-    def __init__(self, staging_dir: Path, *, keep: int = 200,
+
+class JobStore:
+    """The jobs' last known state in SQLite, one row per job (its JobOut as JSON); thread-safe."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+        with self._lock:
+            self._db.execute("CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, "
+                             "status TEXT NOT NULL, body TEXT NOT NULL)")
+            self._db.execute("CREATE INDEX IF NOT EXISTS jobs_seq ON jobs(seq)")
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The connection, opened on first use (again after close); call with the lock held."""
+        if self._connection is None:
+            self._connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._connection.execute("PRAGMA journal_mode=WAL")
+        return self._connection
+
+    def save(self, job: JobOut) -> None:
+        """Write a job's state (a new job goes last)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO jobs (id, seq, status, body) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), "
+                "?, ?) ON CONFLICT(id) DO UPDATE SET status = excluded.status, body = excluded.body",
+                (job.id, job.status, job.model_dump_json()))
+
+    def get(self, job_id: str) -> JobOut | None:
+        with self._lock:
+            row = self._db.execute("SELECT body FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return JobOut.model_validate_json(row[0]) if row else None
+
+    def interrupt_unfinished(self) -> list[str]:
+        """Mark the jobs a stopped server left queued or running as interrupted; their ids."""
+        with self._lock:
+            rows = self._db.execute("SELECT body FROM jobs WHERE status IN ('queued', 'running')").fetchall()
+        stopped = []
+        for (body,) in rows:
+            job = JobOut.model_validate_json(body)
+            self.save(job.model_copy(update={
+                "status": "interrupted", "current": None, "finished_at": _now(),
+                "error": INTERRUPTED.format(done=job.files_done, total=job.files_total)}))
+            stopped.append(job.id)
+        return stopped
+
+    def prune(self, keep: int) -> None:
+        """Forget all but the last `keep` jobs (never a queued or running one)."""
+        with self._lock:
+            self._db.execute("DELETE FROM jobs WHERE status NOT IN ('queued', 'running') AND seq <= "
+                             "(SELECT COALESCE(MAX(seq), 0) FROM jobs) - ?", (keep,))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+
+class IngestJobs:
+    """Runs upload jobs on one worker thread (the service ingests one call at a time anyway), keeps the
+    live ones in memory and every job's state in a JobStore: the last `keep` answer after a restart."""
+
+    def __init__(self, staging_dir: Path, store_path: Path, *, keep: int = 1000,
                  on_failure: Callable[[IngestJob], None] | None = None) -> None:
         self.staging_dir = staging_dir
         self.keep = keep
         self.on_failure = on_failure
-        self._jobs: OrderedDict[str, IngestJob] = OrderedDict()
+        self.store = JobStore(store_path)
+        # A server that stopped mid-job left it queued or running, and maybe its staged files.
+        for job_id in self.store.interrupt_unfinished():
+            logger.warning("ingest job %s was interrupted by a server stop", job_id)
+        if staging_dir.is_dir():
+            for leftover in staging_dir.iterdir():
+                shutil.rmtree(leftover, ignore_errors=True)
+        self._live: dict[str, IngestJob] = {}
         self._lock = threading.Lock()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-job")
 
@@ -85,25 +161,33 @@ class IngestJobs:
     def submit(self, job: IngestJob, service: Callable[[], RagService]) -> IngestJob:
         """Queue a job; it runs on the worker thread against the process's service."""
         with self._lock:
-            self._jobs[job.id] = job
-            while len(self._jobs) > self.keep:
-                oldest = next(iter(self._jobs.values()))
-                if oldest.status in ("queued", "running"):
-                    break
-                self._jobs.popitem(last=False)
+            self._live[job.id] = job
+        self._save(job)
+        self.store.prune(self.keep)
         self._worker.submit(self._run, job, service)
         return job
 
-    def get(self, job_id: str) -> IngestJob | None:
+    def get(self, job_id: str) -> JobOut | None:
+        """A job as the API shows it: a live one as it is now, else as last stored."""
         with self._lock:
-            return self._jobs.get(job_id)
+            live = self._live.get(job_id)
+        return live.view() if live is not None else self.store.get(job_id)
 
     def close(self) -> None:
-        """Stop taking jobs; the running one finishes."""
+        """Stop taking jobs; the running one finishes, the queued ones are stored as interrupted."""
         self._worker.shutdown(wait=True, cancel_futures=True)
+        self.store.interrupt_unfinished()
+        self.store.close()
+
+    def _save(self, job: IngestJob) -> None:
+        try:
+            self.store.save(job.view())
+        except sqlite3.Error:  # the job goes on; only what a restart would show is lost
+            logger.exception("could not store the state of ingest job %s", job.id)
 
     def _run(self, job: IngestJob, service_of: Callable[[], RagService]) -> None:
         job.status = "running"
+        self._save(job)
         accepted = [f for f in job.files if f.staged is not None]
         sources = {f.staged: f.source for f in accepted if f.staged is not None}
 
@@ -114,6 +198,9 @@ class IngestJobs:
             elif event.get("event") == "done":
                 job.files_done += 1
                 job.current = None
+            else:
+                return
+            self._save(job)
 
         try:
             service = service_of()
@@ -132,6 +219,9 @@ class IngestJobs:
             job.current = None
             job.finished_at = _now()
             shutil.rmtree(self.staging_dir / job.id, ignore_errors=True)
+            self._save(job)
+            with self._lock:
+                self._live.pop(job.id, None)
             if job.status == "failed" and self.on_failure is not None:
                 self.on_failure(job)
 

@@ -1,11 +1,14 @@
 """Prometheus metrics of the serving process: HTTP requests of the API, every answer's stage timings
-(from its trace, as the request log holds it), errors, tokens, cost, abstentions and ingestion."""
+(from its trace, as the request log holds it), errors, tokens, cost, abstentions and ingestion; and the
+monitoring report's figures over a window (rag_monitor_*, the same as `rag monitor --prometheus`)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import weakref
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
@@ -18,8 +21,11 @@ from prometheus_client import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from core.trace import STAGES
+from monitoring.config import parse_window
+from monitoring.prometheus import report_metrics
 
 if TYPE_CHECKING:
+    from prometheus_client.core import Metric
     from starlette.types import ASGIApp, Receive, Scope, Send
 
     from ingest.pipeline import IngestReport
@@ -30,13 +36,14 @@ if TYPE_CHECKING:
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0,
                    30.0, 60.0)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+logger = logging.getLogger(__name__)
 
 
 class ServingMetrics:
     """The metrics of one serving process, in their own registry (several apps in one test process
     never collide)."""
 
-    def __init__(self) -> None:
+    def __init__(self, monitor_window: str | None = "1d") -> None:
         disable_created_metrics()  # no *_created series: they double the output and nobody reads them
         self.registry = CollectorRegistry()
         r = self.registry
@@ -62,6 +69,13 @@ class ServingMetrics:
         self._since = time.time()
         self._edge_ids: set[str] = set()
         self._refresh_lock = threading.Lock()
+        # The monitoring report (rag_monitor_*) over this window, built at each scrape once a service
+        # answers (None or "off": left out).
+        self.monitor_window = None if (monitor_window or "off").strip().lower() == "off" else monitor_window
+        self._monitored: weakref.ReferenceType[RagService] | None = None
+        if self.monitor_window is not None:
+            parse_window(self.monitor_window)  # a bad window fails now, with the message, not at each scrape
+            r.register(_MonitorFigures(self))
 
     # What the service reports
     def watch(self, service: RagService) -> None:
@@ -74,6 +88,7 @@ class ServingMetrics:
     def refresh(self, service: RagService) -> None:
         """Count the answers its request log recorded since the last call (the web app's and the API's
         alike: the pipeline logs every request with its trace's stage timings)."""
+        self._monitored = weakref.ref(service)
         rows = service.request_log.rows(since=self._since)
         with self._refresh_lock:
             for row in rows:
@@ -106,12 +121,37 @@ class ServingMetrics:
             self.ingested_files.labels(result.status).inc()
         self.ingested_chunks.inc(report.chunks_added)
 
+    def monitor_metrics(self) -> list[Metric]:
+        """The monitoring report of the last refreshed service over `monitor_window`, as metric families;
+        none before a refresh, or when the report cannot be built (logged: the scrape still answers)."""
+        service = self._monitored() if self._monitored is not None else None
+        if service is None or self.monitor_window is None:
+            return []
+        try:
+            return report_metrics(service.monitoring(self.monitor_window))
+        except Exception:
+            logger.exception("could not build the monitoring report for /metrics")
+            return []
+
     def observe_failed_job(self) -> None:
         self.errors.labels("ingest_job").inc()
 
     def exposition(self) -> bytes:
         """Everything, in Prometheus' text format."""
         return generate_latest(self.registry)
+
+
+class _MonitorFigures:
+    """A collector of the monitoring report's figures, fresh at each scrape (no describe(): the registry
+    never collects it before a scrape)."""
+
+    def __init__(self, metrics: ServingMetrics) -> None:
+        self._metrics = weakref.ref(metrics)
+
+    def collect(self) -> Iterator[Metric]:
+        metrics = self._metrics()
+        if metrics is not None:
+            yield from metrics.monitor_metrics()
 
 
 class HttpMetricsMiddleware:

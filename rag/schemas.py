@@ -155,6 +155,9 @@ class AskIn(BaseModel):
                                         description="ask only these documents (names or ids)")
     previous: list[str] | None = Field(default=None, max_length=20,
                                        description="the conversation's earlier questions, oldest first")
+    session: str | None = Field(default=None, max_length=200,
+                                description="who asks (a user or conversation id): with A/B variants on "
+                                            "(RAG_AB), the same session always gets the same variant")
 
 
 class DocumentOut(BaseModel):
@@ -231,7 +234,8 @@ class JobOut(BaseModel):
 
     id: str
     collection: str
-    status: Literal["queued", "running", "done", "failed"]
+    status: Literal["queued", "running", "done", "failed", "interrupted"] = Field(
+        description="interrupted: the server stopped before the job finished; upload the files again")
     files_total: int
     files_done: int
     current: str | None = Field(default=None, description="the file being ingested now")
@@ -279,6 +283,8 @@ class ChatCompletionIn(BaseModel):
     model: str = Field(max_length=200, description="the collection to ask")
     messages: list[ChatMessage] = Field(min_length=1, max_length=100)
     stream: bool = False
+    user: str | None = Field(default=None, max_length=200,
+                             description="OpenAI's end-user id: the A/B session (the same user, the same variant)")
 
 
 class ChatCitation(BaseModel):

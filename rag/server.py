@@ -76,10 +76,11 @@ def build_app(*, settings: Settings | None = None, advertise_url: str | None = N
     settings = settings or Settings()
     keys = ApiKeys.from_setting(settings.api_keys)
     metrics_keys = ApiKeys.from_setting(settings.metrics_keys)
-    metrics = ServingMetrics()
+    metrics = ServingMetrics(monitor_window=settings.metrics_monitor_window)
     readiness = Readiness()
     instance = uuid.uuid4().hex
-    jobs = IngestJobs(settings.uploads_dir / ".jobs", on_failure=lambda job: metrics.observe_failed_job())
+    jobs = IngestJobs(settings.uploads_dir / ".jobs", settings.logs_dir / "jobs.sqlite",
+                      on_failure=lambda job: metrics.observe_failed_job())
 
     def service_of() -> RagService:
         # The pages' own cached service: the API and the web app share it.

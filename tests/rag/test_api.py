@@ -225,3 +225,63 @@ def test_metrics_count_requests_stages_answers_and_ingestion(api_edge) -> None: 
     assert 'rag_ingested_files_total{status="ingested"} 1.0' in text
     assert 'rag_errors_total{source="answer"} 1.0' in text
     assert "rag_ingested_chunks_total" in text and "_created" not in text
+
+
+def test_one_collection_and_one_document(api) -> None:  # noqa: ANN001
+    wait_for_job(api, upload(api, "energy", ("reports/turbine.txt", TURBINE.encode())).json())
+    assert api.get("/api/v1/collections/energy").json() == api.get("/api/v1/collections").json()["collections"][0]
+    listed = api.get("/api/v1/collections/energy/documents").json()["documents"][0]
+    for name in ("reports/turbine.txt", "turbine.txt", listed["document_id"]):  # as listed, file name, id
+        assert api.get(f"/api/v1/collections/energy/documents/{name}").json() == listed
+    missing = api.get("/api/v1/collections/energy/documents/ghost.pdf")
+    assert missing.status_code == 404
+    assert missing.json()["detail"] == "No document 'ghost.pdf' in collection 'energy': `rag docs list` shows them."
+    assert api.get("/api/v1/collections/nope").status_code == 404
+
+
+def test_an_api_session_keeps_its_ab_variant(api_home, monkeypatch) -> None:  # noqa: ANN001
+    from core.settings import get_settings
+    from core.variants import assign, parse_variants
+    from monitoring.request_log import RequestLog
+
+    monkeypatch.setenv("RAG_AB", "b:0.5")
+    monkeypatch.setenv("RAG_AB_VARIANTS", json.dumps({"b": {"top_k": 1}}))
+    variants = parse_variants(get_settings().ab, get_settings().ab_variants)
+    sessions = {assign(variants, f"user-{n}").name: f"user-{n}" for n in range(20)}
+    with serving() as api:
+        wait_for_job(api, upload(api, "energy", ("turbine.txt", TURBINE.encode())).json())
+        for arm in ("b", "control"):
+            for question in ("How much power does the Zephyr turbine produce?", "What are the blades made of?"):
+                api.post("/api/v1/collections/energy/ask", json={"question": question, "session": sessions[arm]})
+            api.post("/v1/chat/completions", json={"model": "energy", "user": sessions[arm],
+                                                   "messages": [{"role": "user", "content": "How long are the blades?"}]})
+    log = RequestLog(api_home / "logs" / "requests.sqlite")
+    try:
+        assert [r.variant for r in log.rows()] == ["b", "b", "b", "control", "control", "control"]
+    finally:
+        log.close()
+
+
+def test_metrics_carry_the_figures_of_rag_monitor_prometheus(api_edge) -> None:  # noqa: ANN001
+    from prometheus_client.parser import text_string_to_metric_families
+    from typer.testing import CliRunner
+
+    from rag.cli import app
+
+    api = api_edge
+    wait_for_job(api, upload(api, "energy", ("turbine.txt", TURBINE.encode())).json())
+    for question in ("How much power does the Zephyr turbine produce?", "What is the colour of the moon's socks?"):
+        api.post("/api/v1/collections/energy/ask", json={"question": question})
+    api.post("/api/v1/collections/nope/ask", json={"question": "anything"})
+
+    def monitor_samples(text: str) -> dict[tuple, float]:
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value for family in text_string_to_metric_families(text)
+                if family.name.startswith("rag_monitor") for s in family.samples}
+
+    scraped = monitor_samples(api.get("/metrics").text)
+    printed = CliRunner().invoke(app, ["monitor", "--prometheus", "--window", "1d"])
+    assert printed.exit_code in (0, 1, 2), printed.output
+    assert scraped == monitor_samples(printed.output)
+    assert scraped[("rag_monitor_requests", ())] == 3.0 and scraped[("rag_monitor_errors", ())] == 1.0
+    assert ("rag_monitor_info", (("collection", ""), ("source", ""), ("window", "1d"))) in scraped
+    assert any(name == "rag_monitor_latency_ms" for name, _ in scraped)
