@@ -18,7 +18,6 @@ from core.types import Answer
 from ingest.pipeline import (
     ChunkingOptions,
     DocumentInfo,
-    FileResult,
     IngestionPipeline,
     IngestReport,
     ProgressCallback,
@@ -39,30 +38,6 @@ class CollectionInfo:
     chunks: int
 
 
-def unsupported_results(paths: Iterable[Path]) -> list[FileResult]:
-    """The files of these folders that no reader takes, as skipped results with the reason."""
-    from ingest.readers import unsupported_in_folders
-
-    return [FileResult(path=str(path), status="skipped", error=reason)
-            for path, reason in unsupported_in_folders(paths)]
-
-
-def cleaned_sources(paths: Iterable[Path]) -> dict[Path, str]:
-    """Source names for the files whose names hold control or format characters (a newline, a
-    right-to-left mark): the name cleaned as an upload's is (rag/uploads.py), so the CLI and the
-    API store and show the same harmless name."""
-    from ingest.pipeline import collect_files
-    from ingest.readers import SUPPORTED_EXTENSIONS
-    from rag.uploads import clean_name
-
-    cleaned = {}
-    for path, source in collect_files(paths, SUPPORTED_EXTENSIONS):
-        clean = "/".join(part for part in (clean_name(p) for p in source.split("/")) if part)
-        if clean and clean != source:
-            cleaned[path] = clean
-    return cleaned
-
-
 class RagService:
     """One instance per process: cheap to build, heavy parts load on first use."""
 
@@ -75,8 +50,6 @@ class RagService:
         self._lock = threading.Lock()
         # Told of every ingest call's report (collection, report); the server's metrics count them.
         self.ingest_observers: list[Callable[[str, IngestReport], None]] = []
-        # collection -> the vector space its chunks were embedded in (None: empty), read once.
-        self._spaces: dict[str, str | None] = {}
 
     @cached_property
     def store(self) -> VectorStore:
@@ -89,8 +62,6 @@ class RagService:
         return SentenceEmbedder(
             self.settings.embedding_model,
             batch_size=self.settings.embedding_batch_size,
-            backend=self.settings.embedding_backend,
-            cache_dir=self.settings.onnx_dir,
         )
 
     @cached_property
@@ -127,11 +98,7 @@ class RagService:
         the conversation's earlier questions). `documents`: ask only these (names or ids). `session`: whose
         question (a chat session, an API client), for A/B variants sticky per session."""
         name, options = self._routed(collection, session, options)
-        answer = self.answers.ask(question, name, **self._only(name, documents, options))
-        mismatch = self.vector_space_mismatch(name)
-        if mismatch:
-            answer.warnings.append(mismatch)
-        return answer
+        return self.answers.ask(question, name, **self._only(name, documents, options))
 
     def ask_stream(
         self, question: str, collection: str | None = None, *, documents: Sequence[str] | None = None,
@@ -235,20 +202,12 @@ class RagService:
         sources: dict[Path, str] | None = None,
         password: str | None = None,
     ) -> IngestReport:
-        paths = list(paths)
-        sources = {**cleaned_sources(paths), **(sources or {})} or None
         with self._lock:
             fresh = not self.store.collection_exists(collection) or self.store.count(collection) == 0
-            self._spaces.pop(collection, None)
-            mismatch = None if fresh else self.vector_space_mismatch(collection)
-            if mismatch:  # adding vectors of another space would mix two spaces in one index
-                raise RagError(mismatch)
-            self._spaces.pop(collection, None)
             report = self.pipeline.ingest(
-                paths, collection, options or self.chunking_options(),
+                list(paths), collection, options or self.chunking_options(),
                 progress=progress, sources=sources, password=password,
             )
-        report.files.extend(unsupported_results(paths))
         if report.chunks_added:  # monitoring: a new index restarts drift's reference; growth asks for calibration
             self.request_log.mark("reindex" if fresh else "ingest", collection, {
                 "chunks_added": report.chunks_added, "files": sum(f.status == "ingested" for f in report.files)})
@@ -293,22 +252,6 @@ class RagService:
     def delete_collection(self, name: str) -> None:
         self._require(name)
         self.store.delete_collection(name)
-        self._spaces.pop(name, None)
-
-    def vector_space_mismatch(self, collection: str) -> str | None:
-        """What to do when the collection's chunks were embedded in another vector space (another
-        model, or int8 against fp32 vectors) than this process embeds in; None when they match."""
-        from retrieval.embedder import backend_of, stored_vector_space
-
-        if collection not in self._spaces:
-            self._spaces[collection] = stored_vector_space(self.store, collection)
-        stored, ours = self._spaces[collection], self.embedder.model_name
-        if stored is None or stored == ours:
-            return None
-        return (f"Collection {collection!r} was embedded as {stored!r}; this app embeds as {ours!r} "
-                f"(RAG_EMBEDDING_BACKEND={self.embedder.backend}), so its search scores are off. Set "
-                f"RAG_EMBEDDING_BACKEND={backend_of(stored)} to use it as it is, or rebuild it: "
-                f"`rag collections delete {collection}`, then ingest its documents again.")
 
     def ensure_samples(self) -> IngestReport | None:
         """Ingest the shipped sample documents into the default collection when it is missing or empty."""
