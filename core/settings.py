@@ -43,6 +43,11 @@ class Settings(BaseSettings):
         description="'bundled:all-MiniLM-L6-v2' (ships in a package) or any sentence-transformers path or name",
     )
     embedding_batch_size: int = 32
+    # How the embedder (and a cross-encoder reranker) runs: onnx-int8 (exported once, cached under
+    # onnx_cache), onnx (fp32, the same vectors as torch), torch; auto: onnx-int8 when onnxruntime imports.
+    embedding_backend: Literal["auto", "onnx-int8", "onnx", "torch"] = Field(
+        default="torch", description="auto | onnx-int8 | onnx | torch")
+    onnx_cache: Path | None = Field(default=None, description="folder of ONNX exports (unset: RAG_HOME/cache/onnx)")
 
     # Retrieval and answers
     retrieval_mode: RetrievalMode = "hybrid"
@@ -208,6 +213,10 @@ class Settings(BaseSettings):
     @property
     def logs_dir(self) -> Path:
         return self.home / "logs"
+
+    @property
+    def onnx_dir(self) -> Path:
+        return self.onnx_cache or self.cache_dir / "onnx"
 
     def ensure_dirs(self) -> None:
         """Create the runtime folders."""

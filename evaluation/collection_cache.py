@@ -28,6 +28,14 @@ class IngestedCollection:
     reused: bool
 
 
+def embedding_space(service: Any) -> str:
+    """The embedding model setting, with @int8 when the quantized export embeds (its vectors differ)."""
+    from retrieval.embedder import vector_space
+
+    service.embedder.warm_up()  # an auto backend settles (ONNX, or torch for a model it cannot export)
+    return vector_space(service.settings.embedding_model, service.embedder.backend)
+
+
 class CollectionCache:
     """Ingested data set collections, keyed by the documents (relative paths and hashes), the
     chunking and the embedder, so reruns, copies of a data set and grid cells with the same
@@ -43,7 +51,7 @@ class CollectionCache:
         header = {
             "format": CACHE_FORMAT,
             "chunking": asdict(options),
-            "embedder": self.service.settings.embedding_model,
+            "embedder": embedding_space(self.service),
         }
         digest.update(json.dumps(header, sort_keys=True).encode())
         for path in dataset.document_files():

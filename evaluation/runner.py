@@ -484,6 +484,7 @@ def _settings_dict(config: EvalConfig, settings: Any) -> dict[str, Any]:
     data = asdict(config)
     data["weights"] = list(config.weights or ())
     data["embedding_model"] = settings.embedding_model
+    data["embedding_backend"] = settings.embedding_backend
     return data
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from core.trace import Trace
 from core.types import ScoredChunk
-from evaluation.collection_cache import IngestedCollection
+from evaluation.collection_cache import IngestedCollection, embedding_space
 from evaluation.config import STARTER_LABEL, EvalConfig
 from evaluation.datasets import Dataset
 
@@ -137,7 +137,7 @@ def starter_key(cache: Any, dataset: Dataset) -> str:
     """The cache key of the starter index: the files, their hashes, the format and the embedder."""
     digest = hashlib.sha256()
     digest.update(json.dumps([STARTER_FORMAT, STARTER_CHUNK_SIZE, STARTER_CHUNK_OVERLAP,
-                              cache.service.settings.embedding_model]).encode())
+                              embedding_space(cache.service)]).encode())
     for path in dataset.document_files():
         digest.update(dataset.relative_document(path).encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())

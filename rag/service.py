@@ -50,6 +50,8 @@ class RagService:
         self._lock = threading.Lock()
         # Told of every ingest call's report (collection, report); the server's metrics count them.
         self.ingest_observers: list[Callable[[str, IngestReport], None]] = []
+        # collection -> the vector space its chunks were embedded in (None: empty), read once.
+        self._spaces: dict[str, str | None] = {}
 
     @cached_property
     def store(self) -> VectorStore:
@@ -62,6 +64,8 @@ class RagService:
         return SentenceEmbedder(
             self.settings.embedding_model,
             batch_size=self.settings.embedding_batch_size,
+            backend=self.settings.embedding_backend,
+            cache_dir=self.settings.onnx_dir,
         )
 
     @cached_property
@@ -98,7 +102,11 @@ class RagService:
         the conversation's earlier questions). `documents`: ask only these (names or ids). `session`: whose
         question (a chat session, an API client), for A/B variants sticky per session."""
         name, options = self._routed(collection, session, options)
-        return self.answers.ask(question, name, **self._only(name, documents, options))
+        answer = self.answers.ask(question, name, **self._only(name, documents, options))
+        mismatch = self.vector_space_mismatch(name)
+        if mismatch:
+            answer.warnings.append(mismatch)
+        return answer
 
     def ask_stream(
         self, question: str, collection: str | None = None, *, documents: Sequence[str] | None = None,
@@ -204,6 +212,11 @@ class RagService:
     ) -> IngestReport:
         with self._lock:
             fresh = not self.store.collection_exists(collection) or self.store.count(collection) == 0
+            self._spaces.pop(collection, None)
+            mismatch = None if fresh else self.vector_space_mismatch(collection)
+            if mismatch:  # adding vectors of another space would mix two spaces in one index
+                raise RagError(mismatch)
+            self._spaces.pop(collection, None)
             report = self.pipeline.ingest(
                 list(paths), collection, options or self.chunking_options(),
                 progress=progress, sources=sources, password=password,
@@ -252,6 +265,22 @@ class RagService:
     def delete_collection(self, name: str) -> None:
         self._require(name)
         self.store.delete_collection(name)
+        self._spaces.pop(name, None)
+
+    def vector_space_mismatch(self, collection: str) -> str | None:
+        """What to do when the collection's chunks were embedded in another vector space (another
+        model, or int8 against fp32 vectors) than this process embeds in; None when they match."""
+        from retrieval.embedder import backend_of, stored_vector_space
+
+        if collection not in self._spaces:
+            self._spaces[collection] = stored_vector_space(self.store, collection)
+        stored, ours = self._spaces[collection], self.embedder.model_name
+        if stored is None or stored == ours:
+            return None
+        return (f"Collection {collection!r} was embedded as {stored!r}; this app embeds as {ours!r} "
+                f"(RAG_EMBEDDING_BACKEND={self.embedder.backend}), so its search scores are off. Set "
+                f"RAG_EMBEDDING_BACKEND={backend_of(stored)} to use it as it is, or rebuild it: "
+                f"`rag collections delete {collection}`, then ingest its documents again.")
 
     def ensure_samples(self) -> IngestReport | None:
         """Ingest the shipped sample documents into the default collection when it is missing or empty."""

@@ -1,8 +1,11 @@
-"""Dense embeddings with sentence-transformers; the default model ships inside a package."""
+"""Dense embeddings of a sentence-transformers model, run by torch or by onnxruntime (fp32 or int8);
+the default model ships inside a package."""
 
 from __future__ import annotations
 
+import logging
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,6 +15,64 @@ from retrieval.lazy_model import LazyModel
 
 BUNDLED_PREFIX = "bundled:"
 BUNDLED_MINILM = "bundled:all-MiniLM-L6-v2"
+BACKENDS = ("onnx-int8", "onnx", "torch")
+AUTO = "auto"
+# Vectors of the int8 export differ from fp32 ones (cosine ~0.99): stored chunks name the space
+# they were embedded in, so a collection never silently mixes the two. fp32 ONNX equals torch.
+INT8_SUFFIX = "@int8"
+
+log = logging.getLogger(__name__)
+
+
+def resolve_backend(backend: str | None) -> str:
+    """The backend to run: `auto` (or None) is onnx-int8 when onnxruntime imports, else torch."""
+    from retrieval.onnx_export import onnxruntime_available
+
+    value = (backend or AUTO).strip().lower()
+    if value == AUTO:
+        return "onnx-int8" if onnxruntime_available() else "torch"
+    if value not in BACKENDS:
+        raise ConfigError(f"Unknown embedding backend {backend!r}: set RAG_EMBEDDING_BACKEND to "
+                          f"{', '.join(BACKENDS)} or {AUTO}.")
+    if value != "torch" and not onnxruntime_available():
+        raise ConfigError(f"The {value} embedding backend needs onnxruntime: `pip install onnxruntime onnx`, "
+                          "or set RAG_EMBEDDING_BACKEND=torch.")
+    return value
+
+
+def vector_space(model_name: str, backend: str) -> str:
+    """The name stored with each chunk: the model, and @int8 for the quantized export."""
+    return model_name + (INT8_SUFFIX if backend == "onnx-int8" else "")
+
+
+def backend_of(space: str) -> str:
+    """The backend that embeds in a stored vector space: onnx-int8 for `...@int8`, else torch (or onnx)."""
+    return "onnx-int8" if space.endswith(INT8_SUFFIX) else "torch"
+
+
+def stored_vector_space(store: Any, collection: str) -> str | None:
+    """The vector space a collection's chunks were embedded in (their `embedding_model`), None when
+    the collection is missing or empty."""
+    if not store.collection_exists(collection):
+        return None
+    first = store.scroll(collection, None, limit=1)
+    return str(first[0].payload.get("embedding_model") or "") or None if first else None
+
+
+def local_model_folder(model: str) -> Path:
+    """The local folder of a model: a `bundled:` name, a folder, or a hub name in the local cache
+    (downloaded when online)."""
+    path = resolve_model_path(model)
+    if os.path.isdir(os.path.expanduser(path)):
+        return Path(os.path.expanduser(path))
+    from huggingface_hub import snapshot_download
+
+    repo = path if "/" in path else f"sentence-transformers/{path}"
+    try:
+        return Path(snapshot_download(repo))
+    except Exception as exc:  # noqa: BLE001 - offline, unknown name, no access: one message
+        raise ConfigError(f"Cannot find model {model!r} locally ({exc}): give a local folder, or set "
+                          "RAG_EMBEDDING_BACKEND=torch to load it by name.") from exc
 
 
 def resolve_model_path(model: str) -> str:
@@ -26,23 +87,36 @@ def resolve_model_path(model: str) -> str:
 
 
 class SentenceEmbedder(LazyModel):
-    """Embeds texts into L2-normalised float32 rows. The model loads on first use, once."""
+    """Embeds texts into L2-normalised float32 rows. The model loads on first use, once.
+
+    `backend`: "onnx-int8", "onnx", "torch" or "auto" (None): see `resolve_backend`. The ONNX
+    backends export the model once into `cache_dir` (retrieval/onnx_export.py); a model the
+    exporter cannot handle runs on torch when the backend was auto, and is an error otherwise.
+    """
 
     def __init__(
         self,
         model: str = BUNDLED_MINILM,
         *,
         batch_size: int = 32,
+        backend: str | None = None,
+        cache_dir: Path | str | None = None,
     ) -> None:
         if batch_size <= 0:
             raise ValueError(f"batch_size must be > 0 (got {batch_size})")
         super().__init__()
         self.model = model
         self.batch_size = batch_size
+        self.requested_backend = (backend or AUTO).strip().lower()
+        self.backend = resolve_backend(backend)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
 
     @property
     def model_name(self) -> str:
-        return self.model.removeprefix(BUNDLED_PREFIX)
+        """The model and vector space stored with each chunk (`all-MiniLM-L6-v2`, `...@int8`)."""
+        if self.backend != "torch":
+            self._load()  # an auto backend may fall back to torch while loading
+        return vector_space(self.model.removeprefix(BUNDLED_PREFIX), self.backend)
 
     def warm_up(self) -> None:
         """Load the model now instead of on the first call."""
@@ -61,6 +135,8 @@ class SentenceEmbedder(LazyModel):
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self._load()
+        if isinstance(model, OnnxSentenceEncoder):
+            return model.encode(texts, self.batch_size)
         vectors = model.encode(
             texts,
             batch_size=self.batch_size,
@@ -74,6 +150,33 @@ class SentenceEmbedder(LazyModel):
         return self.embed([text])[0]
 
     def _build(self) -> Any:
+        if self.backend != "torch":
+            from retrieval.onnx_export import UnsupportedExport
+
+            try:
+                return self._build_onnx()
+            except UnsupportedExport as exc:
+                if self.requested_backend != AUTO:
+                    raise
+                log.warning("%s; the embedder runs on torch instead.", exc)
+                self.backend = "torch"
+        return self._build_torch()
+
+    def _build_onnx(self) -> OnnxSentenceEncoder:
+        from retrieval.onnx_export import OnnxModel, ensure_export
+
+        if self.model.startswith(BUNDLED_PREFIX):
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        if self.cache_dir is None:
+            from core.settings import get_settings
+
+            self.cache_dir = get_settings().onnx_dir
+        folder = local_model_folder(self.model)
+        name = Path(self.model.removeprefix(BUNDLED_PREFIX)).name
+        export = ensure_export(folder, "embedder", self.cache_dir, name=name)
+        return OnnxSentenceEncoder(OnnxModel(export, quantized=self.backend == "onnx-int8"))
+
+    def _build_torch(self) -> Any:
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
@@ -92,3 +195,24 @@ class SentenceEmbedder(LazyModel):
             ) from exc
 
 
+class OnnxSentenceEncoder:
+    """A sentence-transformers embedder's ONNX export: token states from onnxruntime, pooling and
+    normalisation in numpy, batches sorted by length so little of each is padding."""
+
+    def __init__(self, runner: Any) -> None:
+        self.runner = runner
+        self.pooling = str(runner.export.manifest.get("pooling", "mean"))
+        self.max_seq_length = int(runner.max_length)
+        self._dim = int(runner.export.manifest["dim"])
+
+    def get_embedding_dimension(self) -> int:
+        return self._dim
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        from retrieval.onnx_export import mean_pool_normalised
+
+        out = np.empty((len(texts), self._dim), dtype=np.float32)
+        for positions, feeds in self.runner.batches(self.runner.encode(texts), batch_size):
+            hidden = self.runner.run(feeds)
+            out[positions] = mean_pool_normalised(hidden, feeds["attention_mask"], self.pooling)
+        return out

@@ -7,8 +7,10 @@ reranker fail an answer: the fused order is kept and a warning says why.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from core.errors import ConfigError
@@ -20,6 +22,8 @@ NO_RERANKER = "none"
 SENTENCE_RERANKER = "sentence"
 CROSS_ENCODER_PREFIX = "cross-encoder:"
 COHERE_PREFIX = "cohere"
+
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -44,7 +48,10 @@ class CrossEncoderReranker(LazyModel):
     query-chunk pairs are scored in batches of `batch_size`.
     """
 
-    def __init__(self, model: str, batch_size: int = 16, max_length: int | None = None) -> None:
+    def __init__(self, model: str, batch_size: int = 16, max_length: int | None = None, *,
+                 backend: str = "torch", cache_dir: Path | str | None = None) -> None:
+        from retrieval.embedder import resolve_backend
+
         if not model:
             raise ValueError("model is empty: give a local cross-encoder folder or a model name")
         if batch_size <= 0:
@@ -53,6 +60,10 @@ class CrossEncoderReranker(LazyModel):
         self.model = model
         self.batch_size = batch_size
         self.max_length = max_length
+        # The embedder's backends (retrieval/embedder.py): the ONNX ones export once into cache_dir.
+        self.requested_backend = backend.strip().lower()
+        self.backend = resolve_backend(backend)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
 
     @property
     def name(self) -> str:
@@ -70,6 +81,16 @@ class CrossEncoderReranker(LazyModel):
             raise ConfigError(
                 f"no cross-encoder folder at {self.model!r}: give the folder of a saved CrossEncoder"
             )
+        if self.backend != "torch":
+            from retrieval.onnx_export import UnsupportedExport
+
+            try:
+                return self._build_onnx()
+            except UnsupportedExport as exc:
+                if self.requested_backend != "auto":
+                    raise
+                log.warning("%s; the cross-encoder runs on torch instead.", exc)
+                self.backend = "torch"
         try:
             return CrossEncoder(os.path.expanduser(self.model), device="cpu", max_length=self.max_length)
         except (OSError, ValueError) as exc:
@@ -78,11 +99,28 @@ class CrossEncoderReranker(LazyModel):
                 "or a model name that is in the local model cache when offline"
             ) from exc
 
+    def _build_onnx(self) -> OnnxCrossEncoder:
+        from retrieval.embedder import local_model_folder
+        from retrieval.onnx_export import OnnxModel, ensure_export
+
+        if self.cache_dir is None:
+            from core.settings import get_settings
+
+            self.cache_dir = get_settings().onnx_dir
+        folder = local_model_folder(os.path.expanduser(self.model))
+        export = ensure_export(folder, "cross-encoder", self.cache_dir, name=folder.name)
+        runner = OnnxModel(export, quantized=self.backend == "onnx-int8")
+        if self.max_length is not None:
+            runner.tokenizer.enable_truncation(min(self.max_length, runner.max_length))
+        return OnnxCrossEncoder(runner)
+
     def scores(self, query: str, texts: list[str]) -> list[float]:
         """The model's relevance score of each text for the query, in the texts' order."""
         if not texts:
             return []
         model = self._load()
+        if isinstance(model, OnnxCrossEncoder):
+            return model.scores(query, texts, self.batch_size)
         predicted = model.predict(
             [(query, text) for text in texts],
             batch_size=self.batch_size,
@@ -99,6 +137,23 @@ class CrossEncoderReranker(LazyModel):
         # sorted() is stable: equal scores keep the fused order.
         ranked = sorted(scored, key=lambda c: c.score, reverse=True)
         return ranked[:top_k] if top_k is not None else ranked
+
+
+class OnnxCrossEncoder:
+    """A CrossEncoder's ONNX export: logits from onnxruntime, then the activation its `predict` applies."""
+
+    def __init__(self, runner: Any) -> None:
+        self.runner = runner
+        self.activation = str(runner.export.manifest.get("activation", "identity"))
+
+    def scores(self, query: str, texts: list[str], batch_size: int) -> list[float]:
+        import numpy as np
+
+        out = np.empty(len(texts), dtype=np.float32)
+        for positions, feeds in self.runner.batches(self.runner.encode([(query, t) for t in texts]), batch_size):
+            logits = self.runner.run(feeds).reshape(len(positions), -1)[:, 0]
+            out[positions] = 1 / (1 + np.exp(-logits)) if self.activation == "sigmoid" else logits
+        return [float(s) for s in out]
 
 
 class SentenceReranker:
@@ -170,7 +225,7 @@ def make_reranker(spec: str, settings: Settings) -> tuple[Reranker | None, str |
             raise ConfigError(
                 "RAG_RERANKER 'cross-encoder:' names no model: add a folder or a model name after the colon."
             )
-        reranker = CrossEncoderReranker(model)
+        reranker = CrossEncoderReranker(model, backend=settings.embedding_backend, cache_dir=settings.onnx_dir)
         try:
             reranker.warm_up()
         except Exception as exc:  # noqa: BLE001 - any load failure means: run on the fused order

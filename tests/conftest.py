@@ -14,13 +14,24 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+@pytest.fixture(scope="session")
+def onnx_cache(request, tmp_path_factory) -> Path:
+    """ONNX exports, shared by every test and kept between runs (each is keyed by the model's
+    files and the CPU, so a stale one is never used): exporting MiniLM takes seconds."""
+    if os.environ.get("RAG_ONNX_CACHE"):
+        return Path(os.environ["RAG_ONNX_CACHE"])
+    cache = getattr(request.config, "cache", None)
+    return cache.mkdir("onnx-exports") if cache is not None else tmp_path_factory.mktemp("onnx-exports")
+
+
 @pytest.fixture(autouse=True)
-def rag_home(tmp_path_factory, monkeypatch):
+def rag_home(tmp_path_factory, monkeypatch, onnx_cache):
     """A fresh RAG_HOME per test, and settings read anew."""
     from core.settings import get_settings
 
     home = tmp_path_factory.mktemp("rag_home")
     monkeypatch.setenv("RAG_HOME", str(home))
+    monkeypatch.setenv("RAG_ONNX_CACHE", str(onnx_cache))
     monkeypatch.delenv("RAG_QDRANT_URL", raising=False)
     for name in ("RAG_SERVER_URL", "RAG_SERVER_API_KEY", "RAG_API_KEYS", "RAG_METRICS_KEYS"):
         monkeypatch.delenv(name, raising=False)  # the rag command opens the test's own store, not a server's
