@@ -62,9 +62,9 @@ class StarterRetriever:
         self.documents_dir = Path(documents_dir).resolve()
 
     def retrieve(self, collection: str, query: str, top_k: int = 5, filters: Any = None, *,
-                 mode: str | None = None, trace: Trace | None = None) -> list[ScoredChunk]:
-        """The `top_k` nearest nodes (dense: `mode` is ignored). `filters` are not supported: the
-        starter's index has none."""
+                 mode: str | None = None, weights: Any = None, trace: Trace | None = None) -> list[ScoredChunk]:
+        """The `top_k` nearest nodes (dense: `mode` and fusion `weights` are ignored). `filters` are not
+        supported: the starter's index has none."""
         if filters:
             raise ValueError("The LlamaIndex starter index cannot filter documents: run it without hard negatives.")
         t0 = time.perf_counter()
