@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from core.errors import RagError
@@ -43,11 +45,19 @@ def _emit_json(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, default=str))
 
 
+def _shown(text: str) -> str:
+    """Text from a file or its name, safe to print: no console markup, and control and format
+    characters (a newline, a right-to-left mark) written as escapes instead of acted on."""
+    visible = "".join(ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) in ("Cc", "Cf")
+                      else ch for ch in text)
+    return escape(visible)
+
+
 def _fail(message: str, as_json: bool) -> None:
     if as_json:
         _emit_json({"error": message})
     else:
-        console.print(f"[red]Error:[/red] {message}")
+        console.print(f"[red]Error:[/red] {escape(message)}")
     raise typer.Exit(2)
 
 
@@ -92,9 +102,11 @@ def ingest(
     else:
         for f in data["files"]:
             colour = {"ingested": "green", "skipped": "yellow", "failed": "red"}[f["status"]]
-            status = "skipped, unchanged" if f["status"] == "skipped" else f["status"]
+            # A file skipped with a reason (a type no reader takes) says it; without one it was unchanged.
+            status = "skipped" if f["status"] == "skipped" and f["error"] else (
+                "skipped, unchanged" if f["status"] == "skipped" else f["status"])
             detail = f" - {f['error']}" if f["error"] else f" ({f['pages']} pages, {f['chunks']} chunks)"
-            out.print(f"[{colour}]{status}[/{colour}] {f['path']}{detail}")
+            out.print(f"[{colour}]{status}[/{colour}] {_shown(f['path'] + detail)}")
         counts = {s: sum(1 for f in data["files"] if f["status"] == s) for s in ("ingested", "skipped", "failed")}
         out.print(
             f"{counts['ingested']} ingested, {counts['skipped']} skipped, {counts['failed']} failed; "
@@ -130,7 +142,7 @@ def docs_list(
         return
     table = Table("document", "type", "pages", "chunks", "chunker", "ingested at", title=f"Collection '{collection}'")
     for d in docs:
-        table.add_row(d.source, d.file_type, str(d.pages), str(d.chunks), d.chunker, d.ingested_at)
+        table.add_row(_shown(d.source), d.file_type, str(d.pages), str(d.chunks), d.chunker, d.ingested_at)
     out.print(table)
 
 
@@ -150,7 +162,7 @@ def docs_delete(
     if as_json:
         _emit_json({"collection": collection, "document": name, "deleted_chunks": deleted})
     else:
-        out.print(f"Deleted {name} ({deleted} chunks) from '{collection}'")
+        out.print(f"Deleted {_shown(name)} ({deleted} chunks) from '{collection}'")
 
 
 @collections_app.command("list")

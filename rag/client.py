@@ -92,7 +92,18 @@ class RemoteService:
     def ingest(self, paths: Iterable[Path], collection: str, options: ChunkingOptions | None = None, *,
                progress: ProgressCallback | None = None, sources: dict[Path, str] | None = None,
                password: str | None = None) -> IngestReport:
-        """Upload the files (folders walked here, as the pipeline walks them) and wait for the job."""
+        """Upload the files (folders walked here, as the pipeline walks them) and wait for the job;
+        the folders' files of other types are listed as skipped, as the service lists them."""
+        from rag.service import unsupported_results
+
+        paths = list(paths)
+        report = self._ingest(paths, collection, options, progress=progress, sources=sources, password=password)
+        report.files.extend(unsupported_results(paths))
+        return report
+
+    def _ingest(self, paths: list[Path], collection: str, options: ChunkingOptions | None, *,
+                progress: ProgressCallback | None, sources: dict[Path, str] | None,
+                password: str | None) -> IngestReport:
         from ingest.readers import SUPPORTED_EXTENSIONS
 
         files = collect_files(paths, SUPPORTED_EXTENSIONS)

@@ -18,6 +18,7 @@ from core.types import Answer
 from ingest.pipeline import (
     ChunkingOptions,
     DocumentInfo,
+    FileResult,
     IngestionPipeline,
     IngestReport,
     ProgressCallback,
@@ -36,6 +37,30 @@ class CollectionInfo:
     name: str
     documents: int
     chunks: int
+
+
+def unsupported_results(paths: Iterable[Path]) -> list[FileResult]:
+    """The files of these folders that no reader takes, as skipped results with the reason."""
+    from ingest.readers import unsupported_in_folders
+
+    return [FileResult(path=str(path), status="skipped", error=reason)
+            for path, reason in unsupported_in_folders(paths)]
+
+
+def cleaned_sources(paths: Iterable[Path]) -> dict[Path, str]:
+    """Source names for the files whose names hold control or format characters (a newline, a
+    right-to-left mark): the name cleaned as an upload's is (rag/uploads.py), so the CLI and the
+    API store and show the same harmless name."""
+    from ingest.pipeline import collect_files
+    from ingest.readers import SUPPORTED_EXTENSIONS
+    from rag.uploads import clean_name
+
+    cleaned = {}
+    for path, source in collect_files(paths, SUPPORTED_EXTENSIONS):
+        clean = "/".join(part for part in (clean_name(p) for p in source.split("/")) if part)
+        if clean and clean != source:
+            cleaned[path] = clean
+    return cleaned
 
 
 class RagService:
@@ -210,6 +235,8 @@ class RagService:
         sources: dict[Path, str] | None = None,
         password: str | None = None,
     ) -> IngestReport:
+        paths = list(paths)
+        sources = {**cleaned_sources(paths), **(sources or {})} or None
         with self._lock:
             fresh = not self.store.collection_exists(collection) or self.store.count(collection) == 0
             self._spaces.pop(collection, None)
@@ -218,9 +245,10 @@ class RagService:
                 raise RagError(mismatch)
             self._spaces.pop(collection, None)
             report = self.pipeline.ingest(
-                list(paths), collection, options or self.chunking_options(),
+                paths, collection, options or self.chunking_options(),
                 progress=progress, sources=sources, password=password,
             )
+        report.files.extend(unsupported_results(paths))
         if report.chunks_added:  # monitoring: a new index restarts drift's reference; growth asks for calibration
             self.request_log.mark("reindex" if fresh else "ingest", collection, {
                 "chunks_added": report.chunks_added, "files": sum(f.status == "ingested" for f in report.files)})

@@ -3,6 +3,7 @@ file that is too large or of a type no reader takes, and where an upload is kept
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path, PurePosixPath
 
 from core.errors import ReaderError
@@ -25,11 +26,27 @@ def refusal(name: str, size: int, settings: Settings) -> str | None:
     return size_limit_reason(size, upload_limit_bytes(settings))
 
 
+def clean_name(name: str) -> str:
+    """A file name as it may be shown and stored: control characters (a newline, a tab) become one
+    space, format characters (right-to-left marks and overrides, zero-width ones) are dropped, so a
+    name can neither break a line of output nor display as something it is not."""
+    kept = []
+    for ch in name:
+        category = unicodedata.category(ch)
+        if category == "Cc":
+            kept.append(" ")
+        elif category != "Cf":
+            kept.append(ch)
+    return "".join(kept).strip()
+
+
 def safe_source(name: str) -> str | None:
     """An uploaded file's name as a source name: forward slashes, no empty, '.' or '..' parts and no
-    leading '/'; None when nothing of it is left. Sub-folders stay (`rag ingest FOLDER` sends them)."""
-    parts = [p for p in PurePosixPath(normalise_source(name.replace("\\", "/"))).parts
-             if p not in ("/", ".", "..") and p.strip()]
+    leading '/', no control or format characters (clean_name); None when nothing of it is left.
+    Sub-folders stay (`rag ingest FOLDER` sends them)."""
+    parts = [clean_name(p) for p in PurePosixPath(normalise_source(name.replace("\\", "/"))).parts
+             if p not in ("/", ".", "..")]
+    parts = [p for p in parts if p and p not in (".", "..")]
     return "/".join(parts) or None
 
 
@@ -47,7 +64,10 @@ def save_upload(uploads_dir: Path, collection: str, name: str, data: bytes) -> P
     """Keep an uploaded file under uploads/<collection>/<base name> so it can be re-ingested later."""
     folder = uploads_dir / collection
     folder.mkdir(parents=True, exist_ok=True)
-    # Only the base name: a browser-sent name must never climb out of the uploads folder.
-    target = folder / Path(name.replace("\\", "/")).name
+    # Only the base name, cleaned: a browser-sent name must never climb out of the uploads folder.
+    base = clean_name(PurePosixPath(name.replace("\\", "/")).name)
+    if base in ("", ".", ".."):
+        raise ValueError(f"no usable file name in {name!r}")
+    target = folder / base
     target.write_bytes(data)
     return target

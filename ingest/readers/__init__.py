@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
 
 from core.errors import NoTextError, ReaderError
@@ -39,6 +40,7 @@ __all__ = [
     "read_document",
     "reader_for",
     "size_limit_reason",
+    "unsupported_in_folders",
 ]
 
 
@@ -50,6 +52,28 @@ def file_type_of(path: Path) -> str:
         shown = Path(path).suffix or "(none)"
         raise ReaderError(str(path), f"unsupported file type {shown}: supported are {supported}")
     return file_type
+
+
+def unsupported_in_folders(paths: Iterable[Path]) -> list[tuple[Path, str]]:
+    """The files inside these folders that no reader takes, each with the reason, in walk order.
+
+    Ingesting a folder takes only the supported types; these are what it leaves, so a report can
+    list them as skipped instead of passing over them without a word (hidden files stay unlisted,
+    as they stay unread).
+    """
+    left: list[tuple[Path, str]] = []
+    for folder in paths:
+        folder = Path(folder)
+        if not folder.is_dir():
+            continue
+        for child in sorted(p for p in folder.rglob("*") if p.is_file()):
+            if child.name.startswith(".") or child.suffix.lower() in SUPPORTED_EXTENSIONS:
+                continue
+            try:
+                file_type_of(child)
+            except ReaderError as exc:
+                left.append((child, exc.reason))
+    return left
 
 
 def reader_for(file_type: str, *, password: str | None = None) -> Reader:

@@ -15,7 +15,31 @@ from core.types import HeadingMark, Page
 from ingest.readers.base import HeadingTrail, ReadResult
 
 _HEADING_STYLE = re.compile(r"^Heading\s+([1-9])$", re.IGNORECASE)
+# python-docx holds a whole package in memory: refuse one that unpacks beyond this.
+MAX_UNPACKED_BYTES = 256 * 2**20
+# Word's XML packs 5 to 30 times; a large part packed more than MAX_RATIO times is a zip bomb.
+MAX_RATIO = 200
+BOMB_MIN_BYTES = 16 * 2**20
 NOT_DOCX_REASON = "not a Word .docx file (no Office Open XML document inside): re-save it as .docx"
+
+
+def unpacked_size_reason(members: list[zipfile.ZipInfo]) -> str | None:
+    """Why a .docx package is refused unread: it would unpack to more than MAX_UNPACKED_BYTES, or a
+    large part is compressed like a zip bomb. None when it is safe to open.
+
+    python-docx reads every part into memory, so this decides before it does. The sizes checked
+    are the archive's own records, and Python's zipfile never unpacks more than a member records.
+    """
+    total = sum(member.file_size for member in members)
+    if total > MAX_UNPACKED_BYTES:
+        return (f"too large when unpacked: {total / 2**20:.0f} MB (the limit is "
+                f"{MAX_UNPACKED_BYTES / 2**20:.0f} MB); is it a zip bomb? Re-save it, or split it")
+    for member in members:
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > BOMB_MIN_BYTES and ratio > MAX_RATIO:
+            return (f"{member.filename} unpacks {ratio:.0f} times larger than it is packed "
+                    f"({member.file_size / 2**20:.0f} MB): a zip bomb, not a Word document")
+    return None
 
 
 def heading_level(paragraph: Paragraph) -> int | None:
@@ -58,6 +82,9 @@ class DocxReader:
         with zipfile.ZipFile(path) as archive:
             if "word/document.xml" not in archive.namelist():
                 raise ReaderError(str(path), NOT_DOCX_REASON)
+            bomb = unpacked_size_reason(archive.infolist())
+            if bomb:
+                raise ReaderError(str(path), bomb)
         try:
             document = docx.Document(str(path))
         except Exception as exc:  # python-docx raises many kinds on a damaged package

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from bs4 import (
@@ -11,6 +12,7 @@ from bs4 import (
     Declaration,
     Doctype,
     NavigableString,
+    PageElement,
     ProcessingInstruction,
     Tag,
 )
@@ -180,10 +182,22 @@ class HtmlReader:
     def _walk(
         self, node: Tag, builder: _TextBuilder, trail: HeadingTrail, *, preformatted: bool
     ) -> None:
-        for child in node.children:
+        """Visit the tree in document order with a stack of its own: markup nested thousands of
+        levels deep must not exhaust Python's recursion limit."""
+        # Each entry: an iterator over one element's children, whether it is inside <pre>, and the
+        # separator to ask for once those children are done ("" for none).
+        stack: list[tuple[Iterator[PageElement], bool, str]] = [(iter(node.children), preformatted, "")]
+        while stack:
+            children, pre, closing = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                if closing:
+                    builder.separate(closing)
+                continue
             if isinstance(child, NavigableString):
                 if not isinstance(child, _NOT_CONTENT):
-                    builder.text(str(child), preformatted=preformatted)
+                    builder.text(str(child), preformatted=pre)
                 continue
             if not isinstance(child, Tag):
                 continue
@@ -193,17 +207,11 @@ class HtmlReader:
             if name == "br":
                 builder.separate("\n")
                 continue
-            is_block = name in BLOCK_TAGS
-            if is_block:
-                builder.separate("\n")
-            elif name in CELL_TAGS:
-                builder.separate("\t")
+            separator = "\n" if name in BLOCK_TAGS else "\t" if name in CELL_TAGS else ""
+            if separator:
+                builder.separate(separator)
             if name in HEADING_LEVELS:
                 heading_text = _SPACES.sub(" ", " ".join(_visible_strings(child))).strip()
                 if heading_text:
                     builder.heading(trail.enter(HEADING_LEVELS[name], heading_text))
-            self._walk(child, builder, trail, preformatted=preformatted or name == "pre")
-            if is_block:
-                builder.separate("\n")
-            elif name in CELL_TAGS:
-                builder.separate("\t")
+            stack.append((iter(child.children), pre or name == "pre", separator))

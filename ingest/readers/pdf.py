@@ -15,6 +15,12 @@ from pypdf.errors import FileNotDecryptedError, WrongPasswordError
 from core.errors import NoTextError, ReaderError
 from core.types import HeadingMark, Page
 from ingest.readers.base import ReadResult
+from ingest.readers.ocr import (
+    OCR_FOUND_NOTHING_REASON,
+    OCR_MISSING_REASON,
+    ocr_page,
+    tesseract_available,
+)
 
 NOT_PDF_REASON = "not a PDF (no %PDF- header): check the file, or rename it to its real type"
 NO_PASSWORD_REASON = "encrypted: pass a password to open it"
@@ -105,6 +111,35 @@ def attach_outline(pages: list[Page], outline: list[OutlineEntry]) -> None:
         page.headings.sort(key=lambda mark: mark.offset)  # stable: outline order kept on ties
 
 
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"PK\x03\x04", "a zip archive (a Word or other Office file?)"),
+    (b"%!PS", "a PostScript file"),
+    (b"{\\rtf", "an RTF document"),
+)
+
+
+def sniff_kind(head: bytes) -> str | None:
+    """What a file that is not a PDF is, from its first bytes, when that is plain to see."""
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith((b"<!doctype html", b"<html")) or b"<body" in text:
+        return "an HTML page"
+    return None
+
+
+def _truncation_hint(path: Path) -> str:
+    """" (truncated: ...)" when the file does not end with the %%EOF marker a whole PDF ends with."""
+    with path.open("rb") as handle:
+        handle.seek(max(path.stat().st_size - 1024, 0))
+        tail = handle.read()
+    return "" if b"%%EOF" in tail else " (truncated: no %%EOF marker at its end, download or copy it again)"
+
+
 class PdfReader:
     """Reads a PDF into one Page per page (empty pages kept), headings from its outline."""
 
@@ -119,8 +154,11 @@ class PdfReader:
         """Pages, title and metadata; raises ReaderError or NoTextError with the reason."""
         path = Path(path)
         with path.open("rb") as handle:
-            if b"%PDF-" not in handle.read(1024):
-                raise ReaderError(str(path), NOT_PDF_REASON)
+            head = handle.read(1024)
+        if b"%PDF-" not in head:
+            kind = sniff_kind(head)
+            raise ReaderError(str(path), NOT_PDF_REASON if kind is None else
+                              f"not a PDF: it is {kind} (no %PDF- header); rename it to its real type")
         reader, pypdf_error = self._open_pypdf(path)
         pdfium_doc: pdfium.PdfDocument | None = None
         try:
@@ -130,12 +168,15 @@ class PdfReader:
             if texts is None:
                 raise ReaderError(
                     str(path),
-                    f"corrupt PDF: neither PDFium ({pdfium_error}) nor pypdf ({pypdf_error}) could read it;"
-                    " re-export or repair the file",
+                    f"corrupt PDF{_truncation_hint(path)}: neither PDFium ({pdfium_error}) nor pypdf"
+                    f" ({pypdf_error}) could read it; re-export or repair the file",
                 )
             pages = [Page(number=i + 1, text=text) for i, text in enumerate(texts)]
+            ocr_pages = self._ocr_blank_pages(path, pages, pdfium_doc)
             if not any(page.text.strip() for page in pages):
-                raise NoTextError(str(path), NO_TEXT_REASON)
+                if pdfium_doc is not None and ocr_pages is None:
+                    raise NoTextError(str(path), OCR_MISSING_REASON)
+                raise NoTextError(str(path), OCR_FOUND_NOTHING_REASON if ocr_pages is not None else NO_TEXT_REASON)
             title, metadata, outline = self._describe(reader, pdfium_doc)
         finally:
             if pdfium_doc is not None:
@@ -144,7 +185,36 @@ class PdfReader:
                 reader.close()
         attach_outline(pages, outline)
         metadata["pdf_text_engine"] = "pdfium" if pdfium_error is None else "pypdf"
+        if ocr_pages:
+            metadata["ocr_pages"] = ocr_pages
+        elif ocr_pages is None and any(not page.text.strip() for page in pages):
+            metadata["pages_without_text"] = [page.number for page in pages if not page.text.strip()]
         return ReadResult(pages=pages, title=title, metadata=metadata)
+
+    def _ocr_blank_pages(
+        self, path: Path, pages: list[Page], document: pdfium.PdfDocument | None
+    ) -> list[int] | None:
+        """OCR every page without a text layer in place; the numbers of the pages OCR read, or None
+        when OCR could not run (no Tesseract, or no PDFium document to render)."""
+        blank = [page for page in pages if not page.text.strip()]
+        if not blank:
+            return []
+        if document is None or not tesseract_available():
+            return None
+        read: list[int] = []
+        for page in blank:
+            pdf_page = document[page.number - 1]
+            try:
+                page.text = ocr_page(pdf_page)
+            except Exception as exc:  # pytesseract raises RuntimeError on its timeout, TesseractError otherwise
+                raise ReaderError(
+                    str(path), f"OCR of page {page.number} failed ({type(exc).__name__}: {exc})"
+                ) from exc
+            finally:
+                pdf_page.close()
+            if page.text.strip():
+                read.append(page.number)
+        return read
 
     def _open_pypdf(self, path: Path) -> tuple[pypdf.PdfReader | None, str | None]:
         """pypdf's reader, decrypted; encryption errors are raised, other failures returned."""

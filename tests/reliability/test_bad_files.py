@@ -1,0 +1,221 @@
+"""Bad files through the CLI, the API upload and the readers: each fails alone with its own clear
+error or is read, the rest of the batch goes in, and what was stored before stays as it was."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from core.errors import ReaderError
+from ingest.readers import read_document
+from rag.cli import app
+from tests.conftest import REPO_ROOT, SAMPLES
+from tests.reliability.bad_files import (
+    FAIL,
+    MANUAL,
+    MAX_FILE_MB,
+    READ,
+    docx_bomb,
+    stored_name,
+    write_bad_files,
+)
+
+runner = CliRunner()
+
+
+def rag(*args: str) -> tuple[int, dict]:
+    result = runner.invoke(app, [*args, "--json"])
+    try:
+        return result.exit_code, json.loads(result.stdout.strip().splitlines()[-1])
+    except (json.JSONDecodeError, IndexError):
+        raise AssertionError(f"no JSON from rag {args}: {result.stdout!r} {result.exception!r}") from None
+
+
+def stored_texts(collection: str) -> dict[str, str]:
+    """Every stored document's chunk texts joined, by source name, read from the store itself."""
+    from rag.service import RagService
+
+    service = RagService()
+    try:
+        texts: dict[str, list[str]] = {}
+        for chunk in service.store.scroll(collection):
+            texts.setdefault(chunk.payload["source"], []).append(chunk.text)
+        return {source: " ".join(" ".join(parts).split()) for source, parts in texts.items()}
+    finally:
+        service.close()
+
+
+def check_outcomes(results: dict[str, dict], expected: dict, texts: dict[str, str],
+                   sent: Callable[[str], str] = lambda name: name) -> None:
+    """Each file failed with its own words or was read with its words in the store."""
+    reasons = []
+    for name, want in expected.items():
+        result = results[name]
+        if want.outcome == FAIL:
+            assert result["status"] == "failed", f"{name!r} was {result['status']}, not failed"
+            assert all(w.lower() in result["error"].lower() for w in want.words), f"{name!r}: {result['error']}"
+            reasons.append(result["error"])
+        else:
+            assert result["status"] == "ingested", f"{name!r}: {result}"
+            text = texts[stored_name(sent(name))]
+            assert all(" ".join(w.split()) in text for w in want.words), f"{name!r} lost words: {text[:300]}"
+            assert not any(a in text for a in want.absent), f"{name!r} stored markup: {text[:300]}"
+    assert len(set(reasons)) == len(reasons), "two files got the same error: each must name its own reason"
+
+
+@pytest.mark.integration
+def test_cli_batch_of_bad_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    # Stored before: a good corrupt.pdf (the batch brings a broken one of the same name) and a note.
+    shutil.copy(MANUAL, folder / "corrupt.pdf")
+    shutil.copy(SAMPLES / "documents" / "support-contact.txt", folder / "support.txt")
+    code, first = rag("ingest", str(folder), "--collection", "bad")
+    assert code == 0 and {f["status"] for f in first["files"]} == {"ingested"}
+    _, before = rag("docs", "list", "--collection", "bad")
+    texts_before = stored_texts("bad")
+
+    expected = write_bad_files(folder)
+    (folder / "notes.xyz").write_text("a type no reader takes")
+    monkeypatch.setenv("RAG_MAX_FILE_MB", MAX_FILE_MB)
+    from core.settings import get_settings
+
+    get_settings.cache_clear()
+    code, data = rag("ingest", str(folder), "--collection", "bad")
+    assert code == 1  # some failed
+    results = {Path(f["path"]).name: f for f in data["files"]}
+    assert results["notes.xyz"]["status"] == "skipped"
+    assert "unsupported file type .xyz" in results["notes.xyz"]["error"]
+    assert results["support.txt"]["status"] == "skipped" and results["support.txt"]["error"] is None
+    texts = stored_texts("bad")
+    check_outcomes(results, expected, texts)
+
+    # What was stored before is unchanged: the good corrupt.pdf, its chunks and its hash.
+    _, after = rag("docs", "list", "--collection", "bad")
+    old = {d["source"]: d for d in before["documents"]}
+    new = {d["source"]: d for d in after["documents"]}
+    assert {k: new[k] for k in old} == old
+    assert texts["corrupt.pdf"] == texts_before["corrupt.pdf"] and "9.2 kW" in texts["corrupt.pdf"]
+    # Stored names hold no newline or right-to-left mark.
+    assert "line break.txt" in new and "rtlmarktxt.md" in new
+    assert not any(ch in name for name in new for ch in "\n\u200f\u202e")
+
+    # The text output names each file on one line, markup and control characters escaped.
+    shown = runner.invoke(app, ["ingest", str(folder), "--collection", "bad"]).stdout
+    assert "skipped " in shown and "notes.xyz - unsupported file type .xyz" in " ".join(shown.split())
+    squeezed = "".join(shown.split())  # rich wraps long lines at the terminal's width
+    assert "line\\nbreak.txt" in squeezed and "rtl\\u200fmark\\u202etxt.md" in squeezed
+    assert "\u200f" not in shown and "\u202e" not in shown
+
+
+@pytest.mark.integration
+def test_api_upload_batch_of_bad_files(api_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.rag.conftest import serving, wait_for_job
+
+    monkeypatch.setenv("RAG_MAX_FILE_MB", MAX_FILE_MB)
+    folder = tmp_path / "batch"
+    expected = write_bad_files(folder)
+    with serving() as api:
+        first = wait_for_job(api, api.post("/api/v1/collections/bad/documents", files=[
+            ("files", ("corrupt.pdf", MANUAL.read_bytes())),
+            ("files", ("support.txt", (SAMPLES / "documents" / "support-contact.txt").read_bytes()))]).json())
+        assert {f["status"] for f in first["report"]["files"]} == {"ingested"}
+        before = api.get("/api/v1/collections/bad/documents").json()["documents"]
+
+        uploads = [("files", (name, (folder / name).read_bytes())) for name in expected]
+        uploads.append(("files", ("../../escape.txt", b"The climbing file names the osprey.")))
+        response = api.post("/api/v1/collections/bad/documents", files=uploads)
+        assert response.status_code == 202, response.text
+        job = wait_for_job(api, response.json())
+        assert job["status"] == "done", job
+        results = {f["path"]: f for f in job["report"]["files"]}
+        assert results["escape.txt"]["status"] == "ingested"
+        # Names come back without right-to-left marks; a newline reaches the server as %0A, as
+        # browsers and httpx send it (the HTML form encoding of multipart file names).
+        def sent(name: str) -> str:
+            return name.replace("\n", "%0A")
+
+        by_original = {name: results[stored_name(sent(name))] for name in expected}
+        check_outcomes(by_original, expected, _texts_in_service("bad"), sent)
+        after = {d["source"]: d for d in api.get("/api/v1/collections/bad/documents").json()["documents"]}
+        assert {d["source"]: after[d["source"]] for d in before} == {d["source"]: d for d in before}
+
+    # Kept uploads: inside RAG_HOME/uploads/bad only, under cleaned names.
+    kept = [p for p in (api_home / "uploads").rglob("*") if p.is_file()]
+    assert kept and all(p.resolve().is_relative_to((api_home / "uploads" / "bad").resolve()) for p in kept)
+    assert not any(ch in p.name for p in kept for ch in "\n\u200f\u202e")
+    assert not (api_home / "escape.txt").exists() and not (api_home / "uploads" / "escape.txt").exists()
+
+
+def _texts_in_service(collection: str) -> dict[str, str]:
+    """Stored chunk texts by source, read through the serving process's own service."""
+    from rag.web import get_service
+
+    texts: dict[str, list[str]] = {}
+    for chunk in get_service().store.scroll(collection):
+        texts.setdefault(chunk.payload["source"], []).append(chunk.text)
+    return {source: " ".join(" ".join(parts).split()) for source, parts in texts.items()}
+
+
+@pytest.mark.unit
+def test_each_bad_file_by_itself(tmp_path: Path) -> None:
+    """The readers' verdict on every file of the batch, alone (no store, no embedder)."""
+    expected = write_bad_files(tmp_path)
+    limit = int(float(MAX_FILE_MB) * 2**20)
+    for name, want in expected.items():
+        path = tmp_path / name
+        if want.outcome == READ:
+            text = " ".join(" ".join(page.text for page in read_document(path, max_bytes=limit).pages).split())
+            assert all(w in text for w in want.words), (name, text[:200])
+            assert not any(a in text for a in want.absent), (name, text[:200])
+        else:
+            with pytest.raises(ReaderError) as caught:
+                read_document(path, max_bytes=limit)
+            assert all(w.lower() in caught.value.reason.lower() for w in want.words), (name, caught.value.reason)
+
+
+_READ_UNDER_LIMIT = """
+import resource, sys
+from pathlib import Path
+limit = int(sys.argv[2]) * 2**20
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+from core.errors import ReaderError
+from ingest.readers import read_document
+try:
+    read_document(Path(sys.argv[1]))
+    print("read")
+except ReaderError as exc:
+    print("refused:", exc.reason)
+# VmHWM: this process's own peak resident memory (ru_maxrss carries the parent's over exec).
+peak_kb = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print("peak_mb", int(peak_kb) // 1024)
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("unpacked_mb, words", [(400, "too large when unpacked"), (60, "zip bomb")])
+def test_docx_zip_bomb_is_refused_within_bounded_memory(tmp_path: Path, unpacked_mb: int, words: str) -> None:
+    """A .docx of a few hundred KB that unpacks to hundreds of MB, read by a process whose address
+    space is capped at 600 MB: refused, with little memory used (unguarded, python-docx runs out)."""
+    bomb = tmp_path / "bomb.docx"
+    docx_bomb(bomb, unpacked_mb)
+    assert bomb.stat().st_size < 2**20
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    cap_mb = 600
+    if soft != resource.RLIM_INFINITY and soft < cap_mb * 2**20:
+        pytest.skip("this process already runs under a smaller address-space limit")
+    done = subprocess.run([sys.executable, "-c", _READ_UNDER_LIMIT, str(bomb), str(cap_mb)], capture_output=True,
+                          text=True, timeout=120, cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("refused:") and words in lines[0], done.stdout
+    assert int(lines[1].split()[1]) < 200, f"peak memory {lines[1]}: the bomb was unpacked"
