@@ -373,9 +373,9 @@ def ask(question: str, choices: AnswerChoices, documents: list[str]) -> None:
 restore_conversation()
 choices = sidebar()
 follow_collection(choices.collection)
-conversations_slot = st.sidebar.container()
 st.html(CITATION_LINKS_SCRIPT, unsafe_allow_javascript=True)
 only_documents = document_choice(choices.collection) if choices.documents else []
+conversations_slot = st.sidebar.container()
 st.title("Ask your documents")
 if choices.collection is None:
     st.info("There is no collection yet. Upload documents on the Documents page, then ask here.")

@@ -8,7 +8,16 @@ import pandas as pd
 import streamlit as st
 
 from rag.service import RagService
-from rag.web import escape_markdown, get_service, records, show_error, sidebar
+from rag.web import (
+    dataset_label,
+    escape_markdown,
+    get_service,
+    records,
+    run_rows,
+    show_error,
+    sidebar,
+    unique_runs,
+)
 
 EMPTY_STATE = ("No evaluation results yet: run `rag eval` from the command line, or start a run above "
                "when a data set is offered.")
@@ -26,7 +35,7 @@ def runner_section(service: RagService) -> None:
         return
     st.subheader("Run an evaluation")
     with st.form("evaluation_run"):
-        dataset = st.selectbox("Data set", datasets, format_func=str)
+        dataset = st.selectbox("Data set", datasets, format_func=dataset_label)
         left, middle, right = st.columns(3)
         top_k = left.number_input("top_k", 1, 50, service.settings.top_k)
         reranker = middle.text_input("Reranker", service.settings.reranker)
@@ -52,14 +61,14 @@ def runner_section(service: RagService) -> None:
 def runs_section(runs: list[dict[str, Any]]) -> None:
     """Runs as a table, metrics as a chart, baseline comparison and per-question drill-down.
 
-    Each run is a dict as `RagService.evaluation_runs` gives it."""
-    rows = records(runs)
+    Each run is a dict as `RagService.evaluation_runs` gives it, one per id."""
+    rows = run_rows(runs)
     st.subheader("Runs")
     st.dataframe(rows, hide_index=True)
     table = pd.DataFrame(rows)
     metric_cols = [c for c in table.columns if c.startswith("metrics.") and pd.api.types.is_numeric_dtype(table[c])]
     if metric_cols:
-        chart = table.set_index("name")[metric_cols]
+        chart = table.set_index("run")[metric_cols]
         chart.columns = [c.removeprefix("metrics.") for c in chart.columns]
         st.bar_chart(chart.T if len(chart) > 1 else chart, stack=False)
     for run in runs:
@@ -84,8 +93,7 @@ try:
 except Exception as exc:
     show_error(exc)
 last = st.session_state.get("evaluation_last")
-if last is not None and all(last["id"] != r["id"] for r in runs):
-    runs = [last, *runs]
+runs = unique_runs([*runs, last] if last is not None else runs)
 if runs:
     runs_section(runs)
 else:

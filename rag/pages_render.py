@@ -178,26 +178,29 @@ class _PageMapper:
 
 
 def _line_boxes(textpage, chars: list[int], mapper: _PageMapper) -> list[Box]:  # noqa: ANN001
-    """One box per line of the given characters: a character joins the current line while it sits at
-    the line's height and to the right of the line's last character."""
-    lines: list[list[float]] = []  # [left, top, right, bottom] in fractions
+    """One box per line of the given characters. Lines are found in page space, where text runs left
+    to right (a page's /Rotate only turns the picture): a character joins the current line while it
+    sits at the line's height and to the right of the line's start. Each line is then mapped onto
+    the rendered picture."""
+    lines: list[list[float]] = []  # [left, bottom, right, top] in page points
     for index in chars:
         left, bottom, right, top = textpage.get_charbox(index, loose=True)
-        x0, y0 = mapper(left, top)
-        x1, y1 = mapper(right, bottom)
-        x0, x1 = min(x0, x1), max(x0, x1)
-        y0, y1 = min(y0, y1), max(y0, y1)
-        if x1 - x0 <= 0 or y1 - y0 <= 0:
+        if right <= left or top <= bottom:
             continue
         if lines:
             line = lines[-1]
-            middle = (y0 + y1) / 2
-            if line[1] <= middle <= line[3] and x0 >= line[0] - 1e-4:
-                line[0], line[1] = min(line[0], x0), min(line[1], y0)
-                line[2], line[3] = max(line[2], x1), max(line[3], y1)
+            middle = (bottom + top) / 2
+            if line[1] <= middle <= line[3] and left >= line[0] - 0.5:
+                line[0], line[1] = min(line[0], left), min(line[1], bottom)
+                line[2], line[3] = max(line[2], right), max(line[3], top)
                 continue
-        lines.append([x0, y0, x1, y1])
-    return [Box(round(a, 5), round(b, 5), round(c - a, 5), round(d - b, 5)) for a, b, c, d in lines]
+        lines.append([left, bottom, right, top])
+    boxes = []
+    for left, bottom, right, top in lines:
+        (x0, y0), (x1, y1) = mapper(left, top), mapper(right, bottom)
+        x0, x1, y0, y1 = min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1)
+        boxes.append(Box(round(x0, 5), round(y0, 5), round(x1 - x0, 5), round(y1 - y0, 5)))
+    return boxes
 
 
 class PageRenderer:

@@ -12,6 +12,8 @@ import re
 import uuid
 from collections.abc import Container
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -243,6 +245,39 @@ def friendly_message(exc: BaseException) -> str:
     logger.error("unexpected error in the web app", exc_info=exc)
     return (f"Something went wrong ({escape_markdown(type(exc).__name__)}: {text}).  \n"
             "Try again; if it keeps happening, check the server log.")
+
+
+def dataset_label(path: str) -> str:
+    """A data set as a person knows it: its folder's name, not where it sits on this machine."""
+    return Path(path).name or str(path)
+
+
+def unique_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Evaluation runs without repeats (a run just made on the page is also in the store): one per id,
+    latest first."""
+    seen: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        seen.setdefault(str(run["id"]), run)
+    return sorted(seen.values(), key=lambda r: float(r.get("created_at") or 0), reverse=True)
+
+
+def run_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The Runs table: one row per run, its date readable, its data set by name, then settings and metrics."""
+    rows = []
+    for run in unique_runs(runs):
+        settings = run.get("settings") or {}
+        row: dict[str, Any] = {
+            "run": run["name"],
+            "date": datetime.fromtimestamp(float(run["created_at"])).strftime("%Y-%m-%d %H:%M"),
+            "data set": run["dataset"],
+            "questions": run.get("questions_asked"),
+            "seconds": run.get("seconds"),
+        }
+        row.update({f"settings.{k}": v for k, v in settings.items() if not isinstance(v, dict | list | tuple)})
+        row.update({f"metrics.{k}": v for k, v in (run.get("metrics") or {}).items()})
+        row.update({f"starter.{k}": v for k, v in (run.get("starter") or {}).items()})
+        rows.append(row)
+    return rows
 
 
 def records(items: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -94,3 +94,82 @@ def test_the_sidebar_keeps_questions_to_the_chosen_documents(app, two_documents)
     turn = at.session_state["history"][-1]
     assert all(c.document == "crane.txt" for c in turn["answer"].citations)
     assert "4.2 megawatts" not in turn["answer"].text
+
+
+def _conversation_buttons(at) -> list[str]:  # noqa: ANN001
+    """The sidebar's saved conversations, as their buttons read: title, then date."""
+    return [_plain(b.label) for b in at.sidebar.button if (b.key or "").startswith("conversation_")]
+
+
+def _questions(at) -> list[str]:  # noqa: ANN001
+    return [_plain(m.markdown[0].value) for m in at.chat_message if m.name == "user"]
+
+
+def test_conversations_are_saved_reopened_renamed_exported_and_deleted(app, two_documents) -> None:  # noqa: ANN001
+    from rag.web import get_conversations
+
+    store = get_conversations()
+    at = app.run()
+    at.chat_input[0].set_value("How much power does the Zephyr turbine produce?").run()
+    at.chat_input[0].set_value("What are its blades made of?").run()
+    assert not at.exception, at.exception
+    [first] = store.list("samples")
+    assert first.title == "How much power does the Zephyr turbine produce?" and first.turns == 2
+    assert at.query_params["conversation"] == first.id
+    [label] = _conversation_buttons(at)
+    assert re.fullmatch(r"How much power does the Zephyr turbine produce\?\s+\d{4}-\d{2}-\d{2} \d{2}:\d{2}", label)
+
+    # A new conversation starts empty, and the first one stays listed.
+    [new] = [b for b in at.sidebar.button if b.label == "New conversation"]
+    new.click().run()
+    assert _questions(at) == [] and "conversation" not in at.query_params
+    at.chat_input[0].set_value("How often is the crane's gearbox inspected?").run()
+    assert not at.exception, at.exception
+    assert len(store.list("samples")) == 2
+    assert [t.split("  ")[0].split("\n")[0] for t in _conversation_buttons(at)] == [
+        "How often is the crane's gearbox inspected?", "How much power does the Zephyr turbine produce?"]
+
+    # Reopen the first: its turns come back, answers and cards included.
+    [reopen] = [b for b in at.sidebar.button if b.key == f"conversation_{first.id}"]
+    reopen.click().run()
+    assert not at.exception, at.exception
+    assert _questions(at) == ["How much power does the Zephyr turbine produce?", "What are its blades made of?"]
+    answers = [" ".join(_plain(m.value) for m in msg.markdown) for msg in at.chat_message if msg.name == "assistant"]
+    assert "4.2 megawatts" in answers[0] and "carbon fibre" in answers[1]
+    assert any(re.match(r"\[\d+\] zephyr\.txt, page 1", _plain(e.label)) for e in at.expander)
+    # A follow-up in the reopened conversation is read against its earlier questions.
+    assert at.session_state["history"][1]["trace"].standalone_question == "What are Zephyr's blades made of?"
+
+    # Rename it.
+    at.sidebar.text_input(key=f"title_{first.id}").set_value("Turbine notes").run()
+    [rename] = [b for b in at.sidebar.button if b.label == "Rename"]
+    rename.click().run()
+    assert store.get(first.id).title == "Turbine notes"
+    assert any(label.startswith("Turbine notes") for label in _conversation_buttons(at))
+
+    # Export: the questions, the answers and each citation with document, page and quoted passage.
+    markdown = store.export_markdown(first.id)
+    assert markdown.startswith("# Turbine notes\n")
+    assert "## Question 1\n\n> How much power does the Zephyr turbine produce?" in markdown
+    assert "## Question 2\n\n> What are its blades made of?" in markdown
+    assert re.search(r"\*\*\[\d+\] zephyr\.txt, page 1\*\*\n\n(>.*\n)*> .*4\.2 megawatts", markdown), markdown
+    assert "carbon fibre" in markdown.split("## Question 2")[1]
+
+    # A new browser session with the conversation in its address (a reload) shows it again.
+    from streamlit.testing.v1 import AppTest
+
+    from tests.web.conftest import APP_FILE
+
+    reloaded = AppTest.from_file(str(APP_FILE), default_timeout=180)
+    reloaded.query_params["conversation"] = first.id
+    reloaded.run()
+    assert not reloaded.exception, reloaded.exception
+    assert _questions(reloaded) == ["How much power does the Zephyr turbine produce?", "What are its blades made of?"]
+
+    # Delete it: gone from the store and the sidebar, and the page starts afresh.
+    [delete] = [b for b in at.sidebar.button if b.label == "Delete"]
+    delete.click().run()
+    assert not at.exception, at.exception
+    assert store.get(first.id) is None and len(store.list("samples")) == 1
+    assert _questions(at) == [] and "conversation" not in at.query_params
+    assert not any(label.startswith("Turbine notes") for label in _conversation_buttons(at))
