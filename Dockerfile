@@ -19,7 +19,7 @@ COPY evaluation ./evaluation
 COPY rag ./rag
 # PIP_EXTRA_INDEX_URL may point pip at a CPU-only torch build to keep the image small.
 ARG PIP_EXTRA_INDEX_URL=
-RUN pip install ".[providers]"
+RUN pip install ".[providers,auth]"
 COPY app.py ./
 COPY pages ./pages
 COPY data ./data

@@ -112,6 +112,17 @@ class Settings(BaseSettings):
         description="keys for /api/v1 and /v1: comma-separated, or the path of a file of SHA-256 hashes, one a line",
     )
     metrics_keys: SecretStr | None = Field(default=None, description="keys for /metrics (same forms); unset: open")
+    # The web UI's login (rag/web_login.py): an OpenID Connect provider for st.login; unset: the UI has no login.
+    oidc_server_metadata_url: str | None = Field(default=None, description="the provider's "
+                                                 ".well-known/openid-configuration URL")
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_redirect_uri: str | None = Field(default=None, description="the app's address + /oauth2callback, as "
+                                          "registered with the provider (unset: rag serve's own address)")
+    oidc_cookie_secret: SecretStr | None = Field(default=None, description="signs the login cookie (unset: a new "
+                                                 "one per process, so logins end with it)")
+    web_allowed_users: str = Field(default="", description="comma-separated emails or @domains that may use the "
+                                   "web UI once logged in; empty: anyone the provider logs in")
     # /metrics also carries `rag monitor --prometheus`'s figures (rag_monitor_*) over this window.
     metrics_monitor_window: str = Field(default="1d", description="window of the rag_monitor_* figures on /metrics "
                                         "(30m, 12h, 1d, all); 'off' leaves them out")

@@ -30,6 +30,7 @@ from rag.jobs import IngestJobs
 from rag.metrics import ServingMetrics
 from rag.service import RagService
 from rag.web import get_service
+from rag.web_login import oidc_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -113,13 +114,16 @@ def build_app(*, settings: Settings | None = None, advertise_url: str | None = N
             jobs.close()
             get_service().close()
 
-    return st.App(str(APP_SCRIPT), routes=routes, lifespan=lifespan)
+    # The web UI's login (rag/web_login.py): the RAG_OIDC_* settings become Streamlit's [auth] secrets.
+    login = oidc_secrets(settings, advertise_url)
+    return st.App(str(APP_SCRIPT), routes=routes, lifespan=lifespan, secrets=login)
 
 
 def serve(*, port: int, address: str, samples: bool) -> None:
     """Run the app and the API with uvicorn until stopped (`rag serve`)."""
     import uvicorn
     from streamlit import config
+    from streamlit.auth_util import is_authlib_installed
 
     # A server reruns nothing when files change: no watcher (STREAMLIT_SERVER_FILE_WATCHER_TYPE overrides).
     os.environ.setdefault("STREAMLIT_SERVER_FILE_WATCHER_TYPE", "none")
@@ -135,8 +139,17 @@ def serve(*, port: int, address: str, samples: bool) -> None:
         print("API keys: set (RAG_API_KEYS); /health and /ready are open.", flush=True)
     else:
         print("No API keys (RAG_API_KEYS): the API answers requests from 127.0.0.1 only.", flush=True)
-    print("The web UI has no login: keep it on 127.0.0.1 or put it behind an authenticating proxy.", flush=True)
     app = build_app(settings=settings, advertise_url=url, samples=samples)
+    login = oidc_secrets(settings, url)
+    if login is None:
+        print("The web UI has no login (no RAG_OIDC_* settings): keep it on 127.0.0.1 or put it behind an "
+              "authenticating proxy.", flush=True)
+    else:
+        if not is_authlib_installed():
+            raise RagError("The web login needs Authlib: pip install 'rag-qa[auth]' (or unset RAG_OIDC_*).")
+        allowed = settings.web_allowed_users or "anyone the provider logs in"
+        print(f"The web UI asks for a login: OpenID Connect ({settings.oidc_server_metadata_url}), "
+              f"redirect {login['auth']['redirect_uri']}; allowed: {allowed}.", flush=True)
     uvicorn.run(
         app, host=address, port=port, access_log=False, use_colors=False, log_level="info",
         # Streamlit's own limits for its websocket (what `streamlit run` would use).

@@ -56,6 +56,11 @@ def test_the_app_deployment_probes_ports_resources_and_secrets():
     assert env["RAG_QDRANT_URL"]["valueFrom"]["secretKeyRef"] == {"name": "rag-qa-qdrant", "key": "url"}
     assert env["RAG_API_KEYS"]["valueFrom"]["secretKeyRef"]["name"] == "rag-qa-api-keys"
     assert "value" not in env["RAG_QDRANT_URL"] and "value" not in env["RAG_API_KEYS"]  # no secret in the YAML
+    oidc = [name for name in env if name.startswith("RAG_OIDC_")]  # the web login, when its Secret exists
+    assert sorted(oidc) == ["RAG_OIDC_CLIENT_ID", "RAG_OIDC_CLIENT_SECRET", "RAG_OIDC_COOKIE_SECRET",
+                            "RAG_OIDC_REDIRECT_URI", "RAG_OIDC_SERVER_METADATA_URL"]
+    assert all(env[name]["valueFrom"]["secretKeyRef"] == {"name": "rag-qa-oidc", "key": env[name]["valueFrom"][
+        "secretKeyRef"]["key"], "optional": True} for name in oidc)
     assert container["args"][:2] == ["rag", "serve"] and "8501" in container["args"]
     annotations = spec["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/path"] == "/metrics" and annotations["prometheus.io/port"] == "8501"
