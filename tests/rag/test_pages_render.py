@@ -90,6 +90,16 @@ def test_the_occurrence_nearest_the_stored_offset_is_chosen(tmp_path: Path) -> N
     assert early.passage[0].top < later.passage[0].top
 
 
+def test_a_passage_stored_a_little_differently_is_still_located(tmp_path: Path) -> None:
+    pdf, sha = make_pdf(tmp_path / "doc.pdf", [FILLER + "\n" + PASSAGE])
+    # As a reader that rewrites a table or a ligature might store it: a few characters differ.
+    stored = PASSAGE.replace("Wind farm section.", "| Wind farm | section |").replace("fibre", "ﬁbre")
+    view = render_page_view(pdf, sha, 1, tmp_path / "cache", 500, stored, 0, SENTENCE)
+    assert view.located
+    assert any(b.overlaps(pdfium_box(pdf, 1, "Wind farm section.")) for b in view.passage)
+    assert not any(b.overlaps(pdfium_box(pdf, 1, "Harbour operations report.")) for b in view.passage)
+
+
 def test_text_not_on_the_page_is_not_located(tmp_path: Path) -> None:
     pdf, sha = make_pdf(tmp_path / "doc.pdf", [FILLER])
     view = render_page_view(pdf, sha, 1, tmp_path / "cache", 400, "Nothing like this is written there.", 0)
