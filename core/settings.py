@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     drift_components: int = 3
     drift_reference_from: str | None = Field(default=None, description="ISO date or time; with drift_reference_until")
     drift_reference_until: str | None = None
+    # Without a fixed period: the reference is the first N requests after the last re-index, or after
+    # the last evaluation run ("evaluation"); `rag monitor --new-reference` restarts it either way.
+    drift_reference_after: Literal["reindex", "evaluation"] = "reindex"
     # A/B variants (core/variants.py): RAG_AB=name:share,... and what each changes.
     ab: str = Field(default="", description="name:share,... e.g. b:0.2 (empty: no A/B test)")
     ab_variants: dict[str, dict[str, Any]] = Field(

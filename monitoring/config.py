@@ -53,6 +53,7 @@ class MonitorConfig:
                 components=settings.drift_components,
                 reference_from=parse_time(settings.drift_reference_from),
                 reference_until=parse_time(settings.drift_reference_until),
+                reference_after=settings.drift_reference_after,
             ),
             ab=ABSettings(alpha=settings.ab_alpha, min_effect=settings.ab_min_effect),
         )

@@ -45,6 +45,10 @@ class DriftSettings:
     # A fixed reference period (timestamps); None: the first requests after the last re-index.
     reference_from: float | None = None
     reference_until: float | None = None
+    # Without a fixed period, the reference starts after the collection's last re-index ("reindex"),
+    # or after the last evaluation run ("evaluation"); a reference mark (`rag monitor --new-reference`)
+    # after either wins.
+    reference_after: str = "reindex"
 
 
 @dataclass
@@ -299,27 +303,33 @@ def drift_checks(
     return checks
 
 
+_MARK_NAMES = {"reindex": "re-index", "reference": "reference mark", "evaluation": "evaluation"}
+
+
 def select_windows(
     log: RequestLog, collection: str, settings: DriftSettings, *, source: str | None = None,
-    current_since: float | None = None,
+    current_since: float | None = None, last_evaluation: float | None = None,
 ) -> tuple[list[RequestRow], list[RequestRow], DriftWindows]:
     """The reference and current requests of one collection.
 
     Reference: the fixed period when one is set; else the first `reference_requests` answered
-    requests after the collection's last re-index or reference mark (after its first request when
-    it has none). Current: the last `current_requests` answered requests after the reference,
-    from `current_since` on (the monitored window).
+    requests after the collection's last re-index (or, with `reference_after="evaluation"`, after
+    `last_evaluation`, the last evaluation run, when there is one), or after a later reference mark;
+    after its first request when there is none of these. Current: the last `current_requests` answered requests after
+    the reference, from `current_since` on (the monitored window).
     """
     if settings.reference_from is not None:
         reference = [r for r in log.rows(since=settings.reference_from, until=settings.reference_until,
                                          collection=collection, source=source) if r.error is None]
         basis = "fixed reference period"
     else:
-        marks = [e for e in log.events(collection=collection) if e.kind in ("reindex", "reference")]
-        start = marks[-1].ts if marks else None
-        basis = (f"first {settings.reference_requests} requests after the last "
-                 f"{'re-index' if marks[-1].kind == 'reindex' else 'reference mark'}" if marks
-                 else f"first {settings.reference_requests} requests logged")
+        marks = [(e.ts, e.kind) for e in log.events(collection=collection) if e.kind in ("reindex", "reference")]
+        if settings.reference_after == "evaluation" and last_evaluation is not None:
+            # After the last evaluation instead of the last re-index (no evaluation yet: the re-index).
+            marks = sorted([*(m for m in marks if m[1] == "reference"), (last_evaluation, "evaluation")])
+        start = marks[-1][0] if marks else None
+        basis = (f"first {settings.reference_requests} requests after the last {_MARK_NAMES[marks[-1][1]]}"
+                 if marks else f"first {settings.reference_requests} requests logged")
         reference = [r for r in log.first_rows(start, settings.reference_requests * 2, collection=collection,
                                                source=source) if r.error is None][: settings.reference_requests]
     windows = DriftWindows(collection, basis, n_reference=len(reference))
@@ -342,9 +352,9 @@ def select_windows(
 
 def collection_drift(
     log: RequestLog, collection: str, settings: DriftSettings, *, source: str | None = None,
-    current_since: float | None = None,
+    current_since: float | None = None, last_evaluation: float | None = None,
 ) -> CollectionDrift:
-    """Windows and checks of one collection."""
+    """Windows and checks of one collection (`last_evaluation`: when the last evaluation ran)."""
     reference, current, windows = select_windows(log, collection, settings, source=source,
-                                                 current_since=current_since)
+                                                 current_since=current_since, last_evaluation=last_evaluation)
     return CollectionDrift(windows, drift_checks(reference, current, settings, collection))

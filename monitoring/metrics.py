@@ -140,7 +140,9 @@ def build_report(
     latency[LLM_ANSWER] = percentiles(llm_values)
 
     collections = [collection] if collection is not None else sorted({r.collection for r in rows if r.collection})
-    drift = [collection_drift(log, name, config.drift, source=source, current_since=since) for name in collections]
+    last_evaluation = max((e.created_at for e in evaluations), default=None) if evaluations else None
+    drift = [collection_drift(log, name, config.drift, source=source, current_since=since,
+                              last_evaluation=last_evaluation) for name in collections]
     quality = quality_checks(evaluations or [], config)
     last_evaluation = max((e.created_at for e in evaluations or []), default=None)
     new_chunks: dict[str, int] = {}

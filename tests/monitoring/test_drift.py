@@ -138,6 +138,34 @@ def test_reference_window_starts_at_the_last_reindex_and_fills_first(log):
     assert reference == [] and "reference mark" in windows.reference_basis
 
 
+def test_the_reference_can_start_after_the_last_evaluation(log):
+    from monitoring.alerts import EvaluationStatus
+    from monitoring.config import MonitorConfig
+    from monitoring.metrics import build_report
+
+    after_evaluation = DriftSettings(reference_requests=20, current_requests=60, min_requests=10,
+                                     reference_after="evaluation")
+    log_requests(log, 10, seed=9)
+    log.mark("reindex", "c")
+    log_requests(log, 30, seed=10)
+    evaluated = log.rows()[-1].ts + 1e-6
+    log_requests(log, 30, seed=11)
+    reference, _, windows = select_windows(log, "c", after_evaluation)  # no evaluation yet: the re-index
+    assert windows.reference_basis == "first 20 requests after the last re-index"
+    assert reference[0].ts < evaluated
+    reference, current, windows = select_windows(log, "c", after_evaluation, last_evaluation=evaluated)
+    assert windows.reference_basis == "first 20 requests after the last evaluation"
+    assert len(reference) == 20 and reference[0].ts > evaluated and len(current) == 10
+    _, _, windows = select_windows(log, "c", SMALL, last_evaluation=evaluated)  # the default: the re-index
+    assert windows.reference_basis == "first 60 requests after the last re-index"
+    report = build_report(log, config=MonitorConfig(drift=after_evaluation),
+                          evaluations=[EvaluationStatus("docugami", evaluated, {}), EvaluationStatus("x", 0.0, {})])
+    assert report.drift[0].windows.reference_basis == "first 20 requests after the last evaluation"
+    log.mark("reference", "c")  # a new reference after the evaluation wins
+    reference, _, windows = select_windows(log, "c", after_evaluation, last_evaluation=evaluated)
+    assert reference == [] and windows.reference_basis == "first 20 requests after the last reference mark"
+
+
 def test_a_fixed_reference_period_and_the_current_window_start(log):
     log_requests(log, 40, seed=7)
     middle = log.rows()[-1].ts
