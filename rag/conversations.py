@@ -159,9 +159,9 @@ class ConversationStore:
     def turns(self, conversation_id: str) -> list[dict[str, Any]]:
         """The conversation's turns, oldest first, as the chat page keeps them (Answer and Trace objects)."""
         with self._lock, self._db() as db:
-            rows = db.execute("SELECT body FROM turns WHERE conversation_id = ? ORDER BY position",
+            rows = db.execute("SELECT position, body FROM turns WHERE conversation_id = ? ORDER BY position",
                               (conversation_id,)).fetchall()
-        return [turn_from_record(json.loads(body)) for (body,) in rows]
+        return [{**turn_from_record(json.loads(body)), "position": position} for position, body in rows]
 
     def export_markdown(self, conversation_id: str) -> str:
         """The conversation as Markdown: each question, its answer, and every citation with its

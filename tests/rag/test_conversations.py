@@ -45,8 +45,9 @@ def test_conversations_keep_their_turns_per_collection(tmp_path: Path) -> None:
     trace = turns[0]["trace"]
     assert isinstance(trace, Trace) and trace.weights == (0.6, 0.4) and trace.query_vector is None
 
+    assert [t["position"] for t in turns] == [0, 1]  # where a later change (feedback) is stored
     turns[0]["feedback"] = True
-    assert store.update_turn(first.id, 0, turns[0])
+    assert store.update_turn(first.id, turns[0]["position"], turns[0])
     assert store.turns(first.id)[0]["feedback"] is True
 
 

@@ -24,9 +24,10 @@ def clear_streamlit_caches() -> None:
     """Close the cached service (it holds the store open) and drop every cached resource."""
     import streamlit as st
 
-    from rag.web import get_service
+    from rag.web import get_page_renderer, get_service
 
     get_service().close()  # cheap when nothing was opened: the service builds its parts lazily
+    get_page_renderer().close()  # its worker process, if a cited PDF page was rendered
     st.cache_resource.clear()
 
 

@@ -140,6 +140,11 @@ def test_conversations_are_saved_reopened_renamed_exported_and_deleted(app, two_
     # A follow-up in the reopened conversation is read against its earlier questions.
     assert at.session_state["history"][1]["trace"].standalone_question == "What are Zephyr's blades made of?"
 
+    # Feedback on a reopened turn is stored with the conversation too.
+    [helpful] = [b for b in at.button if b.key == "helpful_0"]
+    helpful.click().run()
+    assert store.turns(first.id)[0]["feedback"] is True
+
     # Rename it.
     at.sidebar.text_input(key=f"title_{first.id}").set_value("Turbine notes").run()
     [rename] = [b for b in at.sidebar.button if b.label == "Rename"]
@@ -173,3 +178,47 @@ def test_conversations_are_saved_reopened_renamed_exported_and_deleted(app, two_
     assert store.get(first.id) is None and len(store.list("samples")) == 1
     assert _questions(at) == [] and "conversation" not in at.query_params
     assert not any(label.startswith("Turbine notes") for label in _conversation_buttons(at))
+
+
+def _card_key(at, number: int = 1, turn: int = 0) -> str:  # noqa: ANN001
+    """The key of a turn's citation card `number` in the open conversation."""
+    from rag.web import source_anchor
+
+    return source_anchor(f"{at.query_params['conversation']}-{turn}", number)
+
+
+def test_an_opened_card_shows_the_pdf_page_with_boxes_and_offers_the_file(app, service, tmp_path) -> None:  # noqa: ANN001
+    from rag.uploads import save_upload
+    from tests.web.test_browser_app import make_pdf
+
+    pdf = make_pdf(tmp_path / "zephyr.pdf", ["Harbour notes. The crane lifts forty tonnes.", TURBINE])
+    kept = save_upload(service.settings.uploads_dir, "samples", "zephyr.pdf", pdf.read_bytes())
+    (tmp_path / "crane.txt").write_text(CRANE)
+    kept_txt = save_upload(service.settings.uploads_dir, "samples", "crane.txt", CRANE.encode())
+    assert not service.ingest([kept, kept_txt], "samples", sources={kept: "zephyr.pdf", kept_txt: "crane.txt"}).failed
+    at = app.run()
+    at.chat_input[0].set_value("How much power does the Zephyr turbine produce?").run()
+    assert not at.exception, at.exception
+    labels = _cards(at)
+    assert labels[0].startswith("[1] zephyr.pdf, page 2"), labels
+    assert not [h for h in at.get("html") if "rag-page-image" in h.proto.body]  # closed cards render nothing
+    at.session_state[_card_key(at)] = True  # the card opened
+    at.run()
+    assert not at.exception, at.exception
+    [picture] = [h.proto.body for h in at.get("html") if "rag-page-image" in h.proto.body]
+    assert 'src="data:image/png;base64,' in picture
+    assert "rag-box-passage" in picture and "rag-box-sentence" in picture
+    downloads = [d for d in at.get("download_button") if d.proto.label == "Download"]
+    assert len(downloads) == 1
+    assert list((service.settings.cache_dir / "pages").rglob("p2-w900.png"))  # cached for the next opening
+
+    # A text source: no picture, the highlighted text stays, and its file is offered too.
+    at.chat_input[0].set_value("How heavy are the containers the harbour crane lifts?").run()
+    assert not at.exception, at.exception
+    [crane] = [c for c in _cards(at)[len(labels):] if "crane.txt" in c][:1]
+    number = int(re.match(r"\[(\d+)\]", crane).group(1))
+    at.session_state[_card_key(at, number, turn=1)] = True
+    at.run()
+    assert not at.exception, at.exception
+    assert len([h for h in at.get("html") if "rag-page-image" in h.proto.body]) == 1
+    assert len([d for d in at.get("download_button") if d.proto.label == "Download"]) == 2
