@@ -37,7 +37,7 @@ CHUNKS = [_chunk(1, 0.9), _chunk(2, 0.8), _chunk(3, 0.7)]
 class _Retriever:
     """Records on the trace as HybridRetriever does."""
 
-    def retrieve(self, collection, query, top_k, filters=None, *, mode=None, trace=None):  # noqa: ANN001, ANN201
+    def retrieve(self, collection, query, top_k, filters=None, *, mode=None, weights=None, trace=None):  # noqa: ANN001, ANN201
         if trace is not None:
             trace.add_time("embed", 1.0)
             trace.add_time("retrieve", 2.0)
