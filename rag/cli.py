@@ -93,9 +93,11 @@ def ingest(
             report = _run_ingest(service, paths, collection, options, progress, password, as_json)
     else:
         report = _run_ingest(service, paths, collection, options, None, password, as_json)
-    data = report.to_dict()
-    for path in missing:
-        data["files"].append({"path": path, "status": "failed", "pages": 0, "chunks": 0, "error": "no such file or folder"})
+    from rag.schemas import FileResultOut, IngestReportOut
+
+    shown = IngestReportOut.from_report(report)  # the API's model: `--json` has its field names
+    shown.files += [FileResultOut(path=path, status="failed", error="no such file or folder") for path in missing]
+    data = shown.model_dump(mode="json")
     failed = [f for f in data["files"] if f["status"] == "failed"]
     if as_json:
         _emit_json(data)
@@ -136,9 +138,10 @@ def docs_list(
     except RagError as exc:
         _fail(str(exc), as_json)
     if as_json:
-        from dataclasses import asdict
+        from rag.schemas import DocumentOut, DocumentsOut
 
-        _emit_json({"collection": collection, "documents": [asdict(d) for d in docs]})
+        _emit_json(DocumentsOut(collection=collection, documents=[DocumentOut.from_info(d) for d in docs]
+                                ).model_dump(mode="json"))
         return
     table = Table("document", "type", "pages", "chunks", "chunker", "ingested at", title=f"Collection '{collection}'")
     for d in docs:
@@ -160,7 +163,9 @@ def docs_delete(
     except RagError as exc:
         _fail(str(exc), as_json)
     if as_json:
-        _emit_json({"collection": collection, "document": name, "deleted_chunks": deleted})
+        from rag.schemas import DocumentDeletedOut
+
+        _emit_json(DocumentDeletedOut(collection=collection, document=name, deleted_chunks=deleted).model_dump(mode="json"))
     else:
         out.print(f"Deleted {_shown(name)} ({deleted} chunks) from '{collection}'")
 
@@ -173,9 +178,10 @@ def collections_list(as_json: bool = typer.Option(False, "--json")) -> None:
     except RagError as exc:
         _fail(str(exc), as_json)
     if as_json:
-        from dataclasses import asdict
+        from rag.schemas import CollectionOut, CollectionsOut
 
-        _emit_json({"collections": [asdict(i) for i in infos]})
+        _emit_json(CollectionsOut(collections=[CollectionOut(name=i.name, documents=i.documents, chunks=i.chunks)
+                                               for i in infos]).model_dump(mode="json"))
         return
     table = Table("collection", "documents", "chunks")
     for i in infos:
@@ -203,8 +209,11 @@ def _change_collection(action: str, name: str, as_json: bool) -> None:
         _fail(str(exc), as_json)
     finally:
         service.close()
+    from rag.schemas import CollectionCreatedOut, CollectionDeletedOut
+
     past = f"{action}d"
-    _emit_json({past: name}) if as_json else out.print(f"{past.capitalize()} collection '{name}'")
+    shown = CollectionCreatedOut(created=name) if action == "create" else CollectionDeletedOut(deleted=name)
+    _emit_json(shown.model_dump(mode="json")) if as_json else out.print(f"{past.capitalize()} collection '{name}'")
 
 
 @app.command()
