@@ -285,3 +285,31 @@ def test_metrics_carry_the_figures_of_rag_monitor_prometheus(api_edge) -> None: 
     assert scraped[("rag_monitor_requests", ())] == 3.0 and scraped[("rag_monitor_errors", ())] == 1.0
     assert ("rag_monitor_info", (("collection", ""), ("source", ""), ("window", "1d"))) in scraped
     assert any(name == "rag_monitor_latency_ms" for name, _ in scraped)
+
+
+def test_a_store_held_by_another_process_is_503_with_the_cli_message(api_home) -> None:  # noqa: ANN001
+    import subprocess
+    import sys
+
+    from core.errors import StoreBusyError
+    from rag.service import RagService
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from rag.service import RagService; s = RagService(); "
+         "s.create_collection('energy'); s.list_collections(); print('open', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        with pytest.raises(StoreBusyError) as busy:
+            RagService().list_collections()
+        message = str(busy.value)  # what `rag collections list` prints
+        with serving() as api:
+            ready = api.get("/ready")
+            assert ready.status_code == 503 and ready.json()["detail"] == f"Not ready: {message}"
+            listed = api.get("/api/v1/collections")
+            assert listed.status_code == 503 and listed.headers["content-type"] == "application/problem+json"
+            assert listed.json()["detail"] == message and "Traceback" not in listed.text
+            assert api.get("/health").status_code == 200  # the process is up: no restart
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
