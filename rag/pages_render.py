@@ -19,6 +19,7 @@ import re
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -237,14 +238,22 @@ class PageRenderer:
             running = self._pending.get(key)
             if running is not None and not running.done():
                 return running
-            if self._pool is None:
-                # spawn: the worker starts clean, without this process's threads or open stores.
-                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-            future = self._pool.submit(render_page_view, str(pdf), sha256, page, str(self.cache_dir),
-                                       width or self.width, passage, start, sentence)
+            args = (render_page_view, str(pdf), sha256, page, str(self.cache_dir), width or self.width,
+                    passage, start, sentence)
+            try:
+                future = self._worker().submit(*args)
+            except BrokenProcessPool:  # the worker died (a PDF that crashed PDFium): start another
+                self._pool = None
+                future = self._worker().submit(*args)
             self._pending = {k: f for k, f in self._pending.items() if not f.done()}
             self._pending[key] = future
         return future
+
+    def _worker(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # spawn: the worker starts clean, without this process's threads or open stores.
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
 
     def close(self) -> None:
         """Stop the worker process."""

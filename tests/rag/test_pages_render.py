@@ -4,6 +4,7 @@ located from PDFium's characters, whitespace and line breaks notwithstanding."""
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
@@ -143,5 +144,16 @@ def test_the_renderer_works_in_its_own_process(tmp_path: Path) -> None:
         view = future.result(timeout=120)
         assert view.located and view.sentence and view.image.is_file()
         assert view.image.parent == tmp_path / "cache" / "pages" / sha
+        # A worker that dies (PDFium crashing on a bad file) is replaced on the next request.
+        import os
+        import signal
+
+        for process in list(renderer._pool._processes.values()):
+            os.kill(process.pid, signal.SIGKILL)
+        try:  # a request made before the pool noticed fails with the pool; none after it
+            renderer.submit(pdf, sha, 1, FILLER, 0).result(timeout=60)
+        except BrokenProcessPool:
+            pass
+        assert renderer.submit(pdf, sha, 1, FILLER, 0).result(timeout=120).located
     finally:
         renderer.close()
