@@ -51,6 +51,7 @@ from rag.schemas import (
     CollectionsOut,
     DocumentDeletedOut,
     DocumentOut,
+    DocumentsDeletedOut,
     DocumentsOut,
     FeedbackIn,
     FeedbackOut,
@@ -236,6 +237,13 @@ def create_api(service_of: ServiceOf, *, keys: ApiKeys, jobs: IngestJobs, metric
         """The documents of a collection (`rag docs list`)."""
         docs = service_of().list_documents(collection)
         return DocumentsOut(collection=collection, documents=[DocumentOut.from_info(d) for d in docs])
+
+    @api.delete("/collections/{collection}/documents", response_model=DocumentsDeletedOut, tags=["documents"],
+                responses=_problems(404))
+    def delete_all_documents(collection: Collection) -> DocumentsDeletedOut:
+        """Delete every document of a collection and all their chunks; the collection stays, empty."""
+        names, chunks = service_of().delete_all_documents(collection)
+        return DocumentsDeletedOut(collection=collection, deleted_documents=names, deleted_chunks=chunks)
 
     @api.get("/collections/{collection}/documents/{name:path}", response_model=DocumentOut, tags=["documents"],
              responses=_problems(404))

@@ -193,6 +193,14 @@ class DocumentDeletedOut(BaseModel):
     deleted_chunks: int
 
 
+class DocumentsDeletedOut(BaseModel):
+    """Every document of a collection deleted; the collection stays, empty."""
+
+    collection: str
+    deleted_documents: list[str] = Field(description="their names, as listed")
+    deleted_chunks: int
+
+
 class CollectionOut(BaseModel):
     name: str
     documents: int

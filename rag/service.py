@@ -260,6 +260,15 @@ class RagService:
         self._require(collection)
         return self.pipeline.list_documents(collection)
 
+    def delete_all_documents(self, collection: str) -> tuple[list[str], int]:
+        """Delete every document of a collection (which stays, empty): their names and the chunks gone."""
+        self._require(collection)
+        names, chunks = [], 0
+        for doc in self.pipeline.list_documents(collection):
+            chunks += self.pipeline.delete_document(collection, doc.document_id)
+            names.append(doc.source)
+        return names, chunks
+
     def get_document(self, collection: str, name_or_id: str) -> DocumentInfo:
         """One document by name (as listed), file name or id; DocumentNotFoundError when there is none."""
         self._require(collection)

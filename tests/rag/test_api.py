@@ -233,6 +233,11 @@ def test_one_collection_and_one_document(api) -> None:  # noqa: ANN001
     listed = api.get("/api/v1/collections/energy/documents").json()["documents"][0]
     for name in ("reports/turbine.txt", "turbine.txt", listed["document_id"]):  # as listed, file name, id
         assert api.get(f"/api/v1/collections/energy/documents/{name}").json() == listed
+    wait_for_job(api, upload(api, "energy", ("canteen.md", CANTEEN.encode())).json())
+    emptied = api.delete("/api/v1/collections/energy/documents").json()
+    assert sorted(emptied["deleted_documents"]) == ["canteen.md", "reports/turbine.txt"] and emptied["deleted_chunks"] > 1
+    assert api.get("/api/v1/collections/energy").json() == {"name": "energy", "documents": 0, "chunks": 0}
+    assert api.delete("/api/v1/collections/nope/documents").status_code == 404
     missing = api.get("/api/v1/collections/energy/documents/ghost.pdf")
     assert missing.status_code == 404
     assert missing.json()["detail"] == "No document 'ghost.pdf' in collection 'energy': `rag docs list` shows them."
