@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from core.secrets import remember_secret
 from core.types import Usage
 from llm.base import LLMRequest, LLMResponse, LLMStream, Provider
 from llm.errors import ProviderError, missing_key_error
@@ -33,6 +34,7 @@ class AnthropicProvider(Provider):
         super().__init__(model, retry)
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key or os.environ.get(KEY_ENV)
+        remember_secret(self._api_key)
         if not self._api_key:
             raise missing_key_error(self.name, KEY_ENV)
         self.timeout_s = timeout_s

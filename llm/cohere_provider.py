@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from core.secrets import remember_secret
 from core.types import Usage
 from llm.base import LLMRequest, LLMResponse, Provider
 from llm.errors import (
@@ -76,6 +77,7 @@ class CohereProvider(Provider):
         super().__init__(model, retry)
         self.base_url = base_url.rstrip("/")
         self._api_key = cohere_key(api_key, self.name)
+        remember_secret(self._api_key)
         self.timeout_s = timeout_s
         self._client: Any = None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC
 
 from core.errors import RagError
+from core.secrets import redact
 
 
 class ProviderError(RagError):
@@ -12,6 +13,8 @@ class ProviderError(RagError):
 
     def __init__(self, message: str, provider: str = "") -> None:
         self.provider = provider
+        # A vendor's error text may quote the key it refused: it never reaches a log or a page.
+        message = redact(message)
         super().__init__(f"{provider}: {message}" if provider else message)
 
 

@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from core.secrets import remember_secret
 from core.types import Usage
 from llm.base import LLMRequest, LLMResponse, LLMStream, Provider
 from llm.errors import (
@@ -61,6 +62,7 @@ class OpenAIProvider(Provider):
         if not key and "api.openai.com" in self.base_url:
             raise missing_key_error(self.name, KEY_ENV)
         self._api_key = key or "unused"  # Ollama, vLLM and llama.cpp accept any key
+        remember_secret(key)
         self.timeout_s = timeout_s
         self.json_mode = json_mode
         self._client: Any = None
