@@ -24,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Route
 
@@ -506,9 +507,13 @@ def probe_routes(*, instance: str, readiness: Readiness, metrics: ServingMetrics
         return JSONResponse(HealthOut(instance=instance).model_dump())
 
     async def ready(request: Request) -> Response:
-        if readiness.ready:
-            return JSONResponse(ReadyOut().model_dump())
-        return problem(503, readiness.reason)
+        if not readiness.ready:
+            return problem(503, readiness.reason)
+        try:  # still reachable: a Qdrant server can go away after the start (Edge: a look at its folder)
+            await run_in_threadpool(service_of().store.list_collections)
+        except RagError as exc:
+            return problem(503, f"Not ready: {exc}")
+        return JSONResponse(ReadyOut().model_dump())
 
     def metrics_text(request: Request) -> Response:
         if metrics_keys.enabled and not metrics_keys.allows(

@@ -318,3 +318,22 @@ def test_a_store_held_by_another_process_is_503_with_the_cli_message(api_home) -
     finally:
         holder.stdin.close()
         holder.wait(timeout=60)
+
+
+def test_ready_follows_the_store_after_the_start(api_edge, monkeypatch) -> None:  # noqa: ANN001
+    from core.errors import StoreError
+    from rag.web import get_service
+
+    assert api_edge.get("/ready").status_code == 200
+    store = get_service().store
+
+    def gone() -> list[str]:
+        raise StoreError("Cannot reach the Qdrant server at http://qdrant:6333: connection refused")
+
+    monkeypatch.setattr(store, "list_collections", gone)
+    down = api_edge.get("/ready")
+    assert down.status_code == 503
+    assert down.json()["detail"] == "Not ready: Cannot reach the Qdrant server at http://qdrant:6333: connection refused"
+    assert api_edge.get("/health").status_code == 200  # alive: Kubernetes stops sending traffic, no restart
+    monkeypatch.undo()
+    assert api_edge.get("/ready").status_code == 200
