@@ -158,6 +158,13 @@ class RagService:
         variant = assign(variants, session or uuid.uuid4().hex)
         return name + variant.collection_suffix, {**options, **variant.pipeline_options(), "variant": variant.name}
 
+    def ab_variants(self) -> dict[str, dict[str, Any]]:
+        """The A/B variants the settings define (RAG_AB, RAG_AB_VARIANTS): name -> its share of sessions
+        ("share") and the choices it makes."""
+        from core.variants import parse_variants
+
+        return {v.name: {"share": v.share, **v.options} for v in parse_variants(self.settings.ab, self.settings.ab_variants)}
+
     def document_filter(self, collection: str, documents: Sequence[str]) -> dict[str, Any]:
         """The store filter that keeps a search to these documents (source names, file names or
         ids, as `rag docs list` shows them); a RagError names one the collection does not hold."""

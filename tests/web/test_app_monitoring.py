@@ -95,8 +95,13 @@ def test_a_question_on_the_chat_page_is_logged_as_web(app, service, tmp_path) ->
 
 
 @pytest.mark.integration
-def test_ab_comparison_with_intervals_and_a_verdict(app, web_home) -> None:  # noqa: ANN001
+def test_ab_comparison_with_intervals_and_a_verdict(app, web_home, monkeypatch) -> None:  # noqa: ANN001
+    import json
+
     import numpy as np
+
+    monkeypatch.setenv("RAG_AB", "b:0.2")
+    monkeypatch.setenv("RAG_AB_VARIANTS", json.dumps({"b": {"weights": [3, 1], "top_k": 3}}))
 
     from rag.web import get_service
     from tests.monitoring.conftest import make_answer, make_trace
@@ -111,6 +116,8 @@ def test_ab_comparison_with_intervals_and_a_verdict(app, web_home) -> None:  # n
     assert not at.exception, at.exception
     [arms] = [d.value for d in at.dataframe if "arm" in d.value.columns]
     assert list(arms["arm"]) == ["control", "b", "c"] and list(arms["requests"]) == [900, 900, 1]
+    assert list(arms["sets"]) == ["the settings as they are", "weights=[3.0, 1.0], top_k=3 (20% of sessions)",
+                                  "not in RAG_AB now"]
     assert arms["p50 ms"].iloc[1] > arms["p50 ms"].iloc[0]
     assert "[" in arms["abstention"].iloc[0]  # a 95 % interval beside each rate
     [keep] = [_plain(w.value) for w in at.warning if "b: keep" in _plain(w.value)]
