@@ -6,6 +6,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     RAG_HOME=/var/lib/rag \
     HF_HUB_OFFLINE=1
 
+# Tesseract reads scanned PDF pages (ingest/readers/ocr.py); without it they fail with what to install.
+RUN apt-get update && apt-get install -y --no-install-recommends tesseract-ocr \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY core ./core
