@@ -134,7 +134,9 @@ def test_the_same_commands_print_the_same_through_the_server_and_directly(served
     assert "4.2 megawatts" in shown["ask How much power does the Zephyr turbine produce? --collection energy"]
     ingest = json.loads(shown["ingest {docs} --collection energy --json"])
     assert [(Path(f["path"]).name, f["status"]) for f in ingest["files"]] == [
-        ("big.txt", "failed"), ("empty.txt", "failed"), ("canteen.md", "skipped"), ("turbine.txt", "skipped")]
+        ("big.txt", "failed"), ("empty.txt", "failed"), ("canteen.md", "skipped"), ("turbine.txt", "skipped"),
+        ("photo.png", "skipped")]  # a type no reader takes, found in the folder: skipped with the reason
+    assert ingest["files"][-1]["error"]
     # The server really did the work: its store holds what the client sent, and the log shows no error.
     assert (served.home / "uploads" / "energy" / "sub" / "canteen.md").read_text() == CANTEEN
     assert "Traceback" not in served.log()
