@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -68,7 +69,11 @@ def login_configured() -> bool:
     """True when Streamlit's secrets hold an `[auth]` section (a provider for st.login)."""
     try:
         return bool(st.secrets.get("auth"))
-    except Exception:  # no secrets file at all: Streamlit raises instead of returning nothing
+    except FileNotFoundError:  # Streamlit's "no secrets": raised for a file it cannot parse too
+        from streamlit import config
+
+        if any(Path(f).exists() for f in config.get_option("secrets.files")):
+            raise  # a secrets file that cannot be read must not turn the login off
         return False
 
 

@@ -94,3 +94,28 @@ def test_oidc_settings_become_streamlit_auth_secrets(monkeypatch) -> None:  # no
     monkeypatch.setenv("RAG_OIDC_REDIRECT_URI", "https://rag.example.org/")
     with pytest.raises(ConfigError, match="must end with /oauth2callback"):
         oidc_secrets(Settings())
+
+
+def test_a_secrets_file_that_cannot_be_read_never_turns_the_login_off(tmp_path) -> None:  # noqa: ANN001
+    from streamlit import config
+    from streamlit.runtime.secrets import secrets_singleton
+
+    from rag.web_login import login_configured
+
+    bad = tmp_path / "secrets.toml"
+    bad.write_text('[auth\nclient_id = "rag-app"\n')
+    files = config.get_option("secrets.files")
+    config.set_option("secrets.files", [str(bad)])
+    secrets_singleton._reset()
+    try:
+        with pytest.raises(FileNotFoundError):  # Streamlit's error, shown instead of an open app
+            login_configured()
+        bad.write_text('[auth]\nclient_id = "rag-app"\n')
+        secrets_singleton._reset()
+        assert login_configured()
+        bad.unlink()
+        secrets_singleton._reset()
+        assert not login_configured()  # no secrets file at all: no login configured
+    finally:
+        config.set_option("secrets.files", files)
+        secrets_singleton._reset()
