@@ -104,3 +104,15 @@ def assign(variants: Sequence[Variant], session: str) -> Variant:
         if point < upper:
             return variant
     return Variant(CONTROL, 1 - sum(v.share for v in variants))
+
+
+def describe_choices(name: str, variants: Mapping[str, Mapping[str, Any]]) -> str:
+    """What an arm sets, for people: its choices and share of sessions (`variants`: name -> {"share", choices...},
+    as RagService.ab_variants gives them), the control's "the settings as they are"."""
+    if name == CONTROL:
+        return "the settings as they are"
+    if name not in variants:
+        return "not in RAG_AB now"
+    choices = {k: v for k, v in variants[name].items() if k != "share"}
+    shown = ", ".join(f"{k}={list(v) if isinstance(v, tuple) else v}" for k, v in choices.items()) or "nothing"
+    return f"{shown} ({variants[name]['share']:.0%} of sessions)"

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
+from core.variants import describe_choices
 from monitoring.alerts import Alert
 from monitoring.drift import CollectionDrift
 from monitoring.metrics import LLM_ANSWER, RETRIEVAL_PATH, MonitoringReport
@@ -124,17 +125,6 @@ def quality_section(report: MonitoringReport) -> None:
     } for q in report.quality]), key="quality_table", hide_index=True)
 
 
-def variant_choices(name: str, variants: dict[str, dict]) -> str:
-    """What an arm sets, as the settings define it now."""
-    if name == "control":
-        return "the settings as they are"
-    if name not in variants:
-        return "not in RAG_AB now"
-    choices = {k: v for k, v in variants[name].items() if k != "share"}
-    shown = ", ".join(f"{k}={list(v) if isinstance(v, tuple) else v}" for k, v in choices.items()) or "nothing"
-    return f"{shown} ({variants[name]['share']:.0%} of sessions)"
-
-
 def ab_section(report: MonitoringReport, variants: dict[str, dict]) -> None:
     """The A/B arms with what each sets and 95 % intervals, and each variant's verdict against the control."""
     if report.ab is None:
@@ -148,7 +138,7 @@ def ab_section(report: MonitoringReport, variants: dict[str, dict]) -> None:
         return f"{r.value:.1%} [{low:.1%}, {high:.1%}]"
 
     st.dataframe(pd.DataFrame([{
-        "arm": a.name, "sets": variant_choices(a.name, variants), "requests": a.requests,
+        "arm": a.name, "sets": describe_choices(a.name, variants), "requests": a.requests,
         "p50 ms": a.latency_ms.get("p50"), "p95 ms": a.latency_ms.get("p95"),
         "p95 95% CI": "-" if "p95" not in a.latency_interval_ms else
         "{:.0f} to {:.0f}".format(*a.latency_interval_ms["p95"]),

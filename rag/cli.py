@@ -573,12 +573,14 @@ def monitor(
                 f"Drift of '{collection}' now compares against the requests that come from now on.")
             return
         report = service.monitoring(window, collection=collection, source=source)
+        variants = service.ab_variants()
     except (RagError, ValueError) as exc:
         _fail(str(exc), as_json)
     finally:
         service.close()
     if ab:
-        _emit_json(report.ab.to_dict() if report.ab else {"arms": [], "verdicts": []}) if as_json else _show_ab(report)
+        arms = report.ab.to_dict() if report.ab else {"arms": [], "verdicts": []}
+        _emit_json({**arms, "variants": variants}) if as_json else _show_ab(report, variants)
         return
     if prometheus:
         from monitoring.prometheus import prometheus_text
@@ -589,11 +591,11 @@ def monitor(
     else:
         _show_monitoring(report)
         if report.ab is not None:
-            _show_ab(report)
+            _show_ab(report, variants)
     raise typer.Exit({"ok": 0, "warning": 1, "critical": 2}[report.status])
 
 
-def _show_ab(report: Any) -> None:
+def _show_ab(report: Any, variants: dict[str, dict[str, Any]]) -> None:
     if report.ab is None:
         out.print(f"No A/B variants in the window ({report.window}): set RAG_AB=name:share and RAG_AB_VARIANTS.",
                   highlight=False)
@@ -614,6 +616,10 @@ def _show_ab(report: Any) -> None:
                       "-" if p95 is None else f"{p95:.0f} [{ci[0]:.0f}, {ci[1]:.0f}]", rate(arm.errors),
                       rate(arm.abstention), rate(arm.grounded), rate(arm.helpful))
     out.print(table)
+    from core.variants import describe_choices
+
+    for arm in report.ab.arms:
+        out.print(f"{arm.name} sets: {describe_choices(arm.name, variants)}", markup=False, highlight=False)
     for v in report.ab.verdicts:
         colour = {"promote": "green", "keep": "yellow", "not enough data": "cyan"}[v.verdict]
         out.print(f"[{colour}]{v.name}: {v.verdict}[/{colour}] - {v.reason}", highlight=False)

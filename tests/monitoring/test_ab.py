@@ -127,8 +127,14 @@ def test_errors_grounded_and_feedback_are_compared():
     assert worse == {"errors", "grounded", "helpful"} and verdict.verdict == "keep"
 
 
-def test_rag_monitor_ab_prints_arms_and_verdicts(log_path):
+def test_rag_monitor_ab_prints_arms_and_verdicts(log_path, monkeypatch):
     from typer.testing import CliRunner
+
+    monkeypatch.setenv("RAG_AB", "b:0.1")
+    monkeypatch.setenv("RAG_AB_VARIANTS", json.dumps({"b": {"mode": "dense", "weights": [1, 0.5]}}))
+    from core.settings import get_settings
+
+    get_settings.cache_clear()  # read again with the variants (the log_path fixture read them first)
 
     from monitoring.request_log import RequestLog
     from rag.cli import app
@@ -147,6 +153,9 @@ def test_rag_monitor_ab_prints_arms_and_verdicts(log_path):
     assert data["verdicts"][0]["verdict"] == "not enough data" and data["verdicts"][0]["needed"] > 0
     text = runner.invoke(app, ["monitor", "--ab"])
     assert "b: not enough data" in text.output and "A/B variants" in text.output
+    assert data["variants"] == {"b": {"share": 0.1, "mode": "dense", "weights": [1.0, 0.5]}}
+    assert "b sets: mode=dense, weights=[1.0, 0.5] (10% of sessions)" in text.output
+    assert "control sets: the settings as they are" in text.output
     full = json.loads(runner.invoke(app, ["monitor", "--json"]).output)
     assert full["ab"]["verdicts"][0]["name"] == "b"
     prometheus = runner.invoke(app, ["monitor", "--prometheus"]).output
