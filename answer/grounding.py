@@ -37,9 +37,10 @@ NUMBER_WEIGHT = 2.0  # a wrong or invented number is the costliest error: its te
 
 _LEADING_MARKERS = re.compile(r"^(?:\s*\[\d+(?:\s*,\s*\d+)*\])+")
 _TOKEN = re.compile(r"[^\W_]+(?:[-/.,'’][^\W_]+)*")
-_TERMINAL = (".", "!", "?", ":", ";")
+_POSSESSIVE = re.compile(r"['’]s$", re.IGNORECASE)
+TERMINAL = (".", "!", "?", ":", ";")
 _WRAPPED_LINE_CHARS = 50  # a line this long that ends mid-sentence was wrapped by the page layout
-_LABEL_WORDS = 3  # a line this short without punctuation is a table label: read it with the next
+LABEL_WORDS = 3  # a line this short without punctuation is a table label: read it with the next
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _MARKUP_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+|>\s*)")
 _MARKDOWN_HEADING = re.compile(r"^\s*#{1,6}\s+\S")
@@ -75,52 +76,166 @@ def _clean_line(line: str) -> str:
     return " ".join(_MARKUP_PREFIX.sub("", line).split())
 
 
-def _lines(text: str) -> list[tuple[str, bool]]:
-    """(line, is_heading) with the lines the page layout wrapped joined again."""
-    blocks: list[tuple[str, bool]] = []
+# A table row as PDF text gives it: a label, then figures ("Total net sales 117,154 123,945",
+# "Effective tax rate 15.7 % 10.8 %"). Dates ("December 31, 2022") and years are headers, not rows.
+_FIGURE = re.compile(r"^[$€£¥]?\(?[-+]?[$€£¥]?\d[\d,]*(?:\.\d+)?%?\)?%?$|^[$€£¥%)—–-]$")
+_UNIT = re.compile(r"^(?:°[CF]|[°µ]?[A-Za-z]{1,3}(?:\([A-Z]\))?)$")  # "kW", "dB(A)", "°C", "mm"
+_YEAR_OR_DAY = re.compile(r"^(?:(?:19|20)\d\d|\d{1,2},)$")
+_PIPE_ROW = re.compile(r"^\s*\|.*\|\s*$")
+_PIPE_RULE = re.compile(r"^[\s|:\-+]+$")
+_HEADER_LINES = 5  # a table's column header: at most this many short lines above its first row
+_HEADER_WORDS = 25
+
+
+def figure_row(line: str) -> bool:
+    """Whether a line is a table row of a label followed by figures ("Net income $ 29,998 $ 34,630")."""
+    tokens = line.split()
+    end = len(tokens)
+    if end > 2 and _UNIT.match(tokens[-1]) and any(ch.isdigit() for ch in tokens[-2]):
+        end -= 1  # "Rated heating capacity 9.2 kW": the unit follows the figure
+    while end > 0 and _FIGURE.match(tokens[end - 1]):
+        end -= 1
+    figures = [t for t in tokens[end:] if any(ch.isdigit() for ch in t) and _FIGURE.match(t)]
+    label = " ".join(tokens[:end])
+    return (
+        bool(figures)
+        and any(ch.isalpha() for ch in label)
+        and "|" not in label
+        and not label.endswith((".", "!", "?"))
+        and not all(_YEAR_OR_DAY.match(t) for t in figures)
+    )
+
+
+def _full_width(line: str) -> bool:
+    return len(line) >= _WRAPPED_LINE_CHARS and not (line.startswith("(") and line.endswith(")"))
+
+
+def _kind(raw: str, line: str) -> str:
+    if _MARKDOWN_HEADING.match(raw) or _NUMBERED_HEADING.match(line):
+        return "heading"
+    if "\t" in raw.strip() or _PIPE_ROW.match(raw) or figure_row(line):
+        return "row"
+    return "text"
+
+
+def _lines(text: str) -> list[tuple[str, str]]:
+    """(line, kind) with the lines the page layout wrapped joined again; kind is "text",
+    "heading" or "row" (a table row: tab- or pipe-separated, or a label with figures)."""
+    blocks: list[tuple[str, str]] = []
     in_fence = False
-    previous_row = False  # the previous line was a tab-separated table row
+    last = ""  # the previous line as the page gave it (a block may hold several)
     for raw in text.splitlines():
         if _FENCE.match(raw):
             in_fence = not in_fence
-            blocks.append(("", False))
+            blocks.append(("", "text"))
             continue
-        line = _clean_line(raw)
+        line, previous_line, last = _clean_line(raw), last, _clean_line(raw)
+        if _PIPE_RULE.match(raw) and "-" in raw and "|" in raw:
+            continue  # the |---|---| line under a Markdown table's header
         if not line:
-            blocks.append(("", False))
+            blocks.append(("", "text"))
             continue
-        heading = bool(_MARKDOWN_HEADING.match(raw) or _NUMBERED_HEADING.match(line))
-        row = "\t" in raw
-        previous, previous_heading = blocks[-1] if blocks else ("", False)
-        # Table rows and headings stand alone; other lines ending mid-sentence continue on the
-        # next line when it starts in lower case or when they fill the page width.
+        kind = "text" if in_fence else _kind(raw, line)
+        previous, previous_kind = blocks[-1] if blocks else ("", "text")
+        # Headings and rows stand alone; other lines ending mid-sentence continue on the next
+        # line when it starts in lower case or, unless it is a row, when the line before filled
+        # the page width (a whole parenthesis, "(In millions)", is complete). A PDF row whose label wrapped ("Income before provision for income taxes and",
+        # "equity income 35,623 41,241") is joined by the lower-case rule and stays a row.
+        tabbed = "\t" in raw.strip() or bool(_PIPE_ROW.match(raw))
         wrapped = (
             previous
-            and not (heading or previous_heading or row or previous_row or in_fence)
-            and not previous.endswith(_TERMINAL)
-            and (line[0].islower() or len(previous) >= _WRAPPED_LINE_CHARS)
+            and previous_kind == "text"
+            and kind != "heading"
+            and not tabbed
+            and not in_fence
+            and not previous.endswith(TERMINAL)
+            and (line[0].islower() or (kind == "text" and _full_width(previous_line)))
         )
         if wrapped:
-            blocks[-1] = (f"{previous} {line}", False)
+            joined = f"{previous} {line}"
+            blocks[-1] = (joined, "row" if kind == "row" and figure_row(joined) else "text")
         else:
-            blocks.append((line, heading))
-        previous_row = row
-    return [(b, h) for b, h in blocks if b]
+            blocks.append((line, kind))
+    return [(b, k) for b, k in blocks if b]
 
 
-def _sentences(text: str) -> list[tuple[str, bool]]:
-    result: list[tuple[str, bool]] = []
-    for block, heading in _lines(text):
-        if heading:
-            result.append((block, True))
+def _sentences(text: str) -> list[tuple[str, str]]:
+    """(sentence, kind): text blocks split into sentences; headings and rows kept whole."""
+    result: list[tuple[str, str]] = []
+    for block, kind in _lines(text):
+        if kind != "text":
+            result.append((block, kind))
             continue
-        result.extend((s.strip(), False) for s in _punkt().tokenize(block) if s.strip())
+        result.extend((s.strip(), kind) for s in _punkt().tokenize(block) if s.strip())
     return result
 
 
 def split_sentences(text: str) -> list[str]:
     """The sentences of a text: PDF line wraps joined, table rows and headings kept apart."""
     return [s for s, _ in _sentences(text)]
+
+
+@dataclass(frozen=True)
+class TextUnit:
+    """One sentence, heading or table row of a text, in reading order. A row's `header` holds
+    the positions of the units that head it: the table's column header and its group label."""
+
+    text: str
+    kind: str = "text"  # "text", "heading" or "row"
+    header: tuple[int, ...] = ()
+
+    @property
+    def words(self) -> int:
+        return len(self.text.split())
+
+
+def plain_label(text: str, kind: str) -> bool:
+    """A short line that is neither a sentence nor a row: a column header or a group label."""
+    return kind == "text" and len(text.split()) <= 8 and not text.endswith((".", "!", "?", ";"))
+
+
+def text_units(text: str) -> list[TextUnit]:
+    """The text's sentences, headings and table rows in order, each row with its header.
+
+    A tab- or pipe-separated row's header is the first row of its table. A PDF row's header is
+    the run of short lines just above its table ("Three Months Ended", "December 31,", "2022"),
+    plus the nearest group label within the table ("Net sales:").
+    """
+    sentences = _sentences(text)
+    units: list[TextUnit] = []
+    for i, (sentence, kind) in enumerate(sentences):
+        if kind != "row":
+            units.append(TextUnit(sentence, kind))
+            continue
+        start = i
+        group: int | None = None
+        while start > 0:
+            before, before_kind = sentences[start - 1]
+            if before_kind == "row" or _PIPE_RULE.match(before):
+                start -= 1
+            elif before.endswith(":") and plain_label(before, before_kind):
+                group = start - 1 if group is None else group
+                start -= 1
+            else:
+                break
+        header: list[int] = []
+        if _PIPE_ROW.match(sentence) or "|" in sentence[:1]:
+            header = [start] if start < i else []
+        elif start < i and sentences[start][1] == "row" and not figure_row(sentences[start][0]):
+            header = [start]  # a tab-separated table: its first row names the columns
+        else:
+            words = 0
+            k = start - 1
+            while k >= 0 and len(header) < _HEADER_LINES and plain_label(*sentences[k]):
+                words += len(sentences[k][0].split())
+                if words > _HEADER_WORDS:
+                    break
+                header.insert(0, k)
+                k -= 1
+        if group is not None and group not in header:
+            header.append(group)
+        units.append(TextUnit(sentence, kind, tuple(sorted(header))))
+    return units
 
 
 def evidence_units(text: str, headings: bool = True) -> list[str]:
@@ -130,10 +245,10 @@ def evidence_units(text: str, headings: bool = True) -> list[str]:
     "High compressor discharge temperature"): neither answers alone, the pair does.
     """
     sentences = _sentences(text)
-    units = [s for s, heading in sentences if headings or not heading]
-    for (label, label_heading), (value, value_heading) in zip(sentences, sentences[1:], strict=False):
-        is_label = len(label.split()) <= _LABEL_WORDS and not label.endswith(_TERMINAL)
-        if is_label and not label_heading and not value_heading and not value.endswith(_TERMINAL):
+    units = [s for s, kind in sentences if headings or kind != "heading"]
+    for (label, label_kind), (value, value_kind) in zip(sentences, sentences[1:], strict=False):
+        is_label = len(label.split()) <= LABEL_WORDS and not label.endswith(TERMINAL)
+        if is_label and "heading" not in (label_kind, value_kind) and not value.endswith(TERMINAL):
             units.append(f"{label} {value}")
     return units
 
@@ -150,6 +265,7 @@ def content_terms(text: str) -> list[str]:
     terms: list[str] = []
     stop = _stopwords()
     for token in _TOKEN.findall(text):
+        token = _POSSESSIVE.sub("", token)  # "AHP-9's" is "AHP-9"
         lowered = token.lower()
         if lowered in stop:
             continue
@@ -164,9 +280,12 @@ def key_terms(text: str) -> set[str]:
     return {t for t in content_terms(text) if any(ch.isdigit() for ch in t)}
 
 
-def weighted_containment(terms: list[str], pool: set[str], idf: dict[str, float] | None = None) -> float:
+def weighted_containment(
+    terms: list[str], pool: set[str], idf: dict[str, float] | None = None, best_of: int | None = None
+) -> float:
     """Share of `terms` found in `pool`, each term weighted by its `idf` (default 1); terms
-    with digits weigh NUMBER_WEIGHT times more."""
+    with digits weigh NUMBER_WEIGHT times more. With `best_of`, the share is of the weight of
+    the `best_of` heaviest terms (capped at 1): holding that much is holding all."""
     unique = set(terms)
     if not unique:
         return 0.0
@@ -174,8 +293,9 @@ def weighted_containment(terms: list[str], pool: set[str], idf: dict[str, float]
         t: (idf.get(t, 1.0) if idf else 1.0) * (NUMBER_WEIGHT if any(ch.isdigit() for ch in t) else 1.0)
         for t in unique
     }
-    total = sum(weight.values())
-    return sum(weight[t] for t in unique if t in pool) / total if total else 0.0
+    total = sum(sorted(weight.values(), reverse=True)[:best_of]) if best_of else sum(weight.values())
+    found = sum(weight[t] for t in unique if t in pool)
+    return min(found / total, 1.0) if total else 0.0
 
 
 def strip_markers(text: str) -> str:
