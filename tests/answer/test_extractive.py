@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from answer.extractive import DEFAULT_THRESHOLD, ExtractiveAnswerer, expected_answer_type
-from answer.grounding import verify
+from answer.grounding import key_terms, verify
 from core.types import NOT_FOUND_TEXT, ScoredChunk
 
 REPO = Path(__file__).resolve().parents[2]
@@ -98,6 +98,46 @@ class TestWithAStandInEmbedder:
         attacked = self.answerer.answer(question, poisoned)
         assert attacked.text == plain.text
         assert "HACKED" not in attacked.text
+
+    def test_a_sentence_that_leans_back_is_quoted_with_the_one_before(self):
+        text = ("The AHP-9 has a built-in backup heater in its control module.\n"
+                "It delivers 6 kW when the outdoor temperature falls below -25 °C.")
+        answer = self.answerer.answer("How much power does the backup heater deliver below -25 °C?",
+                                      [source("h", text, page=3)])
+        assert answer.text.startswith("The AHP-9 has a built-in backup heater in its control module. [1] It delivers")
+        assert answer.citations[0].supporting_sentence.startswith("It delivers 6 kW")
+
+    def test_a_table_row_is_quoted_with_its_column_header(self):
+        text = ("Technical data\nRated values measured at A7/W35.\nProperty Value\n"
+                "Rated heating capacity (A7/W35) 9.2 kW\nSound power level 54 dB(A)\nRefrigerant charge 1.3 kg")
+        answer = self.answerer.answer("What is the sound power level?", [source("t", text, page=2)])
+        assert "Property Value Sound power level 54 dB(A) [1]" in answer.text
+        assert "Refrigerant charge" not in answer.text
+
+    def test_the_passage_stays_within_max_words_and_keeps_the_best_sentence(self):
+        long = " ".join(f"The filter of circuit {i} is emptied once a year by the owner." for i in range(12))
+        answerer = ExtractiveAnswerer(BagOfWordsEmbedder(), max_sentences=12, threshold=0.0, max_words=30)
+        answer = answerer.answer("How often is the filter emptied by the owner?", [source("f", long, page=1)])
+        words = len(re.sub(r"\[\d+\]", "", answer.text).split())
+        assert 0 < words <= 30
+        with pytest.raises(ValueError, match="max_words"):
+            ExtractiveAnswerer(BagOfWordsEmbedder(), max_words=0)
+
+    def test_the_sources_own_reference_markers_are_left_out_of_quotes(self):
+        text = "The median incubation period was 5.2 days [7, 9] , shorter than for SARS [12]."
+        answer = self.answerer.answer("What was the median incubation period?", [source("c", text, page=1)])
+        assert answer.text == "The median incubation period was 5.2 days, shorter than for SARS. [1]"
+
+    def test_a_title_line_scores_below_the_same_words_in_a_sentence(self):
+        title = self.answerer.rank_sentences("aurora heat pump warranty terms", [
+            source("a", "Aurora heat pump warranty terms and conditions for owners\n", page=1)])
+        sentence = self.answerer.rank_sentences("aurora heat pump warranty terms", [
+            source("a", "Aurora heat pump warranty terms and conditions for owners.\n", page=1)])
+        assert title[0].score < sentence[0].score
+
+    def test_a_possessive_matches_the_name(self):
+        assert key_terms("What is the AHP-9's rated capacity?") == key_terms("What is the AHP-9 rated capacity?")
+        assert "ahp9" in key_terms("the AHP-9’s circuit")
 
     def test_expected_answer_types(self):
         assert expected_answer_type("How much does the Plus plan cost?") == "number"
