@@ -219,3 +219,23 @@ def test_docx_zip_bomb_is_refused_within_bounded_memory(tmp_path: Path, unpacked
     lines = done.stdout.splitlines()
     assert lines[0].startswith("refused:") and words in lines[0], done.stdout
     assert int(lines[1].split()[1]) < 200, f"peak memory {lines[1]}: the bomb was unpacked"
+
+
+@pytest.mark.integration
+def test_upload_limits_are_the_servers_own(api_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files per upload, size per file and types are checked by the server, whatever a client sends."""
+    from rag.api import MAX_FILES
+    from tests.rag.conftest import serving
+
+    monkeypatch.setenv("RAG_MAX_FILE_MB", "0.01")
+    with serving() as api:
+        too_many = [("files", (f"n{i}.txt", b"x")) for i in range(MAX_FILES + 1)]
+        response = api.post("/api/v1/collections/limits/documents", files=too_many)
+        # Refused whole, as a problem: by the form parser's own cap (400) or the API's (413).
+        assert response.status_code in (400, 413) and str(MAX_FILES) in response.json()["detail"]
+        big = api.post("/api/v1/collections/limits/documents", files=[("files", ("big.txt", b"x" * 20_000))])
+        assert big.status_code == 413 and "file too large" in big.json()["files"][0]["error"]
+        typed = api.post("/api/v1/collections/limits/documents", files=[("files", ("run.exe", b"MZ"))])
+        assert typed.status_code == 415
+        assert api.get("/api/v1/collections").json()["collections"] == []  # nothing was taken
+    assert not any(p.is_file() for p in (api_home / "uploads").rglob("*"))

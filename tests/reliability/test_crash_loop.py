@@ -148,7 +148,7 @@ def test_sigkill_mid_ingest_leaves_every_document_whole(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_sigkill_mid_ingest_crash_loop_20_rounds(tmp_path: Path) -> None:
     root, folder = tmp_path / "edge", tmp_path / "docs"
-    crash_loop(20, 51, hash_command(root, folder), root, folder, {}, seed=20, says_ready=True)
+    crash_loop(20, 20, hash_command(root, folder), root, folder, {}, seed=20, says_ready=True)
 
 
 @pytest.mark.slow
@@ -160,4 +160,4 @@ def test_sigkill_of_rag_ingest_crash_loop(tmp_path: Path) -> None:
                "--chunk-size", "40", "--chunk-overlap", "0"]
     env = {"RAG_HOME": str(home)}
     root = home / "stores" / "edge"
-    crash_loop(6, 51, command, root, folder, env, seed=6, says_ready=False)
+    crash_loop(4, 20, command, root, folder, env, seed=6, says_ready=False)
