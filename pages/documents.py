@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
 from ingest.readers import SUPPORTED_EXTENSIONS
-from rag.uploads import refusal, save_upload
+from rag.uploads import kept_path, refusal, save_upload
 from rag.web import escape_markdown, get_service, show_error, sidebar
 
 CHUNKERS = ("sentence", "fixed", "recursive", "semantic")
@@ -51,25 +53,35 @@ def ingest_uploads(collection: str, files: list[Any], chunker: str, chunk_size: 
     service = get_service()
     rows: list[dict[str, Any]] = []
     saved: dict[Path, str] = {}
-    for upload in files:
-        # The API's upload refuses the same files with the same words (rag/uploads.py).
-        refused = refusal(upload.name, upload.size, service.settings)
-        if refused:
-            rows.append(_row(upload.name, "failed", error=refused))
-            continue
-        path = save_upload(service.settings.uploads_dir, collection, upload.name, upload.getvalue())
-        saved[path] = path.name
-    if saved:
-        try:
-            options = service.chunking_options(chunker, chunk_size, overlap)
-            report = service.ingest(list(saved), collection, options, progress=IngestProgress(list(saved)),
-                                    sources=saved)
-        except Exception as exc:
-            show_error(exc)
-            return False
-        for result in report.files:
-            rows.append(_row(saved.get(Path(result.path), Path(result.path).name), result.status,
-                             result.pages, result.chunks, result.error))
+    # Uploads wait in a folder of their own; only the ones read become the kept copies (a broken
+    # upload must not replace the kept file of a version still stored).
+    staging = Path(tempfile.mkdtemp(prefix="uploads-", dir=service.settings.cache_dir))
+    try:
+        for upload in files:
+            # The API's upload refuses the same files with the same words (rag/uploads.py).
+            refused = refusal(upload.name, upload.size, service.settings)
+            if refused:
+                rows.append(_row(upload.name, "failed", error=refused))
+                continue
+            path = save_upload(staging, str(len(saved)), upload.name, upload.getvalue())
+            saved[path] = path.name
+        if saved:
+            try:
+                options = service.chunking_options(chunker, chunk_size, overlap)
+                report = service.ingest(list(saved), collection, options, progress=IngestProgress(list(saved)),
+                                        sources=saved)
+            except Exception as exc:
+                show_error(exc)
+                return False
+            for result in report.files:
+                source = saved.get(Path(result.path), Path(result.path).name)
+                rows.append(_row(source, result.status, result.pages, result.chunks, result.error))
+                if result.status != "failed":
+                    kept = kept_path(service.settings.uploads_dir, collection, source)
+                    kept.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.move(result.path, kept)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     st.session_state["ingest_results"] = {"collection": collection, "rows": rows}
     return True
 

@@ -241,9 +241,13 @@ class IngestJobs:
 
     @staticmethod
     def _keep_uploads(job: IngestJob, service: RagService) -> None:
-        """Keep each ingested file where the Documents page looks for it to re-ingest (last one wins)."""
-        for f in job.files:
+        """Keep each ingested file where the Documents page looks for it to re-ingest (last one wins);
+        a file that failed never replaces the kept copy of the version still stored."""
+        statuses = [f.status for f in job.report.files] if job.report is not None else []
+        for index, f in enumerate(job.files):
             if f.staged is None or not f.staged.is_file():
+                continue
+            if index >= len(statuses) or statuses[index] == "failed":
                 continue
             target = kept_path(service.settings.uploads_dir, job.collection, f.source)
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -152,6 +152,9 @@ def test_api_upload_batch_of_bad_files(api_home: Path, tmp_path: Path, monkeypat
     # Kept uploads: inside RAG_HOME/uploads/bad only, under cleaned names.
     kept = [p for p in (api_home / "uploads").rglob("*") if p.is_file()]
     assert kept and all(p.resolve().is_relative_to((api_home / "uploads" / "bad").resolve()) for p in kept)
+    # A failed upload is not kept, and never replaces the kept copy of the version still stored.
+    assert (api_home / "uploads" / "bad" / "corrupt.pdf").read_bytes() == MANUAL.read_bytes()
+    assert not (api_home / "uploads" / "bad" / "bomb.docx").exists()
     assert not any(ch in p.name for p in kept for ch in "\n\u200f\u202e")
     assert not (api_home / "escape.txt").exists() and not (api_home / "uploads" / "escape.txt").exists()
 
@@ -239,3 +242,51 @@ def test_upload_limits_are_the_servers_own(api_home: Path, monkeypatch: pytest.M
         assert typed.status_code == 415
         assert api.get("/api/v1/collections").json()["collections"] == []  # nothing was taken
     assert not any(p.is_file() for p in (api_home / "uploads").rglob("*"))
+
+
+@pytest.mark.integration
+def test_documents_page_upload_of_bad_files(rag_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same batch through the Documents page's uploader: each file its own row and reason."""
+    from streamlit.testing.v1 import AppTest
+
+    from rag.web import get_service
+    from tests.web.conftest import APP_FILE, clear_streamlit_caches
+
+    samples = tmp_path / "no_samples"
+    samples.mkdir()
+    monkeypatch.setenv("RAG_SAMPLES_DIR", str(samples))
+    monkeypatch.setenv("RAG_MAX_FILE_MB", MAX_FILE_MB)
+    clear_streamlit_caches()
+    try:
+        service = get_service()
+        folder = tmp_path / "batch"
+        expected = write_bad_files(folder)
+        kept_good = service.settings.uploads_dir / "samples" / "corrupt.pdf"
+        kept_good.parent.mkdir(parents=True)
+        shutil.copy(MANUAL, kept_good)
+        service.ingest([kept_good], "samples")  # stored and kept before: a good corrupt.pdf
+        before = {d.source: (d.sha256, d.chunks) for d in service.list_documents("samples")}
+
+        at = AppTest.from_file(str(APP_FILE), default_timeout=300)
+        at.switch_page("pages/documents.py").run()
+        at.file_uploader[0].set_value([(name, (folder / name).read_bytes(), "application/octet-stream")
+                                       for name in expected])
+        [ingest] = [b for b in at.button if b.label == "Ingest"]
+        ingest.click().run()
+        assert not at.exception, at.exception
+        [table] = [d.value for d in at.dataframe if "result" in d.value.columns]
+        rows = {row["file"]: row for row in table.to_dict("records")}
+        results = {name: {"status": "ingested" if rows[stored_name(name)]["result"] == "ingested" else "failed",
+                          "error": rows[stored_name(name)]["reason"]} for name in expected}
+        texts: dict[str, list[str]] = {}
+        for chunk in service.store.scroll("samples"):
+            texts.setdefault(chunk.payload["source"], []).append(chunk.text)
+        check_outcomes(results, expected, {s: " ".join(" ".join(t).split()) for s, t in texts.items()})
+        after = {d.source: (d.sha256, d.chunks) for d in service.list_documents("samples")}
+        assert {s: after[s] for s in before} == before
+        kept = [p for p in service.settings.uploads_dir.rglob("*") if p.is_file()]
+        assert not any(ch in p.name for p in kept for ch in "\n\u200f\u202e")
+        assert kept_good.read_bytes() == MANUAL.read_bytes()  # the broken upload did not replace it
+        assert not (service.settings.uploads_dir / "samples" / "bomb.docx").exists()  # failed: not kept
+    finally:
+        clear_streamlit_caches()
