@@ -40,10 +40,22 @@ def clean_name(name: str) -> str:
     return "".join(kept).strip()
 
 
+# Browsers and httpx send a multipart file name with these three characters percent-encoded (the
+# HTML form encoding); the server undoes it so an upload is named as `rag ingest` names the file.
+_FORM_ESCAPES = {"%0A": "\n", "%0D": "\r", "%22": '"'}
+
+
+def _form_decoded(name: str) -> str:
+    for escape, char in _FORM_ESCAPES.items():
+        name = name.replace(escape, char)
+    return name
+
+
 def safe_source(name: str) -> str | None:
     """An uploaded file's name as a source name: forward slashes, no empty, '.' or '..' parts and no
     leading '/', no control or format characters (clean_name); None when nothing of it is left.
     Sub-folders stay (`rag ingest FOLDER` sends them)."""
+    name = _form_decoded(name)
     parts = [clean_name(p) for p in PurePosixPath(normalise_source(name.replace("\\", "/"))).parts
              if p not in ("/", ".", "..")]
     parts = [p for p in parts if p and p not in (".", "..")]
