@@ -325,6 +325,9 @@ class OnnxModel:
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
             options.intra_op_num_threads = threads
+        # Idle workers sleep instead of spinning: on a shared 2-core machine spinning threads took
+        # CPU from the ones with work (int8 batches 7.5 vs 10.1 chunks/s, interleaved, one run).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = onnxruntime.InferenceSession(
             str(export.model_file(quantized)), options, providers=["CPUExecutionProvider"])
 
