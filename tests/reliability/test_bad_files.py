@@ -285,3 +285,39 @@ def test_documents_page_upload_of_bad_files(rag_home: Path, tmp_path: Path, monk
         assert not (service.settings.uploads_dir / "samples" / "bomb.docx").exists()  # failed: not kept
     finally:
         clear_streamlit_caches()
+
+
+@pytest.mark.integration
+def test_a_folders_unsupported_files_are_listed_the_same_through_a_server(api_home: Path, tmp_path: Path) -> None:
+    """`rag ingest FOLDER` lists the files no reader takes as skipped, with the reason, whether it
+    opens the store itself or uploads to a running server (the CLI as a client)."""
+    from core.settings import Settings
+    from rag.client import RemoteService
+    from rag.service import RagService
+    from tests.rag.conftest import serving
+
+    folder = tmp_path / "mixed"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "notes.md").write_text("# Notes\n\nThe osprey nests by the river.\n")
+    (folder / "notes.xyz").write_text("no reader takes this")
+    (folder / "sub" / "table.csv").write_text("a,b\n1,2\n")
+    (folder / ".hidden").write_text("never listed")
+
+    def summary(report) -> list[tuple[str, str, str | None]]:  # noqa: ANN001
+        return sorted((Path(f.path).name, f.status, f.error) for f in report.files)
+
+    direct = RagService()
+    try:
+        here = summary(direct.ingest([folder], "direct"))
+    finally:
+        direct.close()
+    with serving() as api:
+        remote = RemoteService("http://testserver", Settings())
+        remote._http = api  # the app's own test client: the same HTTP calls, in process
+        there = summary(remote.ingest([folder], "remote"))
+    assert here == there
+    assert [(name, status) for name, status, _ in here] == [
+        ("notes.md", "ingested"), ("notes.xyz", "skipped"), ("table.csv", "skipped")]
+    reasons = {name: error for name, _, error in here}
+    assert reasons["notes.xyz"].startswith("unsupported file type .xyz") and ".md" in reasons["notes.xyz"]
+    assert reasons["table.csv"].startswith("unsupported file type .csv")
