@@ -43,7 +43,10 @@ make_chunker("sentence", 40, 0)  # the imports done, so the kills land in the in
 if store.collection_exists("crash"):
     store.count("crash")  # the shard open
 print("ready", flush=True)
-report = pipeline.ingest([Path(sys.argv[2])], "crash", ChunkingOptions("sentence", 40, 0))
+def progress(event):
+    if event["event"] == "done":
+        print("done", event["index"], flush=True)
+report = pipeline.ingest([Path(sys.argv[2])], "crash", ChunkingOptions("sentence", 40, 0), progress=progress)
 assert not report.failed, report.failed
 store.close()
 print("done", flush=True)
@@ -95,8 +98,9 @@ def crash_loop(rounds: int, documents: int, command: list[str], root: Path, fold
                seed: int, *, says_ready: bool) -> None:
     """`rounds` kills of `command` while it ingests a changed version of `documents` documents.
 
-    With `says_ready`, the command prints "ready" just before ingesting, and the kills land within
-    the ingestion itself; at least one must fall between two documents (a partial swap).
+    With `says_ready`, the command prints "ready" just before ingesting and "done N" after each
+    document, and each kill lands after a random number of documents, a random moment into the next
+    one; at least one must leave the documents part old, part new.
     """
     rng = random.Random(seed)
 
@@ -117,7 +121,16 @@ def crash_loop(rounds: int, documents: int, command: list[str], root: Path, fold
     for round_ in range(1, rounds + 1):
         history.append(write_version(folder, round_, documents))
         child, _ = start()
-        time.sleep(rng.uniform(0.05, 0.95) * window)
+        if says_ready:
+            # Past a random number of documents, then a random moment into the next one.
+            target = rng.randint(1, documents - 1)
+            assert child.stdout is not None
+            line = "-"
+            while line and line.split() != ["done", str(target)]:
+                line = child.stdout.readline()  # "" at the end: the child stopped early
+            time.sleep(rng.uniform(0.0, window / documents))
+        else:
+            time.sleep(rng.uniform(0.05, 0.95) * window)
         if child.poll() is None:
             child.send_signal(signal.SIGKILL)
         child.wait(timeout=60)
