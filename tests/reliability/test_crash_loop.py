@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -95,12 +96,13 @@ def run_child(args: list[str], env: dict[str, str]) -> subprocess.Popen:
 
 
 def crash_loop(rounds: int, documents: int, command: list[str], root: Path, folder: Path, env: dict[str, str],
-               seed: int, *, says_ready: bool) -> None:
+               seed: int, *, says_ready: bool, whole_run: Callable[[], None] | None = None) -> None:
     """`rounds` kills of `command` while it ingests a changed version of `documents` documents.
 
     With `says_ready`, the command prints "ready" just before ingesting and "done N" after each
     document, and each kill lands after a random number of documents, a random moment into the next
-    one; at least one must leave the documents part old, part new.
+    one; at least one must leave the documents part old, part new. `whole_run`, when given, runs the
+    same ingestion in this process for the first version and the final re-run (no kill there).
     """
     rng = random.Random(seed)
 
@@ -112,8 +114,12 @@ def crash_loop(rounds: int, documents: int, command: list[str], root: Path, fold
 
     # Version 0, ingested whole; its duration sets the window the kills land in.
     history = [write_version(folder, 0, documents)]
-    child, started = start()
-    assert child.wait(timeout=600) == 0, child.stderr.read() if child.stderr else ""
+    started = time.monotonic()
+    if whole_run is not None:
+        whole_run()
+    else:
+        child, started = start()
+        assert child.wait(timeout=600) == 0, child.stderr.read() if child.stderr else ""
     window = time.monotonic() - started
     before = stored_versions(root)
     assert before == history[0]
@@ -142,11 +148,32 @@ def crash_loop(rounds: int, documents: int, command: list[str], root: Path, fold
         killed_midway += 0 < newer < documents
         before = stored
     # Ingesting again completes the change: every document at the last version.
-    child, _ = start()
-    assert child.wait(timeout=600) == 0, child.stderr.read() if child.stderr else ""
+    if whole_run is not None:
+        whole_run()
+    else:
+        child, _ = start()
+        assert child.wait(timeout=600) == 0, child.stderr.read() if child.stderr else ""
     assert stored_versions(root) == history[-1]
     if says_ready:
         assert killed_midway >= 1, "no kill landed between two documents: the loop tested nothing"
+
+
+def ingest_here(root: Path, folder: Path) -> Callable[[], None]:
+    """The child's ingestion, run whole in this process."""
+    def run() -> None:
+        from ingest.pipeline import ChunkingOptions, IngestionPipeline
+        from retrieval.sparse import Bm25Encoder
+        from tests.ingest.test_pipeline import HashEmbedder
+
+        store = EdgeStore(root)
+        try:
+            report = IngestionPipeline(store, HashEmbedder(), Bm25Encoder()).ingest(
+                [folder], COLLECTION, ChunkingOptions(*OPTIONS))
+            assert not report.failed, report.failed
+        finally:
+            store.close()
+
+    return run
 
 
 def hash_command(root: Path, folder: Path) -> list[str]:
@@ -155,13 +182,15 @@ def hash_command(root: Path, folder: Path) -> list[str]:
 
 def test_sigkill_mid_ingest_leaves_every_document_whole(tmp_path: Path) -> None:
     root, folder = tmp_path / "edge", tmp_path / "docs"
-    crash_loop(3, 8, hash_command(root, folder), root, folder, {}, seed=15, says_ready=True)
+    crash_loop(3, 8, hash_command(root, folder), root, folder, {}, seed=15, says_ready=True,
+               whole_run=ingest_here(root, folder))
 
 
 @pytest.mark.slow
 def test_sigkill_mid_ingest_crash_loop_20_rounds(tmp_path: Path) -> None:
     root, folder = tmp_path / "edge", tmp_path / "docs"
-    crash_loop(20, 20, hash_command(root, folder), root, folder, {}, seed=20, says_ready=True)
+    crash_loop(20, 20, hash_command(root, folder), root, folder, {}, seed=20, says_ready=True,
+               whole_run=ingest_here(root, folder))
 
 
 @pytest.mark.slow
