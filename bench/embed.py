@@ -37,7 +37,7 @@ def default_corpus() -> Path:
 def corpus_chunks(corpus: Path, limit: int, chunk_size: int) -> list[str]:
     """Up to `limit` chunk texts of the corpus, spread over its files, as the app embeds them."""
     from ingest.chunkers import make_chunker
-    from ingest.pipeline import collect_files, embedded_text
+    from ingest.pipeline import collect_files, context_header
     from ingest.readers import SUPPORTED_EXTENSIONS, read_document
 
     chunker = make_chunker("sentence", chunk_size, min(20, chunk_size // 10))
@@ -47,8 +47,8 @@ def corpus_chunks(corpus: Path, limit: int, chunk_size: int) -> list[str]:
             document = read_document(path)
         except Exception:  # noqa: BLE001 - a file the readers refuse is simply not in the sample
             continue
-        pages = {page.number: page.text for page in document.pages}
-        per_file.append([embedded_text(document, c, pages.get(c.page, "")) for c in chunker.split(document)])
+        header = context_header(document)  # as the pipeline embeds a chunk: its document's name first
+        per_file.append([header + c.text for c in chunker.split(document) if c.level != "parent"])
         if sum(len(t) for t in per_file) >= 4 * limit:
             break
     # Round-robin over the files, so the sample is not one document's.
