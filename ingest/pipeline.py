@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import threading
 import time
 import unicodedata
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +23,9 @@ from store.base import Point, VectorStore
 ID_NAMESPACE = uuid.UUID("6f1c3c1e-2b9a-4f67-9c0e-4d1f3b0a7e55")
 FileStatus = Literal["ingested", "skipped", "failed"]
 STAGES = ("read", "chunk", "embed", "store")
+# Files read and chunked ahead of the one being embedded: reading (PDFium) and chunking run in a
+# thread beside the embedder (onnxruntime and torch release the GIL), bounded so memory stays flat.
+READ_AHEAD = 2
 
 
 @dataclass
@@ -164,10 +169,11 @@ class IngestionPipeline:
             files = [(p, sources.get(p, s)) for p, s in files]
         if files and not self.store.collection_exists(collection):
             self.store.create_collection(collection, self.embedder.dim)
-        for number, (path, source) in enumerate(files, start=1):
+        ahead = read_ahead([path for path, _ in files], chunker, password, self.max_file_bytes)
+        for number, ((path, source), ready) in enumerate(zip(files, ahead, strict=True), start=1):
             if progress:
                 progress({"event": "start", "file": str(path), "index": number, "total": len(files)})
-            result = self._ingest_file(path, source, collection, chunker, report, password)
+            result = self._ingest_file(path, source, collection, chunker, report, ready)
             report.files.append(result)
             if result.status == "ingested":
                 report.chunks_added += result.chunks
@@ -177,17 +183,16 @@ class IngestionPipeline:
         return report
 
     def _ingest_file(
-        self, path: Path, source: str, collection: str, chunker: Any, report: IngestReport, password: str | None
+        self, path: Path, source: str, collection: str, chunker: Any, report: IngestReport, ready: Prepared
     ) -> FileResult:
-        from ingest.readers import read_document
-
         result = FileResult(path=str(path), status="failed", source=normalise_source(source))
         document_id = document_id_for(collection, source)
         result.document_id = document_id
         try:
-            t0 = time.perf_counter()
-            document = read_document(path, password=password, max_bytes=self.max_file_bytes)
-            report.stage_seconds["read"] += time.perf_counter() - t0
+            report.stage_seconds["read"] += ready.read_seconds
+            if ready.document is None:
+                raise ready.error or RagError("not read")
+            document = ready.document
             result.pages = len(document.pages)
             chunker_settings = _json_roundtrip(chunker.settings())
             existing = self.store.scroll(collection, {"document_id": document_id, "position": 0}, limit=1)
@@ -195,9 +200,10 @@ class IngestionPipeline:
                 result.status = "skipped"
                 result.chunks = int(existing[0].payload.get("doc_chunks", 0))
                 return result
-            t0 = time.perf_counter()
-            chunks = chunker.split(document)
-            report.stage_seconds["chunk"] += time.perf_counter() - t0
+            report.stage_seconds["chunk"] += ready.chunk_seconds
+            if ready.error is not None:
+                raise ready.error
+            chunks = ready.chunks
             if not chunks:
                 raise RagError("no chunks produced (the text is empty after chunking)")
             points = self._points(document, chunks, collection, document_id, result.source, chunker, report)
@@ -309,6 +315,68 @@ class IngestionPipeline:
         if doc is None:
             raise DocumentNotFoundError(collection, name_or_id)
         return self.store.delete_document(collection, doc.document_id)
+
+
+@dataclass
+class Prepared:
+    """One file read and chunked ahead: the document and its chunks, or the error that stopped it."""
+
+    document: Document | None = None
+    chunks: list[Chunk] = field(default_factory=list)
+    error: Exception | None = None
+    read_seconds: float = 0.0
+    chunk_seconds: float = 0.0
+
+
+def prepare(path: Path, chunker: Any, password: str | None, max_bytes: int | None) -> Prepared:
+    """Read and chunk one file; never raises (the error travels in the result)."""
+    from ingest.readers import read_document
+
+    ready = Prepared()
+    t0 = time.perf_counter()
+    try:
+        ready.document = read_document(path, password=password, max_bytes=max_bytes)
+    except Exception as exc:  # noqa: BLE001 - reported for this file by the consumer
+        ready.error = exc
+        return ready
+    finally:
+        ready.read_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    try:
+        ready.chunks = chunker.split(ready.document)
+    except Exception as exc:  # noqa: BLE001 - reported for this file by the consumer
+        ready.error = exc
+    ready.chunk_seconds = time.perf_counter() - t0
+    return ready
+
+
+def read_ahead(paths: list[Path], chunker: Any, password: str | None, max_bytes: int | None,
+               depth: int = READ_AHEAD) -> Iterator[Prepared]:
+    """The files prepared in order by a thread that keeps at most `depth` of them waiting; closing
+    the iterator early stops the thread."""
+    waiting: queue.Queue[Prepared] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        for path in paths:
+            ready = prepare(path, chunker, password, max_bytes)
+            while not stop.is_set():
+                try:
+                    waiting.put(ready, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
+
+    thread = threading.Thread(target=produce, name="ingest-read-ahead", daemon=True)
+    thread.start()
+    try:
+        for _ in paths:
+            yield waiting.get()
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _same_version(payload: dict[str, Any], sha256: str, chunker_settings: dict[str, Any], model: str) -> bool:
