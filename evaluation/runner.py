@@ -202,6 +202,22 @@ class EvaluationRunner:
         self.service = service
         self.cache = cache or CollectionCache(service)
         self._rerankers: dict[str, tuple[Any, str | None]] = {}
+        self._metric_embedder: Any = None
+
+    @property
+    def metric_embedder(self) -> Any:
+        """What semantic similarity is measured with: fp32 vectors whichever backend the pipeline under
+        test embeds with (int8 vectors would move the yardstick with what it measures)."""
+        embedder = self.service.embedder
+        if getattr(embedder, "backend", "torch") != "onnx-int8":
+            return embedder
+        if self._metric_embedder is None:
+            from retrieval.embedder import SentenceEmbedder
+
+            settings = self.service.settings
+            self._metric_embedder = SentenceEmbedder(settings.embedding_model, backend="onnx",
+                                                     cache_dir=settings.onnx_dir)
+        return self._metric_embedder
 
     def run(
         self,
@@ -274,7 +290,7 @@ class EvaluationRunner:
         if pipeline is not None and config.judge:
             from evaluation.llm_judge import RagasJudge
 
-            judge = RagasJudge.from_spec(config.judge, settings, self.service.embedder.embed)
+            judge = RagasJudge.from_spec(config.judge, settings, self.metric_embedder.embed)
             notes.extend(f"{k}: {v}" for k, v in judge.definitions().items())
         rows = []
         for question in dataset.questions:
@@ -380,7 +396,7 @@ class EvaluationRunner:
             metrics["exact_match"] = exact_match(text, question.answer) if answered else 0.0
             metrics["token_f1"] = token_f1(text, question.answer) if answered else 0.0
             metrics["semantic_similarity"] = (
-                semantic_similarity(text, question.answer, self.service.embedder.embed) if answered else 0.0
+                semantic_similarity(text, question.answer, self.metric_embedder.embed) if answered else 0.0
             )
             if answered:
                 correct = answer_correct(metrics["token_f1"], metrics["semantic_similarity"])

@@ -237,3 +237,15 @@ def test_a_collection_never_mixes_vector_spaces(tmp_path, monkeypatch):
         assert int8_service.store.scroll("fresh", None, limit=1)[0].payload["embedding_model"] == "all-MiniLM-L6-v2@int8"
     finally:
         int8_service.close()
+
+
+def test_evaluation_measures_similarity_with_fp32_vectors(onnx_cache):
+    from core.settings import Settings
+    from evaluation.runner import EvaluationRunner
+    from rag.service import RagService
+
+    int8 = EvaluationRunner(RagService(Settings(embedding_backend="onnx-int8", onnx_cache=onnx_cache)))
+    assert int8.metric_embedder is not int8.service.embedder and int8.metric_embedder.backend == "onnx"
+    assert int8.metric_embedder is int8.metric_embedder  # built once
+    fp32 = EvaluationRunner(RagService(Settings(embedding_backend="torch")))
+    assert fp32.metric_embedder is fp32.service.embedder
