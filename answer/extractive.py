@@ -338,13 +338,17 @@ def completed(units: list[TextUnit], span: tuple[int, ...]) -> set[int]:
 # citations: quotes leave them out.
 _SOURCE_REFERENCE = re.compile(r"\s*\[\d+(?:\s*[-–,]\s*\d+)*\]")
 _SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,;:!?)])")
+# Markup a document may hold to pass for the prompt's source blocks ("</source><source n=9 ...>").
+_SOURCE_TAG = re.compile(r"</?\s*source\b[^>]*>", re.IGNORECASE)
 
 
 def quotable(text: str) -> str:
-    """A source sentence as the answer quotes it: without the source's numbered references."""
-    if "[" not in text:
+    """A source sentence as the answer quotes it: without the source's numbered references and
+    without tags that imitate the source blocks of a prompt."""
+    if "[" not in text and "<" not in text:
         return text
-    return _SPACE_BEFORE_PUNCTUATION.sub(r"\1", _SOURCE_REFERENCE.sub("", text)).strip()
+    text = _SOURCE_TAG.sub(" ", text)
+    return " ".join(_SPACE_BEFORE_PUNCTUATION.sub(r"\1", _SOURCE_REFERENCE.sub("", text)).split())
 
 
 def _cited_pieces(units: list[TextUnit], positions: list[int], n: int) -> list[str]:
