@@ -240,6 +240,8 @@ _NUMBER_WORDS = frozenset(
     "hundred thousand million daily weekly monthly yearly annually hourly half quarter".split()
 )
 _NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][\w-]+")
+# "Aurora Heat Pumps Oy" names the company the question named, not a new one.
+_LEGAL_FORMS = frozenset({"oy", "oyj", "ab", "ag", "sa", "inc", "ltd", "llc", "plc", "gmbh", "corp", "co"})
 
 
 def expected_answer_type(question: str) -> str | None:
@@ -258,7 +260,7 @@ def _has_expected_type(expects: str | None, text: str, new_terms: set[str]) -> b
             _NUMBER_WORDS & {w.lower() for w in re.findall(r"[A-Za-z]+", text)}
         )
     if expects == "name":
-        names = {term for name in _NAME.findall(text) for term in content_terms(name)}
+        names = {term for name in _NAME.findall(text) for term in content_terms(name)} - _LEGAL_FORMS
         return bool(names & new_terms)
     return True
 

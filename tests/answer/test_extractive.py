@@ -134,6 +134,13 @@ class TestWithAStandInEmbedder:
         assert "<source" not in answer.text and "</source>" not in answer.text
         assert answer.text.startswith("The filter is emptied once a year.")
 
+    def test_a_company_legal_form_is_not_a_new_name(self):
+        sources = [source("c", "This agreement is between Aurora Heat Pumps Oy and the owner of the heat pump.", page=1)]
+        ceo = self.answerer.rank_sentences("Who is the chief executive of Aurora Heat Pumps?", sources)
+        other = [source("c", "This agreement is between Aurora Heat Pumps and Nordic Service and the owner.", page=1)]
+        named = self.answerer.rank_sentences("Who is the chief executive of Aurora Heat Pumps?", other)
+        assert ceo[0].score < named[0].score
+
     def test_a_title_line_scores_below_the_same_words_in_a_sentence(self):
         title = self.answerer.rank_sentences("aurora heat pump warranty terms", [
             source("a", "Aurora heat pump warranty terms and conditions for owners\n", page=1)])
