@@ -11,7 +11,6 @@ import subprocess
 import sys
 import unicodedata
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,6 +22,7 @@ from ingest.pipeline import document_id_for, point_id_for
 from llm.errors import InvalidOutputError
 from llm.prompt import parse_reply
 from tests.conftest import REPO_ROOT
+from tests.ingest.test_pipeline import HashEmbedder
 
 pytestmark = pytest.mark.unit
 
@@ -46,16 +46,6 @@ def test_the_reply_parser_accepts_only_citations_to_given_sources(
     assert set(marker_numbers(payload.answer)) <= set(payload.citations)
 
 
-class HashEmbedder:
-    """Unit vectors from a hash of the text: enough for the citation check's support scores."""
-
-    model_name = "test-hash"
-    dim = 16
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        rows = [np.frombuffer(hashlib.sha256(t.encode()).digest()[: self.dim], dtype=np.uint8) for t in texts]
-        vectors = np.asarray(rows, dtype=np.float32) + 1.0
-        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
 def source(n: int) -> ScoredChunk:
