@@ -17,6 +17,8 @@ ChunkerName = Literal["fixed", "sentence", "recursive", "semantic"]
 RetrievalMode = Literal["hybrid", "dense", "sparse"]
 # Document boosts after fusion, applied in the order named (retrieval/boosts.py holds the plug-ins).
 BoostName = Literal["names", "codes", "recency"]
+# Quantization of the dense vectors a Qdrant server keeps (store/server.py).
+QuantizationName = Literal["none", "scalar", "binary"]
 
 
 # Default abstention threshold of the extractive answerer, on the score of the best sentence
@@ -40,6 +42,18 @@ class Settings(BaseSettings):
     # Store: Qdrant Edge in-process unless a server URL is given.
     qdrant_url: str | None = None
     qdrant_api_key: str | None = None
+    # How a Qdrant server lays out each collection the app creates (README: Scaling); unset: the server's
+    # defaults. Collections that exist keep their layout; the embedded store ignores these.
+    qdrant_shards: int | None = Field(default=None, description="shards of a new collection (shard_number)")
+    qdrant_replication_factor: int | None = Field(default=None, description="copies of each shard (a cluster)")
+    qdrant_write_consistency: int | None = Field(
+        default=None, description="copies that must apply a write before it succeeds (write_consistency_factor)")
+    qdrant_on_disk_payload: bool | None = Field(default=None, description="payloads read from disk, not kept in RAM")
+    qdrant_on_disk_vectors: bool | None = Field(default=None, description="full dense vectors on disk (memory-mapped)")
+    qdrant_quantization: QuantizationName = Field(
+        default="none", description="none | scalar (int8 copy of the dense vectors in RAM) | binary (1 bit)")
+    qdrant_oversampling: float = Field(
+        default=2.0, description="with quantization: candidates read per result, rescored with the full vectors")
 
     # Ingestion
     chunker: ChunkerName = "sentence"
@@ -199,6 +213,49 @@ class Settings(BaseSettings):
             if name not in valid:
                 raise ValueError(f"Unknown retrieval boost {name!r}: use {', '.join(valid)} (comma-separated) or none.")
         return tuple(dict.fromkeys(names))
+
+    @field_validator("qdrant_shards", "qdrant_replication_factor", "qdrant_write_consistency", mode="before")
+    @classmethod
+    def _whole_number_from_one(cls, value: Any, info) -> Any:  # noqa: ANN001
+        if value is None:
+            return None
+        text = str(value).strip()
+        if isinstance(value, bool) or not text.isdigit() or int(text) < 1:
+            raise ValueError(f"RAG_{info.field_name.upper()} must be a whole number of 1 or more (got {value!r}); "
+                             "leave it unset for the server's default.")
+        return int(text)
+
+    @field_validator("qdrant_on_disk_payload", "qdrant_on_disk_vectors", mode="before")
+    @classmethod
+    def _true_or_false(cls, value: Any, info) -> Any:  # noqa: ANN001
+        if isinstance(value, str) and value.strip().lower() not in {"true", "false", "1", "0", "yes", "no"}:
+            raise ValueError(f"RAG_{info.field_name.upper()} must be true or false (got {value!r}); "
+                             "leave it unset for the server's default.")
+        return value
+
+    @field_validator("qdrant_quantization", mode="before")
+    @classmethod
+    def _quantization_name(cls, value: Any) -> Any:
+        name = str(value).strip().lower()
+        if name not in get_args(QuantizationName):
+            raise ValueError(f"RAG_QDRANT_QUANTIZATION must be none, scalar or binary (got {value!r}).")
+        return name
+
+    @field_validator("qdrant_oversampling")
+    @classmethod
+    def _oversampling_from_one(cls, value: float) -> float:
+        if not value >= 1.0:
+            raise ValueError(f"RAG_QDRANT_OVERSAMPLING must be 1 or more (got {value}): it multiplies the "
+                             "candidates read from the quantized vectors.")
+        return value
+
+    @model_validator(mode="after")
+    def _write_consistency_within_copies(self) -> Settings:
+        copies, needed = self.qdrant_replication_factor, self.qdrant_write_consistency
+        if copies is not None and needed is not None and needed > copies:
+            raise ValueError(f"RAG_QDRANT_WRITE_CONSISTENCY ({needed}) exceeds RAG_QDRANT_REPLICATION_FACTOR "
+                             f"({copies}): every write would wait for copies that do not exist.")
+        return self
 
     @field_validator("language")
     @classmethod
