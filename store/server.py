@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
@@ -18,6 +19,71 @@ _INDEX_TYPES = {
     "keyword": models.PayloadSchemaType.KEYWORD,
     "float": models.PayloadSchemaType.FLOAT,
 }
+QUANTIZATIONS = ("none", "scalar", "binary")
+
+
+@dataclass(frozen=True)
+class CollectionLayout:
+    """How the server lays out each collection this store creates; None leaves the server's default.
+
+    `shards` and `replication_factor` spread a collection over a cluster's nodes;
+    `write_consistency` is how many copies must apply a write before it succeeds. `on_disk_payload`
+    and `on_disk_vectors` keep payloads and full dense vectors on disk instead of in RAM.
+    `quantization` keeps a compressed copy of the dense vectors in RAM (scalar: int8, binary: 1 bit)
+    that searches read first, reading `oversampling` times the candidates asked for and rescoring
+    them with the full vectors. Collections that exist keep the layout they were made with.
+    """
+
+    shards: int | None = None
+    replication_factor: int | None = None
+    write_consistency: int | None = None
+    on_disk_payload: bool | None = None
+    on_disk_vectors: bool | None = None
+    quantization: str = "none"
+    oversampling: float = 2.0
+
+    def __post_init__(self) -> None:
+        for name in ("shards", "replication_factor", "write_consistency"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a whole number of 1 or more, or None (got {value!r})")
+        if self.quantization not in QUANTIZATIONS:
+            raise ValueError(
+                f"quantization must be one of {', '.join(QUANTIZATIONS)} (got {self.quantization!r})"
+            )
+        if not self.oversampling >= 1.0:
+            raise ValueError(f"oversampling must be 1 or more (got {self.oversampling})")
+        copies, needed = self.replication_factor, self.write_consistency
+        if copies is not None and needed is not None and needed > copies:
+            raise ValueError(
+                f"write_consistency ({needed}) exceeds replication_factor ({copies}): "
+                "every write would wait for copies that do not exist"
+            )
+
+    @property
+    def quantization_config(self) -> models.QuantizationConfig | None:
+        """Qdrant's quantization config; the compressed copy always stays in RAM."""
+        if self.quantization == "scalar":
+            # The 0.99 quantile keeps a few extreme components from stretching the int8 range.
+            return models.ScalarQuantization(
+                scalar=models.ScalarQuantizationConfig(
+                    type=models.ScalarType.INT8, quantile=0.99, always_ram=True
+                )
+            )
+        if self.quantization == "binary":
+            return models.BinaryQuantization(binary=models.BinaryQuantizationConfig(always_ram=True))
+        return None
+
+    @property
+    def search_params(self) -> models.SearchParams | None:
+        """What a dense search asks of quantized vectors: oversample, then rescore with the originals."""
+        if self.quantization == "none":
+            return None
+        return models.SearchParams(
+            quantization=models.QuantizationSearchParams(
+                rescore=True, oversampling=self.oversampling
+            )
+        )
 
 
 class ServerStore(VectorStore):
@@ -27,7 +93,8 @@ class ServerStore(VectorStore):
     The client is built on first use, so the constructor never touches the network.
     Readers run alongside writers (other threads, other processes), so a committed replace
     keeps the old version for `replace_grace` seconds before it is finished: use 0 only when
-    no other process writes to the server and no read runs during a replace.
+    no other process writes to the server and no read runs during a replace. `layout` says how
+    new collections are sharded, replicated, stored and quantized (the in-process mode ignores it).
     """
 
     name = "server"
@@ -38,6 +105,7 @@ class ServerStore(VectorStore):
         api_key: str | None = None,
         client: QdrantClient | None = None,
         replace_grace: float = 60.0,
+        layout: CollectionLayout | None = None,
     ) -> None:
         if client is None and not url:
             raise ValueError(
@@ -47,6 +115,7 @@ class ServerStore(VectorStore):
         self.url = url or _client_location(client)
         self.replace_grace = replace_grace
         self.api_key = api_key
+        self.layout = layout or CollectionLayout()
         self._client = client
 
     @property
@@ -81,16 +150,26 @@ class ServerStore(VectorStore):
             return self.client.collection_exists(collection)
 
     def _make(self, collection: str, dense_dim: int) -> None:
+        layout = self.layout
         with self._calling(collection):
             self.client.create_collection(
                 collection,
                 vectors_config={
-                    DENSE: models.VectorParams(size=dense_dim, distance=models.Distance.COSINE)
+                    DENSE: models.VectorParams(
+                        size=dense_dim,
+                        distance=models.Distance.COSINE,
+                        on_disk=layout.on_disk_vectors,
+                    )
                 },
                 # IDF is computed by the engine, so BM25 documents only carry term-frequency weights.
                 sparse_vectors_config={
                     SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)
                 },
+                shard_number=layout.shards,
+                replication_factor=layout.replication_factor,
+                write_consistency_factor=layout.write_consistency,
+                on_disk_payload=layout.on_disk_payload,
+                quantization_config=layout.quantization_config,
             )
 
     def _dense_dim(self, collection: str) -> int | None:
@@ -152,6 +231,12 @@ class ServerStore(VectorStore):
         nearest = [
             (_server_vector(s.vector), s.using, server_filter(s.where)) for s in plan.searches
         ]
+        # Only dense vectors are quantized; the in-process mode searches exactly and would warn.
+        quantized = None if self.is_local else self.layout.search_params
+
+        def params(using: str) -> models.SearchParams | None:
+            return quantized if using == DENSE else None
+
         if not plan.fused:
             vector, using, where = nearest[0]
             response = self.client.query_points(
@@ -159,6 +244,7 @@ class ServerStore(VectorStore):
                 query=vector,
                 using=using,
                 query_filter=where,
+                search_params=params(using),
                 limit=plan.top_k,
                 with_payload=True,
             )
@@ -174,7 +260,9 @@ class ServerStore(VectorStore):
             response = self.client.query_points(
                 collection,
                 prefetch=[
-                    models.Prefetch(query=v, using=u, limit=plan.candidates, filter=w)
+                    models.Prefetch(
+                        query=v, using=u, limit=plan.candidates, filter=w, params=params(u)
+                    )
                     for v, u, w in nearest
                 ],
                 query=fusion,
