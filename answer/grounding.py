@@ -254,7 +254,11 @@ def evidence_units(text: str, headings: bool = True) -> list[str]:
 
 
 def _normalise(token: str) -> str:
-    token = token.lower().replace("’", "'")
+    return _normalised(token.lower().replace("’", "'"), get_settings().language)
+
+
+@lru_cache(maxsize=65536)
+def _normalised(token: str, language: str) -> str:  # stemming: most of the answer step's non-model time
     if any(ch.isdigit() for ch in token):
         return token.replace("-", "")  # "AHP-9" and "AHP9" are one model name
     return _stemmer().stem(token)

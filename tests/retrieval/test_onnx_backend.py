@@ -58,7 +58,11 @@ def test_model_name_names_the_vector_space(onnx_cache):
 
 
 def test_backend_setting(monkeypatch):
-    assert resolve_backend(None) == resolve_backend("auto") == "onnx-int8"
+    from core.settings import Settings
+
+    # The default is the fp32 export: torch's vectors (same space name), never the int8 one.
+    assert Settings().embedding_backend == "auto"
+    assert resolve_backend(None) == resolve_backend("auto") == "onnx"
     assert resolve_backend("TORCH") == "torch"
     with pytest.raises(ConfigError, match="RAG_EMBEDDING_BACKEND"):
         resolve_backend("int4")
