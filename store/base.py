@@ -11,15 +11,16 @@ search, flush.
 from __future__ import annotations
 
 import re
+import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from core.errors import CollectionNotFoundError, StoreError
+from core.errors import CollectionNotFoundError, StoreBusyError, StoreError
 from core.types import ScoredChunk
 from store.filters import Below, Filters, HasId, HasVector, Match, Where, user_where
 
@@ -37,6 +38,12 @@ _AT = "_store_at"  # when it was written, seconds since the epoch
 _DOCUMENT = "_store_document"  # the document a journal point is about
 NEW, LIVE, JOURNAL = "new", "live", "journal"
 _JOURNAL_IDS = uuid.UUID("6f1d2c43-5b7e-4d0a-9c39-2f0f4a1e8b57")
+
+# Versions whose NEW points a `Replacement` of this process is still writing: the clean-up of
+# uncommitted points leaves them alone (their _AT may be old: a large document is written in
+# slices). Process-wide because two store objects may share one collection.
+_STAGING: set[str] = set()
+_STAGING_LOCK = threading.Lock()
 
 # Payload indexes: the caller's usual filter fields, then the two the replace protocol looks
 # up by (each index makes every flush slower; the protocol's other fields are only ever read
@@ -155,6 +162,9 @@ class VectorStore(ABC):
     finishes at once; one whose readers run alongside (a server) keeps the old version for
     `replace_grace` seconds first, so that a read that looked at the journal just before the
     commit still finds the old version whole.
+
+    `replace_documents` does the same for many documents in a few writes and one flush, and
+    `replacing` gives the `Replacement` behind both, which takes a large document in slices.
     """
 
     name: str = "abstract"
@@ -235,44 +245,36 @@ class VectorStore(ABC):
 
         Every point's payload must carry `document_id`. An empty `points` empties the document.
         """
-        points = _checked(points)
-        for point in points:
-            if point.payload.get("document_id") != document_id:
-                raise ValueError(
-                    f"Point {point.id} belongs to document {point.payload.get('document_id')!r}, "
-                    f"not {document_id!r}: replace_document writes one document's points."
-                )
-        version = uuid.uuid4().hex
-        with self._use(collection) as handle:
-            self._finish_replaces(handle, self.replace_grace)
-            for batch in _batches(points, self.write_batch):
-                taken = self._taken(handle, [p.id for p in batch])
-                reserved = {_VERSION: version, _STATE: NEW, _AT: time.time()}
-                self._write(
-                    handle,
-                    [
-                        _stored(
-                            p,
-                            _versioned_id(p.id, version) if p.id in taken else p.id,
-                            {_ID: p.id, **reserved},
-                        )
-                        for p in batch
-                    ],
-                )
-            written = self._count(
-                handle, Where(must=(Match("document_id", document_id), Match(_VERSION, version)))
-            )
-            if written != len(points):
-                raise StoreError(
-                    f"The new version of document {document_id!r} was not written whole "
-                    f"({written} of {len(points)} points): the old version is kept; ingest it again."
-                )
-            # The commit: one point, written in one step, switches readers to the new version.
-            entry = _Replace(_journal_id(document_id), document_id, version, time.time())
-            self._write(handle, [_journal_point(entry)])
-            if self.replace_grace <= 0:
-                self._finish(handle, entry)
-            self._flush(handle)
+        try:
+            self.replace_documents(collection, {document_id: points})
+        except ReplaceError as exc:
+            raise exc.failed[document_id] from None
+
+    def replace_documents(self, collection: str, documents: Mapping[str, list[Point]]) -> None:
+        """`replace_document` for several documents at once, in a few large writes and one flush.
+
+        Each document is swapped atomically on its own, as `replace_document` swaps one. Bad input
+        (a point of another document, a reserved field, a bad id) raises a ValueError before anything
+        is written. A document whose points could not all be written keeps its old version while the
+        others are replaced; a ReplaceError then names it and says why.
+        """
+        checked = {
+            document: _document_points(document, points) for document, points in documents.items()
+        }
+        _check_unique(checked)
+        with self.replacing(collection) as replacement:
+            for document, points in checked.items():
+                replacement.add(document, points)
+            failed = replacement.commit()
+        if failed:
+            raise ReplaceError(failed)
+
+    def replacing(self, collection: str) -> Replacement:
+        """A replacement of documents in `collection`, written as it is fed and committed at once.
+
+        Use it for documents too large to hold whole, or to gather many small ones into few writes.
+        """
+        return Replacement(self, collection)
 
     def delete_document(self, collection: str, document_id: str) -> int:
         """Delete every point of a document (any version); returns how many readers saw."""
@@ -374,14 +376,14 @@ class VectorStore(ABC):
     def _finish_replaces(self, handle: Any, grace: float) -> None:
         """Finish the replaces committed more than `grace` seconds ago; clear older uncommitted points."""
         now = time.time()
-        pending: list[str] = []
-        for entry in self._journal(handle):
-            if entry.at <= now - grace:
-                self._finish(handle, entry)
-            else:
-                pending.append(entry.version)
+        journal = self._journal(handle)
+        self._finish(handle, [entry for entry in journal if entry.at <= now - grace])
+        pending = [entry.version for entry in journal if entry.at > now - grace]
+        with _STAGING_LOCK:
+            pending.extend(_STAGING)
         # NEW points of no commit are what a failed or killed replace wrote (the old version
-        # stands) or what a later commit of the same document superseded before it was finished.
+        # stands) or what a later commit of the same document superseded before it was finished;
+        # those of a replacement this process is still writing stay.
         # Twice the grace: a superseded version was committed up to a replace's length after its
         # points were written, and a reader may still look at it for `grace` after that.
         leftovers = Where(
@@ -391,13 +393,16 @@ class VectorStore(ABC):
         if self._count(handle, leftovers):  # only then a write: read-only keys can still read
             self._delete(handle, leftovers)
 
-    def _finish(self, handle: Any, entry: _Replace) -> None:
-        """Make a committed version the document's only one and drop its journal point."""
-        document = Match("document_id", entry.document)
-        version = Match(_VERSION, entry.version)
-        self._set_payload(handle, Where(must=(document, version)), {_STATE: LIVE})
-        self._delete(handle, Where(must=(document,), must_not=(version,)))
-        self._delete(handle, Where(must=(HasId((entry.id,)),)))
+    def _finish(self, handle: Any, entries: list[_Replace]) -> None:
+        """Make each committed version its document's only one and drop the journal points, for
+        all the entries at once (each version belongs to one document)."""
+        if not entries:
+            return
+        documents = Match("document_id", tuple(entry.document for entry in entries))
+        versions = Match(_VERSION, tuple(entry.version for entry in entries))
+        self._set_payload(handle, Where(must=(documents, versions)), {_STATE: LIVE})
+        self._delete(handle, Where(must=(documents,), must_not=(versions,)))
+        self._delete(handle, Where(must=(HasId(tuple(entry.id for entry in entries)),)))
 
     def _scroll_all(self, handle: Any, where: Where, limit: int | None = None) -> list[Record]:
         """Every record `where` admits (at most `limit`), page by page."""
@@ -481,6 +486,222 @@ class VectorStore(ABC):
         """Make the writes so far durable."""
 
 
+class ReplaceError(StoreError):
+    """Some documents of a `replace_documents` call kept their old version; `failed` says why, by document."""
+
+    def __init__(self, failed: Mapping[str, Exception]) -> None:
+        self.failed = dict(failed)
+        reasons = "; ".join(f"{document!r}: {error}" for document, error in self.failed.items())
+        super().__init__(
+            f"{len(self.failed)} document(s) kept their old version (the others were replaced): {reasons}"
+        )
+
+
+@dataclass
+class _Staged:
+    """One document of a replacement: its new version and the ids written so far."""
+
+    version: str
+    ids: set[str] = field(default_factory=set)
+
+
+class Replacement:
+    """Documents being replaced in one collection, each atomically, fed in as many pieces as wanted.
+
+    `add` stages new points of a document (a large one in slices, so its vectors are never all in
+    memory); they are written hidden (state NEW), in writes of `write_batch` points that mix
+    documents. `commit` checks that every staged document was written whole, then one write of
+    their journal points swaps them all (each document on its own: its journal point is one
+    point), and one flush makes it durable. A document whose write failed keeps its old version and
+    is reported alone by `commit`; a crash before the commit leaves every old version, and the
+    points written are cleared by a later replace or the next open. Not thread-safe: one writer.
+
+    On a server, another process clears uncommitted points older than twice `replace_grace`: a
+    document staged for longer than that fails at the commit (its old version is kept).
+    """
+
+    def __init__(self, store: VectorStore, collection: str) -> None:
+        self.store = store
+        self.collection = check_collection_name(collection)
+        self._staged: dict[str, _Staged] = {}
+        self._owner: dict[str, str] = {}  # point id -> its document, across the whole replacement
+        self._buffer: list[tuple[str, Point]] = []
+        self._failed: dict[str, Exception] = {}
+        self._cleaned = False
+        self._closed = False
+
+    @property
+    def staged_points(self) -> int:
+        """Points added since the replacement began (written or waiting in the buffer)."""
+        return sum(len(staged.ids) for staged in self._staged.values())
+
+    @property
+    def documents(self) -> list[str]:
+        """The documents staged so far, in the order they were first added."""
+        return list(self._staged)
+
+    def add(self, document_id: str, points: list[Point]) -> None:
+        """Stage more new points of a document (an empty list stages it empty).
+
+        A ValueError for bad input, before anything of this call is staged; a failed write is kept
+        for the documents it held and reported by `commit`.
+        """
+        if self._closed:
+            raise StoreError(
+                "This replacement is finished: start another with store.replacing(collection)."
+            )
+        points = _document_points(document_id, points)
+        for point in points:
+            owner = self._owner.get(point.id)
+            if owner is not None:
+                raise ValueError(
+                    f"Point {point.id} was already added to this replacement (for document {owner!r})."
+                )
+        staged = self._staged.get(document_id)
+        if staged is None:
+            staged = self._staged[document_id] = _Staged(uuid.uuid4().hex)
+            with _STAGING_LOCK:
+                _STAGING.add(staged.version)
+        for point in points:
+            self._owner[point.id] = document_id
+            staged.ids.add(point.id)
+        if document_id in self._failed:
+            return  # its version will not be committed: nothing more of it is worth writing
+        self._buffer.extend((document_id, point) for point in points)
+        while len(self._buffer) >= self.store.write_batch:
+            batch, self._buffer = (
+                self._buffer[: self.store.write_batch],
+                self._buffer[self.store.write_batch :],
+            )
+            self._write(batch)
+
+    def abandon(self, document_id: str, error: Exception) -> None:
+        """Give up a staged document (its old version stays): `commit` reports it with `error`."""
+        if document_id in self._staged:
+            self._failed.setdefault(document_id, error)
+            self._buffer = [(d, p) for d, p in self._buffer if d != document_id]
+
+    def commit(self) -> dict[str, Exception]:
+        """Swap in every document staged whole; the others keep their old version and come back
+        with the reason. Errors of the commit itself (the collection gone, the journal write refused)
+        are raised: then no document is known to be swapped (a commit write that did land is
+        finished by the next replace or open). Points written for a document that failed go."""
+        if self._closed:
+            raise StoreError(
+                "This replacement is finished: start another with store.replacing(collection)."
+            )
+        try:
+            if self._buffer:
+                batch, self._buffer = self._buffer, []
+                self._write(batch)
+            store = self.store
+            with store._use(self.collection) as handle:
+                entries = []
+                for document, staged in self._staged.items():
+                    if document in self._failed:
+                        continue
+                    written = store._count(
+                        handle,
+                        Where(
+                            must=(Match("document_id", document), Match(_VERSION, staged.version))
+                        ),
+                    )
+                    if written != len(staged.ids):
+                        self._failed[document] = StoreError(
+                            f"The new version of document {document!r} was not written whole "
+                            f"({written} of {len(staged.ids)} points): the old version is kept; ingest it again."
+                        )
+                        continue
+                    entries.append(
+                        _Replace(_journal_id(document), document, staged.version, time.time())
+                    )
+                given_up = tuple(self._staged[document].version for document in self._failed)
+                # Never to be committed: their points go now rather than at a later clean-up.
+                if given_up:
+                    store._delete(
+                        handle, Where(must=(Match(_VERSION, given_up), Match(_STATE, NEW)))
+                    )
+                if entries:
+                    # The commit: one point per document, written in one step, switches readers to the new versions.
+                    store._write(handle, [_journal_point(entry) for entry in entries])
+                    if store.replace_grace <= 0:
+                        store._finish(handle, entries)
+                    store._flush(handle)
+            return dict(self._failed)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """End the replacement; what was not committed is left for the clean-up of a later replace."""
+        if self._closed:
+            return
+        self._closed = True
+        self._buffer = []
+        with _STAGING_LOCK:
+            _STAGING.difference_update(staged.version for staged in self._staged.values())
+
+    def __enter__(self) -> Replacement:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _write(self, batch: list[tuple[str, Point]]) -> None:
+        """Write staged points hidden; when a write of several documents fails, each is tried alone
+        so that only the one at fault fails."""
+        self._clean_once()
+        stored = self._stored(batch)
+        documents = list(dict.fromkeys(document for document, _ in batch))
+        try:
+            self._write_stored(stored)
+            return
+        except (CollectionNotFoundError, StoreBusyError):
+            raise  # the collection, not a document, is at fault
+        except Exception as exc:  # noqa: BLE001 - kept for its documents, reported by commit
+            if len(documents) == 1:
+                self._failed.setdefault(documents[0], exc)
+                return
+        for document in documents:
+            try:
+                self._write_stored(
+                    [p for (d, _), p in zip(batch, stored, strict=True) if d == document]
+                )
+            except (CollectionNotFoundError, StoreBusyError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - kept for this document, reported by commit
+                self._failed.setdefault(document, exc)
+
+    def _write_stored(self, stored: list[StoredPoint]) -> None:
+        with self.store._use(self.collection) as handle:
+            self.store._write(handle, stored)
+
+    def _stored(self, batch: list[tuple[str, Point]]) -> list[StoredPoint]:
+        """The points as stored: tagged NEW with their document's version, under a stored id apart
+        from the old version's where the id is taken."""
+        with self.store._use(self.collection) as handle:
+            taken = self.store._taken(handle, [point.id for _, point in batch])
+        now = time.time()
+        stored = []
+        for document, point in batch:
+            version = self._staged[document].version
+            reserved = {_ID: point.id, _VERSION: version, _STATE: NEW, _AT: now}
+            stored.append(
+                _stored(
+                    point,
+                    _versioned_id(point.id, version) if point.id in taken else point.id,
+                    reserved,
+                )
+            )
+        return stored
+
+    def _clean_once(self) -> None:
+        """Before the first write: finish earlier commits, clear what failed replaces left."""
+        if not self._cleaned:
+            with self.store._use(self.collection) as handle:
+                self.store._finish_replaces(handle, self.store.replace_grace)
+            self._cleaned = True
+
+
 _COLLECTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -530,6 +751,29 @@ def _checked(points: list[Point]) -> list[Point]:
         canonical = check_point_id(point.id)
         by_id[canonical] = Point(canonical, point.payload, point.dense, point.sparse)
     return list(by_id.values())
+
+
+def _document_points(document_id: str, points: list[Point]) -> list[Point]:
+    """`_checked` points that all belong to `document_id`; a ValueError for any that does not."""
+    points = _checked(points)
+    for point in points:
+        if point.payload.get("document_id") != document_id:
+            raise ValueError(
+                f"Point {point.id} belongs to document {point.payload.get('document_id')!r}, "
+                f"not {document_id!r}: replace_document writes one document's points."
+            )
+    return points
+
+
+def _check_unique(documents: Mapping[str, list[Point]]) -> None:
+    """A ValueError when one point id is given for two documents."""
+    owner: dict[str, str] = {}
+    for document, points in documents.items():
+        for point in points:
+            if owner.setdefault(point.id, document) != document:
+                raise ValueError(
+                    f"Point {point.id} is given for documents {owner[point.id]!r} and {document!r}."
+                )
 
 
 def _batches(points: list[Point], size: int) -> Iterator[list[Point]]:
