@@ -293,27 +293,19 @@ class VectorStore(ABC):
 
     def query(self, collection: str, spec: QuerySpec) -> list[ScoredChunk]:
         """Best `spec.top_k` points for the query, best first. Points with no vectors never match."""
-        check_query_spec(spec)
-        searches = _searches(spec)
-        wanted = user_where(spec.filters)
+        return self.query_many(collection, [spec])[0]
+
+    def query_many(self, collection: str, specs: list[QuerySpec]) -> list[list[ScoredChunk]]:
+        """Several queries of one collection, each answered as `query` answers it, in one step: one
+        look at the replace journal, one batch in the engine when the backend has one."""
+        for spec in specs:
+            check_query_spec(spec)
         with self._use(collection) as handle:
-            if not searches:  # a sparse query whose words are all unknown
-                return []
-            where = wanted & _visible(self._journal(handle))
-            plan = SearchPlan(
-                searches=tuple(
-                    Search(using, vector, weight, where & Where(must=(HasVector(using),)))
-                    for using, vector, weight in searches
-                ),
-                fused=spec.mode == "hybrid",
-                fusion=spec.fusion,
-                rrf_k=spec.rrf_k,
-                top_k=spec.top_k,
-                candidates=spec.candidates,
-                where=where,
-            )
-            records = self._search(handle, plan)
-        return [_chunk(r) for r in records]
+            visible = _visible(self._journal(handle))
+            plans = [_plan(spec, user_where(spec.filters) & visible) for spec in specs]
+            searched = self._search_many(handle, [plan for plan in plans if plan is not None])
+        found = iter(searched)
+        return [[_chunk(r) for r in next(found)] if plan is not None else [] for plan in plans]
 
     def scroll(
         self, collection: str, filters: Filters | None = None, limit: int | None = None
@@ -344,6 +336,13 @@ class VectorStore(ABC):
         wanted = user_where(filters)
         with self._use(collection) as handle:
             return self._count(handle, wanted & _visible(self._journal(handle)))
+
+    def optimize(self, collection: str) -> bool:
+        """Build the search indexes of the points written since the last call (HNSW for the dense
+        vectors), blocking until done; True when something was built. A backend that indexes in
+        the background (a Qdrant server) has nothing to do."""
+        with self._use(collection) as handle:
+            return self._optimize(handle)
 
     @abstractmethod
     def close(self) -> None:
@@ -480,6 +479,14 @@ class VectorStore(ABC):
     @abstractmethod
     def _search(self, handle: Any, plan: SearchPlan) -> list[Record]:
         """The plan's best `top_k` points, best first, with payloads."""
+
+    def _search_many(self, handle: Any, plans: list[SearchPlan]) -> list[list[Record]]:
+        """Each plan's `_search`, in order (a backend with batched queries runs them as one)."""
+        return [self._search(handle, plan) for plan in plans]
+
+    def _optimize(self, handle: Any) -> bool:
+        """Build pending search indexes; False when the backend does it by itself."""
+        return False
 
     @abstractmethod
     def _flush(self, handle: Any) -> None:
@@ -789,6 +796,26 @@ def _searches(spec: QuerySpec) -> list[tuple[str, list[float] | SparseVec, float
     if spec.mode in ("hybrid", "sparse") and spec.sparse is not None and spec.sparse.indices:
         searches.append((SPARSE, _sparse(spec.sparse), spec.weights[1]))
     return searches
+
+
+def _plan(spec: QuerySpec, where: Where) -> SearchPlan | None:
+    """The search of a checked spec among the points `where` admits; None when there is nothing to
+    search (a sparse query whose words are all unknown)."""
+    searches = _searches(spec)
+    if not searches:
+        return None
+    return SearchPlan(
+        searches=tuple(
+            Search(using, vector, weight, where & Where(must=(HasVector(using),)))
+            for using, vector, weight in searches
+        ),
+        fused=spec.mode == "hybrid",
+        fusion=spec.fusion,
+        rrf_k=spec.rrf_k,
+        top_k=spec.top_k,
+        candidates=spec.candidates,
+        where=where,
+    )
 
 
 def _sparse(vector: SparseVec) -> SparseVec:

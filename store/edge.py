@@ -200,31 +200,20 @@ class EdgeStore(VectorStore):
         return shard.count(edge.CountRequest(exact=True, filter=edge_filter(where)))
 
     def _search(self, shard: edge.EdgeShard, plan: SearchPlan) -> list[Record]:
-        nearest = [
-            (edge.Query.Nearest(_edge_vector(s.vector), using=s.using), edge_filter(s.where))
-            for s in plan.searches
-        ]
-        if not plan.fused:
-            query, where = nearest[0]
-            request = edge.QueryRequest(
-                limit=plan.top_k, query=query, filter=where, with_payload=True
-            )
+        return self._search_many(shard, [plan])[0]
+
+    def _search_many(self, shard: edge.EdgeShard, plans: list[SearchPlan]) -> list[list[Record]]:
+        if not plans:
+            return []
+        if len(plans) == 1:
+            found = [shard.query(_request(plans[0]))]
         else:
-            fusion: Any = (
-                edge.Fusion.Dbsf()
-                if plan.fusion == "dbsf"
-                else edge.Fusion.Rrf(plan.rrf_k, weights=[s.weight for s in plan.searches])
-            )
-            request = edge.QueryRequest(
-                limit=plan.top_k,
-                prefetches=[
-                    edge.Prefetch(limit=plan.candidates, query=q, filter=w) for q, w in nearest
-                ],
-                query=fusion,
-                filter=edge_filter(plan.where),
-                with_payload=True,
-            )
-        return [Record(str(p.id), p.score, p.payload or {}) for p in shard.query(request)]
+            found = shard.query_batch(edge.QueryBatchRequest([_request(plan) for plan in plans]))
+        return [[Record(str(p.id), p.score, p.payload or {}) for p in points] for points in found]
+
+    def _optimize(self, shard: edge.EdgeShard) -> bool:
+        # Edge builds no index by itself: until this runs, new points are searched by brute force.
+        return bool(shard.optimize())
 
     def _flush(self, shard: edge.EdgeShard) -> None:
         shard.flush()
@@ -244,6 +233,29 @@ class EdgeStore(VectorStore):
                 entry = _REGISTRY.acquire(path, collection, config)
                 self._held[path] = entry
             return entry
+
+
+def _request(plan: SearchPlan) -> edge.QueryRequest:
+    """The Edge query of a search plan: one nearest search, or prefetches fused by RRF or DBSF."""
+    nearest = [
+        (edge.Query.Nearest(_edge_vector(s.vector), using=s.using), edge_filter(s.where))
+        for s in plan.searches
+    ]
+    if not plan.fused:
+        query, where = nearest[0]
+        return edge.QueryRequest(limit=plan.top_k, query=query, filter=where, with_payload=True)
+    fusion: Any = (
+        edge.Fusion.Dbsf()
+        if plan.fusion == "dbsf"
+        else edge.Fusion.Rrf(plan.rrf_k, weights=[s.weight for s in plan.searches])
+    )
+    return edge.QueryRequest(
+        limit=plan.top_k,
+        prefetches=[edge.Prefetch(limit=plan.candidates, query=q, filter=w) for q, w in nearest],
+        query=fusion,
+        filter=edge_filter(plan.where),
+        with_payload=True,
+    )
 
 
 def _edge_point(point: StoredPoint) -> edge.Point:
