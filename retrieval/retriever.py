@@ -123,8 +123,9 @@ class HybridRetriever:
             if trace is not None and mode != "hybrid":
                 trace.search_scores[mode] = [float(h.score) for h in hits[:5]]
             return hits, None
-        dense_hits = self.store.query(collection, QuerySpec(dense=dense, mode="dense", top_k=candidates, **base))
-        sparse_hits = self.store.query(collection, QuerySpec(sparse=sparse, mode="sparse", top_k=candidates, **base))
+        dense_hits, sparse_hits = self.store.query_many(collection, [  # one store call, one engine batch
+            QuerySpec(dense=dense, mode="dense", top_k=candidates, **base),
+            QuerySpec(sparse=sparse, mode="sparse", top_k=candidates, **base)])
         if trace is not None:
             trace.search_scores["dense"] = [float(h.score) for h in dense_hits[:5]]
             trace.search_scores["sparse"] = [float(h.score) for h in sparse_hits[:5]]
