@@ -42,6 +42,7 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import ClassVar, Protocol, get_args
 
@@ -216,14 +217,12 @@ def name_words(payload: dict, stop: frozenset[str] | None = None) -> set[str]:
     """The words of a chunk's document name: the folders and file stem of its source, without
     stopwords (English unless `stop` is given)."""
     stop = stopwords(DEFAULT_LANGUAGE) if stop is None else stop
-    path = _source_path(payload)
-    parts = [*path.parent.parts, path.stem]
-    return {w for part in parts for w in _WORD.findall(part.lower()) if w not in stop}
+    return set(_name_words(_source(payload), stop))
 
 
 def name_codes(payload: dict) -> set[str]:
     """Words of 2-6 letters written in capitals in a document's file stem ("INTC", "FAQ")."""
-    return {code.lower() for code in _CODE.findall(_source_path(payload).stem)}
+    return {code for code, _ in _stem_codes(_source(payload))}
 
 
 def distinguishing_codes(documents: Mapping[str, dict]) -> dict[str, set[str]]:
@@ -234,10 +233,7 @@ def distinguishing_codes(documents: Mapping[str, dict]) -> dict[str, set[str]]:
     found: dict[str, list[tuple[str, str]]] = defaultdict(list)
     codes_by_pattern: dict[str, set[str]] = defaultdict(set)
     for doc, payload in documents.items():
-        stem = _source_path(payload).stem
-        for match in _CODE.finditer(stem):
-            code = match.group().lower()
-            pattern = _DIGITS.sub("#", (stem[: match.start()] + "\0" + stem[match.end():]).lower())
+        for code, pattern in _stem_codes(_source(payload)):
             found[doc].append((code, pattern))
             codes_by_pattern[pattern].add(code)
     return {
@@ -357,10 +353,35 @@ def _boost_documents(
     return [ScoredChunk(id=hit.id, score=score, text=hit.text, payload=hit.payload) for hit, score in boosted]
 
 
-def _source_path(payload: dict) -> PurePosixPath:
-    """A chunk's document path (its source, else its file name), with forward slashes."""
-    source = str(payload.get("source") or payload.get("file_name") or "")
+def _source(payload: dict) -> str:
+    """A chunk's document path as stored (its source, else its file name)."""
+    return str(payload.get("source") or payload.get("file_name") or "")
+
+
+# Every question looks at the names of its candidates' documents: each name is parsed once.
+@lru_cache(maxsize=65536)
+def _path(source: str) -> PurePosixPath:
+    """A document path with forward slashes."""
     return PurePosixPath(source.replace("\\", "/"))
+
+
+@lru_cache(maxsize=65536)
+def _name_words(source: str, stop: frozenset[str]) -> frozenset[str]:
+    path = _path(source)
+    parts = [*path.parent.parts, path.stem]
+    return frozenset(w for part in parts for w in _WORD.findall(part.lower()) if w not in stop)
+
+
+@lru_cache(maxsize=65536)
+def _stem_codes(source: str) -> tuple[tuple[str, str], ...]:
+    """The codes of a file stem, each with its place in the name: the stem with the code as a
+    blank and digits as # (`distinguishing_codes`)."""
+    stem = _path(source).stem
+    return tuple(
+        (match.group().lower(),
+         _DIGITS.sub("#", (stem[: match.start()] + "\0" + stem[match.end():]).lower()))
+        for match in _CODE.finditer(stem)
+    )
 
 
 def _doc_key(chunk: ScoredChunk) -> str:
