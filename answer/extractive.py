@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -41,12 +41,18 @@ LEXICAL_TERMS = 4  # holding the question's 4 heaviest words is holding it: long
 # words no one sentence repeats
 CONTEXT_CREDIT = 0.5  # question words found elsewhere in the source (its document name, the
 # sentence before) count half: "Apple", "Q2 2023" are in the file name, not in each sentence
+# A name the question uses ("Apple's", "NVIDIA", "MERS-CoV") that the sentence's chunk, its file name
+# and its document's frequent names (`doc_terms`) all lack: the sentence is about something else.
+# Firm when another source has the name, mild when none has it (the name may be the collection's
+# subject, never written out).
+MISSING_NAME_FLOOR = 0.7
+NOWHERE_NAME_FLOOR = 0.85
 MISSING_KEY_FLOOR = 0.5  # a source lacking the question's numbers/codes ("AHP-12", "2.4.0") keeps half
 QUESTION_FACTOR = 0.8  # a sentence ending in "?" restates a question, it does not answer one
 NOTHING_NEW_FACTOR = 0.7  # a sentence with no content word beyond the question's adds nothing
 TITLE_FACTOR = 0.8  # a short line without a full stop or a new figure names a topic, it does not answer
 TITLE_WORDS = 12
-WRONG_TYPE_FACTOR = 0.75  # "how much/when" needs a number the question lacks, "who" a new name
+WRONG_TYPE_FACTOR = 0.7  # "how much/when" needs a number the question lacks, "who" a new name
 KEEP_RATIO = 0.9  # further sentences must score within 90 % of the best one
 REDUNDANT_COSINE = 0.85  # a sentence this close to one already chosen says the same
 MAX_WORDS = 80  # the passage: the best sentence with what completes it, then others while they fit
@@ -72,6 +78,7 @@ class _Source:
     units: list[TextUnit]
     terms: set[str]
     name_terms: set[str]
+    document_terms: set[str] = field(default_factory=set)  # its document's frequent names (`doc_terms`)
 
     def around(self, keys: set[str]) -> set[str]:
         """Terms a sentence of this source may lean on: the document name's, and the text's
@@ -109,7 +116,8 @@ class ExtractiveAnswerer:
     @staticmethod
     def _read(sources: list[ScoredChunk]) -> list[_Source]:
         return [
-            _Source(text_units(chunk.text), set(content_terms(chunk.text)), set(content_terms(chunk.document)))
+            _Source(text_units(chunk.text), set(content_terms(chunk.text)), set(content_terms(chunk.document)),
+                    set(content_terms(" ".join(chunk.payload.get("doc_terms") or ()))))
             for chunk in sources
         ]
 
@@ -128,6 +136,8 @@ class ExtractiveAnswerer:
         question_terms = content_terms(question)
         question_set = set(question_terms)
         keys = key_terms(question)
+        names = question_names(question) - keys
+        named = set().union(*(s.terms | s.name_terms | s.document_terms for s in sources)) & names
         expects = expected_answer_type(question)
         vectors = SENTENCE_VECTORS.embed(self.embedder, [question] + [scored for _, _, scored, _ in pieces])
         cosines = vectors[1:] @ vectors[0]
@@ -144,6 +154,11 @@ class ExtractiveAnswerer:
             if keys:
                 found = len(keys & (terms | sources[n - 1].terms | sources[n - 1].name_terms)) / len(keys)
                 score *= MISSING_KEY_FLOOR + (1 - MISSING_KEY_FLOOR) * found
+            if names:
+                source = sources[n - 1]
+                found = len(names & (terms | source.terms | source.name_terms | source.document_terms)) / len(names)
+                floor = MISSING_NAME_FLOOR if names <= named else NOWHERE_NAME_FLOOR
+                score *= floor + (1 - floor) * found
             if not _has_expected_type(expects, text, terms - question_set):
                 score *= WRONG_TYPE_FACTOR
             if text.rstrip().endswith("?"):
@@ -235,6 +250,16 @@ _NUMERIC_QUESTION = re.compile(
     re.IGNORECASE,
 )
 _PERSON_QUESTION = re.compile(r"^\W*(who|whom|whose)\b", re.IGNORECASE)
+# "How much does it cost?", "What is the price of ...": a figure of money answers, not a model number.
+_PRICE_QUESTION = re.compile(
+    r"^\W*(how much (does|do|did|will|would|is|are|was|were)\b[^?]*\bcosts?\b(?!\s+of\b)|(what|which) (is|was|are|were) "
+    r"the (price|cost|fee)s? (of|for)\b)",
+    re.IGNORECASE,
+)
+_MONEY = re.compile(
+    r"[$€£¥]|\b(?:eur|usd|gbp|chf|sek|nok|dkk|jpy|euros?|dollars?|pounds?|cents?|yen|francs?|kronor|kroner|free)\b",
+    re.IGNORECASE,
+)
 _NUMBER_WORDS = frozenset(
     "once twice one two three four five six seven eight nine ten eleven twelve twenty thirty "
     "hundred thousand million daily weekly monthly yearly annually hourly half quarter".split()
@@ -244,8 +269,17 @@ _NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][\w-]+")
 _LEGAL_FORMS = frozenset({"oy", "oyj", "ab", "ag", "sa", "inc", "ltd", "llc", "plc", "gmbh", "corp", "co"})
 
 
+def question_names(question: str) -> set[str]:
+    """Terms of the names a question uses ("Apple's", "NVIDIA", "MERS-CoV"): capitalised words
+    after its first, legal forms left out."""
+    return {t for name in _NAME.findall(question) for t in content_terms(name) if t not in _LEGAL_FORMS}
+
+
 def expected_answer_type(question: str) -> str | None:
-    """"number" for how much/many/long/often and when questions, "name" for who, else None."""
+    """"money" for what something costs, "number" for how much/many/long/often and when questions,
+    "name" for who, else None."""
+    if _PRICE_QUESTION.search(question):
+        return "money"
     if _NUMERIC_QUESTION.search(question):
         return "number"
     if _PERSON_QUESTION.search(question):
@@ -259,6 +293,8 @@ def _has_expected_type(expects: str | None, text: str, new_terms: set[str]) -> b
         return any(any(ch.isdigit() for ch in t) for t in new_terms) or bool(
             _NUMBER_WORDS & {w.lower() for w in re.findall(r"[A-Za-z]+", text)}
         )
+    if expects == "money":
+        return bool(_MONEY.search(text))
     if expects == "name":
         names = {term for name in _NAME.findall(text) for term in content_terms(name)} - _LEGAL_FORMS
         return bool(names & new_terms)

@@ -153,10 +153,42 @@ class TestWithAStandInEmbedder:
         assert "ahp9" in key_terms("the AHP-9’s circuit")
 
     def test_expected_answer_types(self):
-        assert expected_answer_type("How much does the Plus plan cost?") == "number"
+        assert expected_answer_type("How much does the Plus plan cost?") == "money"
+        assert expected_answer_type("What is the price of the AHP-9?") == "money"
+        assert expected_answer_type("How much did cost of sales grow?") == "number"
         assert expected_answer_type("When was 2.4.0 released?") == "number"
         assert expected_answer_type("Who is the CEO?") == "name"
         assert expected_answer_type("Which refrigerant does it use?") is None
+
+
+    def test_a_price_question_wants_money_not_a_model_number(self):
+        facts = source("m1", "The AHP-9 heat pump delivers 9 kW of heat at 7 °C outdoors.", page=1)
+        price = source("m2", "The AHP-9 heat pump costs €7,900 including installation.", page=2)
+        question = "How much does the AHP-9 heat pump cost?"
+        answer = self.answerer.answer(question, [facts, price])
+        assert answer.text.startswith("The AHP-9 heat pump costs €7,900 including installation. [2]")
+        alone = ExtractiveAnswerer(BagOfWordsEmbedder(), threshold=0.0).answer(question, [facts])
+        with_price = ExtractiveAnswerer(BagOfWordsEmbedder(), threshold=0.0).answer(question, [price])
+        assert alone.confidence < 0.75 * with_price.confidence
+
+    def test_a_name_the_question_uses_must_be_the_sentences_document(self):
+        def filing(cid: str, company: str, text: str) -> ScoredChunk:
+            return ScoredChunk(cid, 0.5, text, {"file_name": f"2023 Q2 {company[:4].upper()}.pdf", "document_id": cid,
+                                                "page": 3, "doc_terms": {company.lower(): 4.0, "quarter": 2.0}})
+
+        # The first filing's sentence matches the question's words as well as the second's; only
+        # the second filing is Apple's (its text never says so: its document's names do).
+        other = filing("f1", "Microsoft", "Net sales for the quarter were $56.2 billion.")
+        apple = filing("f2", "Apple", "Net sales for the quarter were $94.8 billion.")
+        answerer = ExtractiveAnswerer(BagOfWordsEmbedder(), threshold=0.0, max_sentences=1)
+        answer = answerer.answer("What were Apple's net sales for the quarter?", [other, apple])
+        assert answer.text.startswith("Net sales for the quarter were $94.8 billion. [2]")
+        # A name no source holds lowers the confidence less than one another source holds.
+        nowhere = answerer.answer("What were Globex's net sales for the quarter?", [other])
+        plain = answerer.answer("What were the net sales for the quarter?", [other])
+        elsewhere = answerer.rank_sentences("What were Apple's net sales for the quarter?", [other, apple])
+        wrong = next(c for c in elsewhere if c.n == 1)
+        assert wrong.score < nowhere.confidence < plain.confidence
 
 
 # -- the sample documents with the real embedder ---------------------------------------------
