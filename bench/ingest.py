@@ -1,6 +1,7 @@
 """Ingestion benchmark: a corpus into a temporary RAG_HOME, against the LlamaIndex starter pipeline, in one run.
 
 Usage: python bench/ingest.py [CORPUS_DIR] [--chunker sentence] [--chunk-size 200] [--no-starter] [--quick]
+                              [--batch-points N]  (points per store commit; 1 commits each file alone)
 Default corpus: ../shared/eval/docugami_sec_10q when present, else data/documents (--quick: data/documents).
 
 Prints the per-stage seconds, then one JSON object on the last line:
@@ -9,6 +10,8 @@ Prints the per-stage seconds, then one JSON object on the last line:
   pipeline_efficiency = chunks_per_s / embed_only_chunks_per_s (how much of the wall-clock is the
   embedder's work);
 - peak_rss_mb: this process's peak resident memory after our ingestion (before the starter runs);
+- store_write_calls, store_flushes, store_seconds: the store's write calls (points written, deleted or
+  marked) and flushes during our ingestion, and the seconds spent in the store stage;
 - starter_seconds: the LlamaIndex starter on the same corpus (SimpleDirectoryReader, SentenceSplitter
   1024/20, VectorStoreIndex with the same model on torch fp32 in LlamaIndex's default batches of 10,
   qdrant-client local mode with `path=`); speedup_vs_starter = starter_seconds / seconds;
@@ -63,6 +66,28 @@ class RecordingEmbedder:
         for batch in self.batches:
             self.original(batch)
         return time.perf_counter() - t0
+
+
+class CountingStore:
+    """Counts the calls of a store's write primitives (each write call, each flush) from now on."""
+
+    WRITES = ("_write", "_delete", "_set_payload")
+
+    def __init__(self, store: Any) -> None:
+        self.calls: dict[str, int] = dict.fromkeys((*self.WRITES, "_flush"), 0)
+        for name in self.calls:
+            setattr(store, name, self._counted(name, getattr(store, name)))  # the instance shadows the method
+
+    def _counted(self, name: str, primitive: Any) -> Any:
+        def counted(*args: Any) -> Any:
+            self.calls[name] += 1
+            return primitive(*args)
+
+        return counted
+
+    @property
+    def writes(self) -> int:
+        return sum(self.calls[name] for name in self.WRITES)
 
 
 def window_tokens(texts: list[str], window: int) -> int:
@@ -123,6 +148,8 @@ def main() -> None:
     parser.add_argument("--chunk-overlap", type=int, default=20)
     parser.add_argument("--no-starter", action="store_true", help="skip the LlamaIndex starter pipeline")
     parser.add_argument("--quick", action="store_true", help="the sample documents (under a minute)")
+    parser.add_argument("--batch-points", type=int, default=None,
+                        help="points staged per store commit (default: the pipeline's; 1: one commit per file)")
     args = parser.parse_args()
     corpus = args.corpus or (ROOT / "data" / "documents" if args.quick else default_corpus())
 
@@ -142,6 +169,9 @@ def main() -> None:
         warm_file.write_text("A first sentence to chunk. " * 40, encoding="utf-8")
         service.ingest([warm_file], "warm-up", options)
         recorder = RecordingEmbedder(service.embedder)
+        counter = CountingStore(service.store)
+        if args.batch_points is not None:
+            service.pipeline.batch_points = args.batch_points
         report = service.ingest([corpus], "bench", options)
         rss = peak_rss_mb()
         chunks = report.chunks_added
@@ -162,6 +192,10 @@ def main() -> None:
             "embed_only_chunks_per_s": round(len(texts) / embed_only, 1) if embed_only else None,
             "pipeline_efficiency": round(embed_only / report.seconds, 3) if report.seconds else None,
             "peak_rss_mb": round(rss),
+            "store_write_calls": counter.writes,
+            "store_flushes": counter.calls["_flush"],
+            "store_seconds": round(report.stage_seconds["store"], 3),
+            "batch_points": service.pipeline.batch_points,
             "model_load_s": round(warm, 3),
             "tokens_read": tokens_read,
             "stage_seconds": {k: round(v, 3) for k, v in report.stage_seconds.items()},
