@@ -39,7 +39,8 @@ from store.edge import EdgeStore
 from tests.ingest.test_pipeline import HashEmbedder
 from ingest.chunkers import make_chunker
 store = EdgeStore(Path(sys.argv[1]))
-pipeline = IngestionPipeline(store, HashEmbedder(), Bm25Encoder())
+# Commits of a few documents each (not one for all eight), so that kills land between commits.
+pipeline = IngestionPipeline(store, HashEmbedder(), Bm25Encoder(), batch_points=40)
 make_chunker("sentence", 40, 0)  # the imports done, so the kills land in the ingestion itself
 if store.collection_exists("crash"):
     store.count("crash")  # the shard open
