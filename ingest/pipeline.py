@@ -194,8 +194,8 @@ class IngestionPipeline:
                                     document_id=document_id_for(collection, source))
                 report.files.append(result)
                 pending.waiting.append((number, result))
-                if result.document_id in pending.staged:
-                    pending.commit()  # the same document again: its first version is stored before it is compared
+                if result.document_id in pending.touched:
+                    pending.commit()  # the same document again: its first version is settled before it is compared
                 self._ingest_file(collection, chunker, report, ready, result, pending)
                 if pending.points >= self.batch_points or not pending.staged:
                     pending.commit()  # with nothing staged, this only reports the files that are done
@@ -359,6 +359,7 @@ class _PendingCommit:
         self.total = total
         self.replacement: Replacement | None = None
         self.staged: dict[str, FileResult] = {}  # document id -> the file's result
+        self.touched: set[str] = set()  # documents added to the replacement, staged or given up since
         self.waiting: list[tuple[int, FileResult]] = []  # files not yet reported done, in order
         self.points = 0
 
@@ -367,6 +368,7 @@ class _PendingCommit:
         if self.replacement is None:
             self.replacement = self.store.replacing(self.collection)
         self.staged[document_id] = result
+        self.touched.add(document_id)
         t0 = time.perf_counter()
         self.replacement.add(document_id, points)
         self.report.stage_seconds["store"] += time.perf_counter() - t0
@@ -399,6 +401,7 @@ class _PendingCommit:
                     result.status = "ingested"
                     self.report.chunks_added += result.chunks
             self.staged.clear()
+            self.touched.clear()
             self.points = 0
         for number, result in self.waiting:
             if self.progress:

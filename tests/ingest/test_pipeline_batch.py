@@ -188,6 +188,18 @@ def test_the_same_document_twice_in_one_ingest_ends_with_the_last(store, tmp_pat
     assert [f.status for f in report.files] == ["ingested", "ingested"]
     points = store.scroll("c", {"document_id": document_id_for("c", "same.txt")})
     assert len(points) == report.files[1].chunks and all("fan" in p.text for p in points)
+    # The first one failing (after some of its points were staged beside another file's) does not
+    # fail the second.
+    other = tmp_path / "other.txt"
+    other.write_text("Another file waits in the same commit. " * 5)
+    first.write_text("The pump runs hot. " * 60 + "poison")
+    second.write_text("The heater runs warm. " * 10)
+    report = IngestionPipeline(store, FailingEmbedder(), Bm25Encoder(), slice_chunks=2).ingest(
+        [other, first, second], "c", OPTIONS)
+    assert [f.status for f in report.files] == ["ingested", "failed", "ingested"]
+    assert "memory" in str(report.files[1].error)
+    points = store.scroll("c", {"document_id": document_id_for("c", "same.txt")})
+    assert len(points) == report.files[2].chunks and all("heater" in p.text for p in points)
 
 
 def test_batch_and_slice_sizes_must_be_positive(store):
