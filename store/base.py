@@ -542,11 +542,6 @@ class Replacement:
         """Points added since the replacement began (written or waiting in the buffer)."""
         return sum(len(staged.ids) for staged in self._staged.values())
 
-    @property
-    def documents(self) -> list[str]:
-        """The documents staged so far, in the order they were first added."""
-        return list(self._staged)
-
     def add(self, document_id: str, points: list[Point]) -> None:
         """Stage more new points of a document (an empty list stages it empty).
 
@@ -629,7 +624,8 @@ class Replacement:
                         handle, Where(must=(Match(_VERSION, given_up), Match(_STATE, NEW)))
                     )
                 if entries:
-                    # The commit: one point per document, written in one step, switches readers to the new versions.
+                    # The commit: one point per document, written in one step, switches
+                    # readers to the new versions.
                     store._write(handle, [_journal_point(entry) for entry in entries])
                     if store.replace_grace <= 0:
                         store._finish(handle, entries)
