@@ -192,7 +192,7 @@ class ExtractiveAnswerer:
         for rank, candidate in enumerate(chosen):
             units = sources[candidate.n - 1].units
             have = picked.get(candidate.n, set())
-            wanted = completed(units, candidate.span) - have
+            wanted = completed(units, candidate.span, self.max_words) - have
             extra = sum(units[i].words for i in wanted)
             if rank and words + extra > self.max_words:
                 continue
@@ -355,9 +355,10 @@ def _is_label(text: str) -> bool:
     return len(text.split()) <= LABEL_WORDS and not text.endswith(TERMINAL)
 
 
-def completed(units: list[TextUnit], span: tuple[int, ...]) -> set[int]:
-    """The positions a quote of `span` needs to be read alone: a table row's header, and the
-    sentence(s) before one that leans back on them ("It ...", "These ...")."""
+def completed(units: list[TextUnit], span: tuple[int, ...], budget: int = MAX_WORDS) -> set[int]:
+    """The positions a quote of `span` needs to be read alone: a table row's header, the
+    sentence(s) before one that leans back on them ("It ...", "These ..."), and a numbered list's
+    steps with the sentence that opens them, for a step or that sentence (while within `budget` words)."""
     positions = set(span)
     first = min(span)
     positions.update(units[first].header)
@@ -369,12 +370,35 @@ def completed(units: list[TextUnit], span: tuple[int, ...]) -> set[int]:
             break  # a title above is not the sentence "This ..." leans on
         i -= 1
         positions.add(i)
-    return positions
+    return positions | _steps(units, max(span), budget - sum(units[p].words for p in positions))
+
+
+def _steps(units: list[TextUnit], last: int, budget: int) -> set[int]:
+    """The numbered list a step at `last` belongs to, or that the sentence at `last` opens, from
+    its first step on while the steps fit in `budget` words, with the sentence that opens it."""
+    if units[last].kind != "item" and not (last + 1 < len(units) and units[last + 1].kind == "item"):
+        return set()
+    first = last + 1 if units[last].kind != "item" else last
+    while first > 0 and units[first - 1].kind == "item":
+        first -= 1
+    steps: set[int] = set()
+    if first > 0 and units[first - 1].kind == "text" and not _title_like(units[first - 1]):
+        steps.add(first - 1)  # "To reset it:", "If you forgot it, reset it from the sign-in page."
+    words = sum(units[p].words for p in steps if p != last)
+    i = first
+    while i < len(units) and units[i].kind == "item":
+        if i != last and words + units[i].words > budget:
+            break
+        steps.add(i)
+        words += units[i].words if i != last else 0
+        i += 1
+    return steps
 
 
 # A source's own numbered references ("onset [7] ,", "[59, 62]") read as this answer's
 # citations: quotes leave them out.
 _SOURCE_REFERENCE = re.compile(r"\s*\[\d+(?:\s*[-–,]\s*\d+)*\]")
+_STEP_NUMBER = re.compile(r"^\s*(\d{1,2})[.)]\s+")
 _SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,;:!?)])")
 # Markup a document may hold to pass for the prompt's source blocks ("</source><source n=9 ...>").
 _SOURCE_TAG = re.compile(r"</?\s*source\b[^>]*>", re.IGNORECASE)
@@ -396,7 +420,9 @@ def _cited_pieces(units: list[TextUnit], positions: list[int], n: int) -> list[s
     pending: list[str] = []
     for index, i in enumerate(positions):
         unit = units[i]
-        pending.append(quotable(unit.text))
+        text = quotable(unit.text)
+        # "1. Open ..." after a marker reads as a sentence ending in "1.": a step is quoted "(1) Open ...".
+        pending.append(_STEP_NUMBER.sub(r"(\1) ", text) if unit.kind == "item" else text)
         nxt = positions[index + 1] if index + 1 < len(positions) else None
         if nxt is not None and plain_label(unit.text, unit.kind) and (
             units[nxt].kind == "row" or (nxt == i + 1 and _is_label(unit.text))

@@ -44,6 +44,7 @@ LABEL_WORDS = 3  # a line this short without punctuation is a table label: read 
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _MARKUP_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+|>\s*)")
 _MARKDOWN_HEADING = re.compile(r"^\s*#{1,6}\s+\S")
+_NUMBERED_ITEM = re.compile(r"^\s*\d{1,2}[.)]\s+\S")  # "1. Open ...", "2) Click ..."
 _NUMBERED_HEADING = re.compile(r"^\d+(?:\.\d+)*\.?\s+[A-Z][^.!?:;]{0,60}$")  # "3.1 Placement"
 
 
@@ -110,7 +111,21 @@ def _full_width(line: str) -> bool:
     return len(line) >= _WRAPPED_LINE_CHARS and not (line.startswith("(") and line.endswith(")"))
 
 
-def _kind(raw: str, line: str) -> str:
+def _list_items(lines: list[str]) -> set[int]:
+    """Positions of numbered list items: a numbered line whose nearest non-blank neighbour is one
+    too ("1. Open the sign-in page", "2. Click Forgot password"). A numbered line alone between
+    prose is a section heading ("3.1 Placement")."""
+    numbered = [bool(_NUMBERED_ITEM.match(line)) for line in lines]
+    filled = [i for i, line in enumerate(lines) if line.strip()]
+    return {
+        i for k, i in enumerate(filled)
+        if numbered[i] and ((k > 0 and numbered[filled[k - 1]]) or (k + 1 < len(filled) and numbered[filled[k + 1]]))
+    }
+
+
+def _kind(raw: str, line: str, item: bool = False) -> str:
+    if item:
+        return "item"
     if _MARKDOWN_HEADING.match(raw) or _NUMBERED_HEADING.match(line):
         return "heading"
     if "\t" in raw.strip() or _PIPE_ROW.match(raw) or figure_row(line):
@@ -119,12 +134,15 @@ def _kind(raw: str, line: str) -> str:
 
 
 def _lines(text: str) -> list[tuple[str, str]]:
-    """(line, kind) with the lines the page layout wrapped joined again; kind is "text",
-    "heading" or "row" (a table row: tab- or pipe-separated, or a label with figures)."""
+    """(line, kind) with the lines the page layout wrapped joined again; kind is "text", "item" (a
+    numbered list's step), "heading" or "row" (a table row: tab- or pipe-separated, or a label with
+    figures)."""
     blocks: list[tuple[str, str]] = []
     in_fence = False
     last = ""  # the previous line as the page gave it (a block may hold several)
-    for raw in text.splitlines():
+    raw_lines = text.splitlines()
+    items = _list_items(raw_lines)
+    for position, raw in enumerate(raw_lines):
         if _FENCE.match(raw):
             in_fence = not in_fence
             blocks.append(("", "text"))
@@ -135,7 +153,7 @@ def _lines(text: str) -> list[tuple[str, str]]:
         if not line:
             blocks.append(("", "text"))
             continue
-        kind = "text" if in_fence else _kind(raw, line)
+        kind = "text" if in_fence else _kind(raw, line, position in items)
         previous, previous_kind = blocks[-1] if blocks else ("", "text")
         # Headings and rows stand alone; other lines ending mid-sentence continue on the next
         # line when it starts in lower case or, unless it is a row, when the line before filled
@@ -144,8 +162,8 @@ def _lines(text: str) -> list[tuple[str, str]]:
         tabbed = "\t" in raw.strip() or bool(_PIPE_ROW.match(raw))
         wrapped = (
             previous
-            and previous_kind == "text"
-            and kind != "heading"
+            and previous_kind in ("text", "item")
+            and kind not in ("heading", "item")
             and not tabbed
             and not in_fence
             and not previous.endswith(TERMINAL)
@@ -153,7 +171,8 @@ def _lines(text: str) -> list[tuple[str, str]]:
         )
         if wrapped:
             joined = f"{previous} {line}"
-            blocks[-1] = (joined, "row" if kind == "row" and figure_row(joined) else "text")
+            blocks[-1] = (joined, previous_kind if previous_kind == "item"
+                          else "row" if kind == "row" and figure_row(joined) else "text")
         else:
             blocks.append((line, kind))
     return [(b, k) for b, k in blocks if b]
@@ -181,7 +200,7 @@ class TextUnit:
     the positions of the units that head it: the table's column header and its group label."""
 
     text: str
-    kind: str = "text"  # "text", "heading" or "row"
+    kind: str = "text"  # "text", "item" (a numbered step), "heading" or "row"
     header: tuple[int, ...] = ()
 
     @property

@@ -191,6 +191,26 @@ class TestWithAStandInEmbedder:
         assert wrong.score < nowhere.confidence < plain.confidence
 
 
+    def test_a_numbered_list_is_quoted_with_its_steps_in_order(self):
+        article = source("a1", "## Reset your password\n\nIf you forgot your password, you can reset it from "
+                         "the sign-in page.\n\n1. Open the sign-in page\n2. Click Forgot password\n3. Enter "
+                         "the email address of your account\n\nThe link expires after 30 minutes.", page=1,
+                         name="account-help.md")
+        answer = self.answerer.answer("How do I reset my password?", [article])
+        assert answer.text == ("If you forgot your password, you can reset it from the sign-in page. [1] (1) Open "
+                               "the sign-in page [1] (2) Click Forgot password [1] (3) Enter the email address of "
+                               "your account [1]")
+        checked = verify(answer, [article], BagOfWordsEmbedder())
+        assert checked.unsupported_sentences == []
+        # A long list stops at the word budget, from its first step on.
+        steps = "\n".join(f"{i}. Press the button number {i} on the front panel of the unit" for i in range(1, 21))
+        long_list = source("a2", f"To reset the unit, follow these steps.\n{steps}", page=2)
+        answer = ExtractiveAnswerer(BagOfWordsEmbedder(), threshold=0.0, max_words=40).answer(
+            "How do I reset the unit?", [long_list])
+        assert answer.text.startswith("To reset the unit, follow these steps. [1] (1) Press the button number 1")
+        assert "(4) Press" not in answer.text and len(answer.text.split()) < 60
+
+
 # -- the sample documents with the real embedder ---------------------------------------------
 
 

@@ -8,7 +8,7 @@ import zlib
 import numpy as np
 import pytest
 
-from answer.grounding import answer_sentences, split_sentences, verify
+from answer.grounding import answer_sentences, split_sentences, text_units, verify
 from core.types import NOT_FOUND_TEXT, Answer, Citation, ScoredChunk
 
 pytestmark = pytest.mark.unit
@@ -140,4 +140,17 @@ def test_pdf_line_wraps_are_joined_and_table_rows_kept_apart():
         "Property Value",
         "Rated heating capacity (A7/W35) 9.2 kW",
         "Sound power level 54 dB(A)",
+    ]
+
+
+def test_adjacent_numbered_lines_are_list_steps_a_lone_one_is_a_heading():
+    units = text_units("3.1 Placement\nThe unit stands on a flat base.\n\n1. Open the sign-in page\n"
+                       "2. Enter the email address of your account and the code we sent to\n   your phone\n"
+                       "Check your inbox.")
+    assert [(u.kind, u.text) for u in units] == [
+        ("heading", "3.1 Placement"),
+        ("text", "The unit stands on a flat base."),
+        ("item", "1. Open the sign-in page"),
+        ("item", "2. Enter the email address of your account and the code we sent to your phone"),
+        ("text", "Check your inbox."),
     ]
