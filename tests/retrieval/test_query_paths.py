@@ -89,6 +89,12 @@ def separate_searches(retriever: HybridRetriever, question: str, top_k: int, fil
     return retriever._merge_parents(COLLECTION, boosted)[:top_k]
 
 
+def comparable(payload: dict) -> dict:
+    """A payload but for the children a parent matched: which of several children of tied scores
+    make the cut before merging is the engine's choice."""
+    return {k: v for k, v in payload.items() if k not in ("matched_children", "matched_text")}
+
+
 class _QueryEmbedder(HashEmbedder):
     def embed_query(self, text: str):  # noqa: ANN201
         return self.embed([text])[0]
@@ -102,7 +108,14 @@ def test_batched_hybrid_search_ranks_as_two_searches_did(samples: VectorStore) -
     for question in questions():
         for filters in (None, {"file_type": ["pdf", "md"]}):
             got = retriever.retrieve(COLLECTION, question, 5, filters)
-            assert_same_ranking(got, separate_searches(retriever, question, 5, filters), question)
+            expected = separate_searches(retriever, question, 5, filters)
+            assert_same_ranking(got, expected, question)
+            by_id = {h.id: h for h in expected}
+            for h in got:
+                assert h.text == by_id[h.id].text, question
+                assert comparable(h.payload) == comparable(by_id[h.id].payload), question
+                children = samples.retrieve(COLLECTION, h.payload.get("matched_children") or [])
+                assert all(c.payload["parent_id"] == h.id for c in children), question
             compared += bool(got)
     assert compared >= len(questions())
 
