@@ -73,6 +73,17 @@ def _stemmer() -> Any:
     return stemmer(get_settings().language)
 
 
+def warm_up() -> None:
+    """Load what answers read text with (sentence splitter, stopwords, stemmer, token counter)
+    now instead of on the first question: seconds the first person to ask would wait."""
+    from core.tokens import get_encoding
+
+    _punkt()
+    _stopwords()
+    _stemmer()
+    get_encoding()
+
+
 def _clean_line(line: str) -> str:
     return " ".join(_MARKUP_PREFIX.sub("", line).split())
 

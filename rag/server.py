@@ -53,10 +53,14 @@ def client_url(address: str, port: int) -> str:
 
 
 def warm_up(service: RagService, readiness: Readiness, samples: bool) -> None:
-    """Open the store and load the embedding model (and ingest the samples when asked), then be ready."""
+    """Open the store and load the embedding model and the text tools answers use (and ingest the
+    samples when asked), then be ready."""
+    from answer.grounding import warm_up as load_text_tools
+
     try:
         service.list_collections()
         service.embedder.warm_up()
+        load_text_tools()
         if samples:
             report = service.ensure_samples()
             if report is not None:

@@ -154,3 +154,14 @@ def test_adjacent_numbered_lines_are_list_steps_a_lone_one_is_a_heading():
         ("item", "2. Enter the email address of your account and the code we sent to your phone"),
         ("text", "Check your inbox."),
     ]
+
+
+def test_warm_up_loads_the_text_tools_before_the_first_question():
+    from answer import grounding
+    from core.tokens import get_encoding
+
+    for loader in (grounding._punkt, grounding._stopwords, grounding._stemmer, get_encoding):
+        loader.cache_clear()
+    grounding.warm_up()
+    assert all(loader.cache_info().currsize == 1
+               for loader in (grounding._punkt, grounding._stopwords, grounding._stemmer, get_encoding))
