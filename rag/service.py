@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -232,6 +233,17 @@ class RagService:
         return options
 
     # Ingestion and documents
+    def _index(self, collection: str, report: IngestReport) -> None:
+        """Build the search index of what an ingestion added, once the collection is large enough to
+        need one (settings.index_points); its seconds are the report's "index" stage."""
+        threshold = self.settings.index_points
+        if not report.chunks_added or not threshold or self.store.count(collection) < threshold:
+            return
+        started = time.perf_counter()
+        self.store.optimize(collection)
+        report.stage_seconds["index"] = round(time.perf_counter() - started, 3)
+        report.seconds += report.stage_seconds["index"]
+
     def ingest(
         self,
         paths: Iterable[Path],
@@ -255,6 +267,7 @@ class RagService:
                 paths, collection, options or self.chunking_options(),
                 progress=progress, sources=sources, password=password,
             )
+            self._index(collection, report)
         report.files.extend(unsupported_results(paths))
         if report.chunks_added:  # monitoring: a new index restarts drift's reference; growth asks for calibration
             self.request_log.mark("reindex" if fresh else "ingest", collection, {
