@@ -211,6 +211,24 @@ class TestWithAStandInEmbedder:
         assert "(4) Press" not in answer.text and len(answer.text.split()) < 60
 
 
+    def test_only_the_sentences_holding_most_of_the_question_are_embedded(self):
+        from answer.extractive import EMBEDDED_PIECES
+
+        class Counting(BagOfWordsEmbedder):
+            texts = 0
+
+            def embed(self, texts: list[str]) -> np.ndarray:
+                Counting.texts += len(texts)
+                return super().embed(texts)
+
+        filler = " ".join(f"Section {i} describes the colour of panel number {i} in detail." for i in range(120))
+        long_source = source("l1", f"{filler} The defrost cycle starts when the coil is below -7 °C.", page=9)
+        answer = ExtractiveAnswerer(Counting(), threshold=0.3).answer("When does the defrost cycle start?",
+                                                                       [long_source])
+        assert answer.text.startswith("The defrost cycle starts when the coil is below -7 °C. [1]")
+        assert Counting.texts <= EMBEDDED_PIECES + 1 < 121
+
+
 # -- the sample documents with the real embedder ---------------------------------------------
 
 
