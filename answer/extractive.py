@@ -25,7 +25,7 @@ from answer.grounding import (
     text_units,
     weighted_containment,
 )
-from core.settings import ABSTAIN_THRESHOLD
+from core.settings import ABSTAIN_THRESHOLD, get_settings
 from core.stages import AnswerStream, word_pieces
 from core.types import NOT_FOUND_TEXT, Answer, Citation, ScoredChunk
 
@@ -281,8 +281,13 @@ _LEGAL_FORMS = frozenset({"oy", "oyj", "ab", "ag", "sa", "inc", "ltd", "llc", "p
 
 def question_names(question: str) -> set[str]:
     """Terms of the names a question uses ("Apple's", "NVIDIA", "MERS-CoV"): capitalised words
-    after its first, legal forms left out."""
-    return {t for name in _NAME.findall(question) for t in content_terms(name) if t not in _LEGAL_FORMS}
+    after its first, legal forms left out. None when capitals do not mark names: a question in
+    title case, or in German (every noun is capitalised)."""
+    found = _NAME.findall(question)
+    title_case = sum(not content_terms(name) for name in found) >= 2  # "Is", "The", "To" capitalised
+    if title_case or get_settings().language == "german":
+        return set()
+    return {t for name in found for t in content_terms(name) if t not in _LEGAL_FORMS}
 
 
 def expected_answer_type(question: str) -> str | None:

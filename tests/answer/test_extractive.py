@@ -148,6 +148,21 @@ class TestWithAStandInEmbedder:
             source("a", "Aurora heat pump warranty terms and conditions for owners.\n", page=1)])
         assert title[0].score < sentence[0].score
 
+    def test_question_names(self, monkeypatch):
+        from answer.extractive import question_names
+        from core.settings import get_settings
+
+        assert question_names("What were Apple's net sales in Q2?") == {"appl", "q2"}
+        assert question_names("Who founded Aurora Heat Pumps Oy?") >= {"aurora", "heat"}
+        assert "oy" not in question_names("Who founded Aurora Heat Pumps Oy?")
+        assert question_names("What Is The Best Way To Reset The Device?") == set()  # title case
+        monkeypatch.setenv("RAG_LANGUAGE", "german")
+        get_settings.cache_clear()
+        try:
+            assert question_names("Wie lange gilt die Garantie der Wärmepumpe?") == set()
+        finally:
+            get_settings.cache_clear()
+
     def test_a_possessive_matches_the_name(self):
         assert key_terms("What is the AHP-9's rated capacity?") == key_terms("What is the AHP-9 rated capacity?")
         assert "ahp9" in key_terms("the AHP-9’s circuit")
