@@ -5,7 +5,6 @@ document visible until its new one is whole."""
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from ingest.pipeline import ChunkingOptions, IngestionPipeline, document_id_for
 from retrieval.sparse import Bm25Encoder
 from store.edge import EdgeStore
 from tests.ingest.test_pipeline import HashEmbedder
+from tests.spies import counting
 
 pytestmark = pytest.mark.integration
 
@@ -30,20 +30,6 @@ def write_files(folder: Path, count: int, sentences: int = 6, word: str = "pump"
         path.write_text(" ".join(f"Note {n} sentence {i} says the {word} runs at {i} degrees." for i in range(sentences)))
         paths.append(path)
     return paths
-
-
-def counting(store: EdgeStore) -> Counter[str]:
-    """Count the calls of the backend's write primitives and flushes from now on."""
-    calls: Counter[str] = Counter()
-    for name in ("_write", "_delete", "_set_payload", "_flush"):
-        primitive = getattr(store, name)
-
-        def wrapped(*args: Any, _primitive: Any = primitive, _name: str = name) -> Any:
-            calls[_name] += 1
-            return _primitive(*args)
-
-        setattr(store, name, wrapped)
-    return calls
 
 
 def stored(store: EdgeStore, collection: str, document_id: str) -> tuple[set[str], int]:

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import pytest
 from core.errors import StoreError
 from store.base import Point, ReplaceError, VectorStore
 from store.edge import EdgeStore
+from tests.spies import after_each_write, counting
 from tests.store.test_store_contract import COLLECTION, DIM, PROJECT_ROOT, axis, chunk
 from tests.store.test_store_replace import raw, reopened
 
@@ -55,32 +55,6 @@ def versions_seen(store: VectorStore) -> dict[str, tuple[str, int]]:
         assert len(shas) == 1, f"{document}: versions {sorted(shas)} mixed"
         assert store.count(COLLECTION, {"document_id": document}) == counts[document]
     return {document: (shas.pop(), counts[document]) for document, shas in found.items()}
-
-
-def counting(store: VectorStore) -> Counter[str]:
-    """Count every call of the backend's write primitives (and flushes) from now on."""
-    calls: Counter[str] = Counter()
-    for name in ("_write", "_delete", "_set_payload", "_flush"):
-        primitive = getattr(store, name)
-
-        def wrapped(*args: Any, _primitive: Any = primitive, _name: str = name) -> Any:
-            calls[_name] += 1
-            return _primitive(*args)
-
-        setattr(store, name, wrapped)
-    return calls
-
-
-def after_each_write(store: VectorStore, check: Callable[[str], None]) -> None:
-    """Run `check(primitive name)` after every write primitive the store calls."""
-    for name in ("_write", "_delete", "_set_payload"):
-        primitive = getattr(store, name)
-
-        def wrapped(*args: Any, _primitive: Any = primitive, _name: str = name) -> None:
-            _primitive(*args)
-            check(_name)
-
-        setattr(store, name, wrapped)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from store.base import Point, QuerySpec, Record, StoredPoint, VectorStore
 from store.edge import EdgeStore
 from store.filters import Where
 from store.server import ServerStore
+from tests.spies import after_each_write
 from tests.store.test_store_contract import (
     CHUNKS,
     COLLECTION,
@@ -115,18 +115,6 @@ def live(store: VectorStore) -> VectorStore:
     return store
 
 
-def after_each_step(store: VectorStore, check: Callable[[str], None]) -> None:
-    """Run `check(step name)` after every write the store's replace makes."""
-    for name in ("_write", "_delete", "_set_payload"):
-        primitive = getattr(store, name)
-
-        def wrapped(*args: Any, _primitive: Any = primitive, _name: str = name) -> None:
-            _primitive(*args)
-            check(_name)
-
-        setattr(store, name, wrapped)
-
-
 def fail_at(store: VectorStore, step: str) -> None:
     """Make one step of the next replace raise, as a crash there would stop it."""
     calls = {"_write": 0}
@@ -160,7 +148,7 @@ def test_every_step_of_a_replace_shows_one_whole_version(live: VectorStore, grac
         assert reads == [(current, len(version(int(current[1:]))))] * 4, f"after {step}: {reads}"
         observed.append(current)
 
-    after_each_step(live, check)
+    after_each_write(live, check)
     live.replace_document(COLLECTION, DOC, version(1))
     live.replace_document(COLLECTION, DOC, version(2))
     # Old until the commit, new from then on: each swap happened in one step.
