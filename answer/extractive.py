@@ -52,7 +52,7 @@ QUESTION_FACTOR = 0.8  # a sentence ending in "?" restates a question, it does n
 NOTHING_NEW_FACTOR = 0.7  # a sentence with no content word beyond the question's adds nothing
 TITLE_FACTOR = 0.8  # a short line without a full stop or a new figure names a topic, it does not answer
 TITLE_WORDS = 12
-WRONG_TYPE_FACTOR = 0.7  # "how much/when" needs a number the question lacks, "who" a new name
+WRONG_TYPE_FACTOR = 0.7  # "how much/when" needs a number the question lacks, "who" a new name, a price money
 KEEP_RATIO = 0.9  # further sentences must score within 90 % of the best one
 REDUNDANT_COSINE = 0.85  # a sentence this close to one already chosen says the same
 # Sentences and rows embedded per question: those holding most of the question's words. Embedding
