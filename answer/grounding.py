@@ -33,6 +33,10 @@ from core.types import Answer, Citation, ScoredChunk
 SUPPORT_EMBED_WEIGHT = 0.5
 SUPPORT_THRESHOLD = 0.5
 MISSING_NUMBER_PENALTY = 0.5  # all of a claim's numbers missing from the chunk halves its support
+# A claim of at least this many words that its chunk holds word for word (case and punctuation
+# aside) is a quote: fully supported, no embedding needed. Extractive answers are made of quotes,
+# and embedding every sentence of the cited chunks was most of their check's time.
+QUOTE_MIN_WORDS = 4
 NUMBER_WEIGHT = 2.0  # a wrong or invented number is the costliest error: its terms count double
 
 _LEADING_MARKERS = re.compile(r"^(?:\s*\[\d+(?:\s*,\s*\d+)*\])+")
@@ -453,6 +457,44 @@ def _citation_for(n: int, chunk: ScoredChunk) -> Citation:
     )
 
 
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _word_string(text: str) -> str:
+    return " " + " ".join(_WORD.findall(text.lower())) + " "
+
+
+class _Support:
+    """Support of claims by chunks, computed when asked: a quote needs no model; otherwise the
+    chunk's sentences and the claim are embedded (once each)."""
+
+    def __init__(self, claims: list[tuple[str, list[int]]], chunks: dict[int, ScoredChunk], embedder: Any) -> None:
+        self.claims = [claim for claim, _ in claims]
+        self.chunks = chunks
+        self.embedder = embedder
+        self._words = {n: _word_string(chunk.text) for n, chunk in chunks.items()}
+        self._evidence: dict[int, ChunkEvidence] = {}
+        self._vectors: np.ndarray | None = None
+
+    def quotes(self, text: str, n: int) -> bool:
+        """Whether chunk `n` holds `text` word for word (at least QUOTE_MIN_WORDS words) and some
+        claim quotes it."""
+        words = _word_string(text)
+        return (len(words.split()) >= QUOTE_MIN_WORDS and words in self._words[n]
+                and any(words in _word_string(claim) for claim in self.claims))
+
+    def of(self, index: int, n: int) -> ClaimSupport:
+        claim = self.claims[index]
+        words = _word_string(claim)
+        if len(words.split()) >= QUOTE_MIN_WORDS and words in self._words[n]:
+            return ClaimSupport(1.0, claim)
+        if n not in self._evidence:
+            self._evidence[n] = chunk_evidence(self.chunks[n], self.embedder)
+        if self._vectors is None:
+            self._vectors = SENTENCE_VECTORS.embed(self.embedder, self.claims)
+        return claim_support(claim, self._vectors[index], self._evidence[n])
+
+
 def verify(
     answer: Answer, sources: list[ScoredChunk], embedder: Any, threshold: float = SUPPORT_THRESHOLD
 ) -> Answer:
@@ -492,28 +534,32 @@ def verify(
         answer.unsupported_sentences = [strip_markers(s) for s, _ in sentences if strip_markers(s)]
         return answer
 
-    evidence = {c.n: chunk_evidence(sources[c.n - 1], embedder) for c in citations}
-    claims = [(strip_markers(s), numbers or list(evidence)) for s, numbers in sentences]
+    claims = [(strip_markers(s), numbers or [c.n for c in citations]) for s, numbers in sentences]
     claims = [(claim, numbers) for claim, numbers in claims if claim]
-    vectors = SENTENCE_VECTORS.embed(embedder, [claim for claim, _ in claims])
+    support = _Support(claims, {c.n: sources[c.n - 1] for c in citations}, embedder)
     best: dict[int, ClaimSupport] = {}
     unsupported: list[str] = []
-    for (claim, numbers), vector in zip(claims, vectors, strict=True):
-        supports = {n: claim_support(claim, vector, evidence[n]) for n in numbers}
+    for index, (claim, numbers) in enumerate(claims):
+        supports = {n: support.of(index, n) for n in numbers}
         if max(s.score for s in supports.values()) < threshold:
             unsupported.append(claim)
-        for n, support in supports.items():
-            if n not in best or support.score > best[n].score:
-                best[n] = support
-    for n in evidence.keys() - best.keys():
+        for n, found in supports.items():
+            if n not in best or found.score > best[n].score:
+                best[n] = found
+    for n in {c.n for c in citations} - best.keys():
         # A citation no marker points at (a provider's own citation list): its best claim counts.
-        for (claim, _), vector in zip(claims, vectors, strict=True):
-            support = claim_support(claim, vector, evidence[n])
-            if n not in best or support.score > best[n].score:
-                best[n] = support
+        for index in range(len(claims)):
+            found = support.of(index, n)
+            if n not in best or found.score > best[n].score:
+                best[n] = found
     for citation in citations:
         found = best.get(citation.n)
-        if found is not None:
+        if found is None:
+            continue
+        if found.score >= 1.0 and support.quotes(citation.supporting_sentence, citation.n):
+            # Several quotes of one chunk tie: the sentence the answerer chose as best stays.
+            citation.support = found.score
+        else:
             citation.supporting_sentence, citation.support = found.sentence, found.score
     answer.unsupported_sentences = unsupported
     answer.grounded = any(c.support >= threshold for c in citations)

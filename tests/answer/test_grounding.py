@@ -67,6 +67,33 @@ def test_a_quoted_sentence_is_supported_and_its_citation_filled(embedder):
     assert citation.support > 0.9
 
 
+def test_quotes_are_checked_without_the_model_and_paraphrases_with_it(embedder):
+    quoted = Answer(text=(
+        "Leave at least 300 mm between the back of the outdoor unit and the wall. [1] "
+        "The legionella protection cycle heats the hot water tank to 60 °C every Sunday at 02:00. [2]"
+    ))
+    checked = verify(quoted, sources(), embedder)
+    assert embedder.calls == 0
+    assert [c.support for c in checked.citations] == [1.0, 1.0]
+    assert checked.grounded and checked.unsupported_sentences == []
+
+    paraphrase = Answer(text="Keep 300 mm free behind the outdoor unit. [1]")
+    checked = verify(paraphrase, sources(), embedder)
+    assert embedder.calls > 0
+    assert 0 < checked.citations[0].support < 1.0
+
+
+def test_the_answerers_best_sentence_stays_highlighted_among_quotes_of_one_chunk(embedder):
+    best = "Mount the outdoor unit at least 150 mm above the ground so that snow and melt water cannot block the coil."
+    answer = Answer(
+        text=f"Leave at least 300 mm between the back of the outdoor unit and the wall. [1] {best} [1]",
+        citations=[Citation(1, "c3", "manual.pdf", 3, MANUAL_P3, 0.9, supporting_sentence=best)],
+    )
+    assert verify(answer, sources(), embedder).citations[0].supporting_sentence == best
+    unnamed = Answer(text=answer.text)  # no sentence named: the first quote of the chunk
+    assert verify(unnamed, sources(), embedder).citations[0].supporting_sentence.startswith("Leave at least")
+
+
 def test_an_invented_sentence_is_flagged(embedder):
     invented = "The outdoor unit can be painted any colour the owner likes"
     answer = Answer(text=f"Leave at least 300 mm between the back of the outdoor unit and the wall. [1] {invented}. [1]")
