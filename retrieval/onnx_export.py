@@ -7,6 +7,9 @@
 traced on padded inputs of mixed lengths with dynamic batch and sequence axes, so the attention
 mask is honoured. `onnxruntime.quantization.quantize_dynamic` then writes the int8 copy (MatMul
 weights per channel; per-tensor int8 gave cosine 0.94 to torch on MiniLM, per channel 0.99).
+The fp32 graph of a BERT-family model is then fused by onnxruntime's transformer optimizer
+(attention, embedding and skip layer norms, bias + GELU in single kernels: MiniLM embeds about 10 %
+faster with the same vectors); it is kept only when it gives the plain graph's outputs.
 
 The export lives in `cache_dir/<kind>-<name>-<key>/`, where the key hashes the model's files,
 the CPU's instruction set (without VNNI, int8 weights use a reduced range to avoid saturation),
@@ -40,7 +43,7 @@ from core.errors import ConfigError
 
 ExportKind = Literal["embedder", "cross-encoder"]
 
-EXPORT_FORMAT = 1  # bump when the export or quantization recipe changes: every cache key changes
+EXPORT_FORMAT = 2  # bump when the export or quantization recipe changes: every cache key changes
 OPSET = 17
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 FP32_FILE = "model.onnx"
@@ -209,6 +212,9 @@ def _export(folder: Path, kind: ExportKind, work: Path) -> dict[str, Any]:
     example = {n: encoded[n] for n in inputs}
     axes = {n: {0: "batch", 1: "sequence"} for n in inputs}
     axes[output] = {0: "batch", 1: "sequence"} if output == "last_hidden_state" else {0: "batch"}
+    fusable = _fusion_shape(model)
+    if fusable and hasattr(model, "set_attn_implementation"):
+        model.set_attn_implementation("eager")  # the attention subgraph the optimizer recognises
     wrapper = _keyword_model(model, inputs, output).eval()
     fp32 = work / FP32_FILE
     with warnings.catch_warnings(), torch.no_grad():
@@ -217,6 +223,7 @@ def _export(folder: Path, kind: ExportKind, work: Path) -> dict[str, Any]:
                           dynamic_axes=axes, opset_version=OPSET, do_constant_folding=True, dynamo=False)
     instruction_set = cpu_instruction_set()
     _quantize(fp32, work / INT8_FILE, reduce_range_for(instruction_set))
+    fused = _fuse(fp32, fusable, {n: encoded[n].numpy() for n in inputs}) if fusable else {}
     tokenizer.save_pretrained(str(work / "tokenizer"))
     if not (work / "tokenizer" / TOKENIZER).is_file():
         raise UnsupportedExport(f"{folder}: the tokenizer did not save a {TOKENIZER}")
@@ -227,8 +234,55 @@ def _export(folder: Path, kind: ExportKind, work: Path) -> dict[str, Any]:
         "inputs": inputs, "output": output, "cpu": instruction_set, "reduce_range": reduce_range_for(instruction_set),
         "onnxruntime": onnxruntime.__version__, "torch": torch.__version__,
         "pad_id": int(tokenizer.pad_token_id or 0), "pad_type_id": int(getattr(tokenizer, "pad_token_type_id", 0) or 0),
-        **extra,
+        "fused": fused, **extra,
     }
+
+
+FUSION_TOLERANCE = 1e-3  # largest difference from the plain graph's outputs a fused graph may show
+
+
+def _fusion_shape(model: Any) -> tuple[int, int] | None:
+    """(attention heads, hidden size) of a BERT-family model the transformer optimizer fuses; else None."""
+    config = getattr(model, "config", None)
+    if getattr(config, "model_type", None) not in ("bert", "roberta", "xlm-roberta", "distilbert"):
+        return None
+    heads, hidden = getattr(config, "num_attention_heads", 0), getattr(config, "hidden_size", 0)
+    return (int(heads), int(hidden)) if heads and hidden else None
+
+
+def _fuse(fp32: Path, shape: tuple[int, int], feeds: dict[str, np.ndarray]) -> dict[str, int]:
+    """Replace `fp32` by its fused graph when that gives the same outputs on `feeds` (a padded
+    batch; token states compared where the mask is 1); the fused operators by kind, or {} when the
+    plain graph stays."""
+    import onnxruntime
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    fused_file = fp32.with_name("fused-" + fp32.name)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the optimizer logs each fusion through the root logger
+    try:
+        optimized = optimize_model(str(fp32), model_type="bert", num_heads=shape[0], hidden_size=shape[1])
+        counts = {k: int(v) for k, v in optimized.get_fused_operator_statistics().items() if v}
+        optimized.save_model_to_file(str(fused_file))
+        outputs = [onnxruntime.InferenceSession(str(f), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+                   for f in (fp32, fused_file)]
+    except Exception as exc:  # noqa: BLE001 - an optimizer that cannot handle the graph leaves it as it is
+        log.warning("ONNX fusion skipped for %s: %s", fp32, exc)
+        fused_file.unlink(missing_ok=True)
+        return {}
+    finally:
+        root.setLevel(level)
+    gap = np.abs(outputs[0] - outputs[1])
+    if gap.ndim == 3:  # token states: padding positions are never read (pooling skips them)
+        gap = gap * feeds["attention_mask"][..., None]
+    difference = float(gap.max())
+    if not counts.get("Attention") or difference > FUSION_TOLERANCE:
+        log.warning("ONNX fusion not kept for %s (fused %s, largest difference %.2g)", fp32, counts, difference)
+        fused_file.unlink(missing_ok=True)
+        return {}
+    os.replace(fused_file, fp32)
+    return counts
 
 
 def _quantize(fp32: Path, int8: Path, reduce_range: bool) -> None:

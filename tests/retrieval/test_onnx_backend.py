@@ -130,6 +130,8 @@ def test_export_is_reused_and_redone_when_its_key_changes(tiny_model, tmp_path, 
     first = onnx_export.ensure_export(tiny_model, "embedder", cache)
     assert first.model_file(False).is_file() and first.model_file(True).is_file()
     assert first.manifest["cpu"] == onnx_export.cpu_instruction_set() and first.manifest["pooling"] == "mean"
+    # The fp32 graph is fused (one attention kernel per layer); test_tiny_export_matches_torch checks its vectors.
+    assert first.manifest["fused"]["Attention"] == 2
     again = onnx_export.ensure_export(tiny_model, "embedder", cache)
     assert again.folder == first.folder and len(exports) == 1  # reused, not exported again
 
