@@ -48,6 +48,7 @@ CONTEXT_CREDIT = 0.5  # question words found elsewhere in the source (its docume
 MISSING_NAME_FLOOR = 0.7
 NOWHERE_NAME_FLOOR = 0.85
 MISSING_KEY_FLOOR = 0.5  # a source lacking the question's numbers/codes ("AHP-12", "2.4.0") keeps half
+# (its document's `doc_codes`, the codes on many of its pages, count as held)
 QUESTION_FACTOR = 0.8  # a sentence ending in "?" restates a question, it does not answer one
 NOTHING_NEW_FACTOR = 0.7  # a sentence with no content word beyond the question's adds nothing
 TITLE_FACTOR = 0.8  # a short line without a full stop or a new figure names a topic, it does not answer
@@ -84,6 +85,7 @@ class _Source:
     terms: set[str]
     name_terms: set[str]
     document_terms: set[str] = field(default_factory=set)  # its document's frequent names (`doc_terms`)
+    document_codes: set[str] = field(default_factory=set)  # codes its document uses throughout (`doc_codes`)
 
     def around(self, keys: set[str]) -> set[str]:
         """Terms a sentence of this source may lean on: the document name's, and the text's
@@ -122,7 +124,8 @@ class ExtractiveAnswerer:
     def _read(sources: list[ScoredChunk]) -> list[_Source]:
         return [
             _Source(text_units(chunk.text), set(content_terms(chunk.text)), set(content_terms(chunk.document)),
-                    set(content_terms(" ".join(chunk.payload.get("doc_terms") or ()))))
+                    set(content_terms(" ".join(chunk.payload.get("doc_terms") or ()))),
+                    set(chunk.payload.get("doc_codes") or ()))
             for chunk in sources
         ]
 
@@ -162,8 +165,9 @@ class ExtractiveAnswerer:
             around = weighted_containment(question_terms, terms | sources[n - 1].around(keys), idf, LEXICAL_TERMS)
             lexical += CONTEXT_CREDIT * (around - lexical)
             score = COSINE_WEIGHT * max(float(cosine), 0.0) + (1 - COSINE_WEIGHT) * lexical
-            if keys:
-                found = len(keys & (terms | sources[n - 1].terms | sources[n - 1].name_terms)) / len(keys)
+            if keys:  # a code the document uses throughout ("10-Q" in its page headers) is held too
+                source = sources[n - 1]
+                found = len(keys & (terms | source.terms | source.name_terms | source.document_codes)) / len(keys)
                 score *= MISSING_KEY_FLOOR + (1 - MISSING_KEY_FLOOR) * found
             if names:
                 source = sources[n - 1]

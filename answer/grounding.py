@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from core.citations import MARKER
-from core.language import stemmer, stopwords
+from core.language import WORD, code_term, stemmer, stopwords
 from core.settings import get_settings
 from core.types import Answer, Citation, ScoredChunk
 
@@ -40,7 +40,7 @@ QUOTE_MIN_WORDS = 4
 NUMBER_WEIGHT = 2.0  # a wrong or invented number is the costliest error: its terms count double
 
 _LEADING_MARKERS = re.compile(r"^(?:\s*\[\d+(?:\s*,\s*\d+)*\])+")
-_TOKEN = re.compile(r"[^\W_]+(?:[-/.,'’][^\W_]+)*")
+_TOKEN = WORD
 _POSSESSIVE = re.compile(r"['’]s$", re.IGNORECASE)
 TERMINAL = (".", "!", "?", ":", ";")
 _WRAPPED_LINE_CHARS = 50  # a line this long that ends mid-sentence was wrapped by the page layout
@@ -288,13 +288,13 @@ def evidence_units(text: str, headings: bool = True) -> list[str]:
 
 
 def _normalise(token: str) -> str:
+    if any(ch.isdigit() for ch in token):
+        return code_term(token)  # "AHP-9" and "AHP9" are one model name, "10-Qs" are 10-Qs
     return _normalised(token.lower().replace("’", "'"), get_settings().language)
 
 
 @lru_cache(maxsize=65536)
 def _normalised(token: str, language: str) -> str:  # stemming: most of the answer step's non-model time
-    if any(ch.isdigit() for ch in token):
-        return token.replace("-", "")  # "AHP-9" and "AHP9" are one model name
     return _stemmer().stem(token)
 
 

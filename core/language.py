@@ -27,6 +27,19 @@ _LATEST_CUES = {
 }
 
 
+# A word as the answerer reads it: letters and digits, joined by inner hyphens, slashes, dots,
+# commas or apostrophes ("AHP-9", "A7/W35", "2.4.0", "1,000").
+WORD = re.compile(r"[^\W_]+(?:[-/.,'’][^\W_]+)*")
+_CODE_ENDING = re.compile(r"(?:(?<=[A-Z])s|['’]s)$")  # "10-Qs", "AHP-9's"
+
+
+def code_term(word: str) -> str:
+    """The comparable form of a word holding a digit (a code, model name, version or amount):
+    lower case, no hyphens, no plural "s" after a capital or possessive ("10-Qs", "10-Q" -> "10q";
+    "AHP-9's" -> "ahp9")."""
+    return _CODE_ENDING.sub("", word).lower().replace("’", "'").replace("-", "")
+
+
 def check_language(language: str) -> str:
     """The language's canonical (lower-case) name; a ValueError naming the choices otherwise."""
     name = str(language).strip().lower()

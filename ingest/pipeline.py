@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from core.errors import DocumentNotFoundError, RagError
 from core.types import Chunk, Document
-from ingest.terms import document_terms
+from ingest.terms import document_codes, document_terms
 from store.base import Point, Replacement, VectorStore
 
 ID_NAMESPACE = uuid.UUID("6f1c3c1e-2b9a-4f67-9c0e-4d1f3b0a7e55")
@@ -265,6 +265,9 @@ class IngestionPipeline:
             "created": document.metadata.get("created"),  # ISO date from the file's metadata, if any
             # Its most frequent capitalised words: what codes in file names stand for ("INTC": Intel).
             "doc_terms": document_terms("\n".join(page.text for page in document.pages)),
+            # The codes it uses throughout ("10-Q" in every page header): the answerer counts them as
+            # held by each of its chunks when a question names them.
+            "doc_codes": document_codes([page.text for page in document.pages]),
             "sha256": document.sha256,
             "doc_pages": len(document.pages),
             "doc_chunks": sum(1 for c in chunks if c.level != "parent"),

@@ -206,6 +206,22 @@ class TestWithAStandInEmbedder:
         assert wrong.score < nowhere.confidence < plain.confidence
 
 
+    def test_a_code_the_document_uses_throughout_counts_as_held_by_its_chunks(self):
+        # "10-Q" is in every page header of a quarterly report, rarely in the chunk that answers.
+        def filing(codes: list[str]) -> ScoredChunk:
+            return ScoredChunk("f1", 0.5, "Gross margin was 44.5% for the quarter, up from 43.3% a year ago.",
+                               {"file_name": "2023 Q2 ACME.pdf", "document_id": "f1", "page": 7, "doc_codes": codes})
+
+        answerer = ExtractiveAnswerer(BagOfWordsEmbedder(), threshold=0.0)
+        question = "What gross margin did the 10-Qs report for the quarter?"  # plural: still the code 10-Q
+        held = answerer.answer(question, [filing(["10q", "q2"])])
+        missing = answerer.answer(question, [filing([])])
+        assert held.confidence > 1.5 * missing.confidence  # a missing code halves the score
+        # A code the document does not use throughout keeps the penalty.
+        other = answerer.answer("What gross margin did the AHP-12 report?", [filing(["10q"])])
+        plain = answerer.answer("What gross margin was reported?", [filing(["10q"])])
+        assert other.confidence < 0.75 * plain.confidence
+
     def test_a_numbered_list_is_quoted_with_its_steps_in_order(self):
         article = source("a1", "## Reset your password\n\nIf you forgot your password, you can reset it from "
                          "the sign-in page.\n\n1. Open the sign-in page\n2. Click Forgot password\n3. Enter "

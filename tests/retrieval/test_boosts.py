@@ -6,9 +6,10 @@ import math
 
 import pytest
 
+from core.language import code_term
 from core.settings import Settings
 from core.types import ScoredChunk
-from ingest.terms import document_terms
+from ingest.terms import document_codes, document_terms
 from retrieval.boosts import (
     BOOST_NAMES,
     CodeAliases,
@@ -62,6 +63,23 @@ def test_a_document_named_by_two_question_words_scores_highest():
 
 
 # -- codes --------------------------------------------------------------------------------------
+
+
+def test_document_codes_are_the_codes_on_many_of_its_pages():
+    header = "Acme Inc. | Q2 2023 Form 10-Q | page"
+    pages = [f"{header} {i}\nRevenue rose in the quarter." for i in range(1, 9)]
+    pages[3] += " The AHP-12 unit is mentioned once. AHP-12 again, AHP-12 and AHP-12."
+    pages[5] += " The AHP-9 is sold in Q3 and the AHP-9 again."
+    assert document_codes(pages) == ["q2", "10q"]  # on every page; AHP-12 and AHP-9 on one (of 8) only
+    # A short document (under 4 pages): codes used at least three times.
+    assert document_codes(["The AHP-9 heats. The AHP-9 cools. The AHP-9 is quiet. R290 once."]) == ["ahp9"]
+    assert document_codes([]) == [] and document_codes(["", "  "]) == []
+
+
+def test_code_terms_compare_codes_however_written():
+    assert code_term("10-Qs") == code_term("10-Q") == "10q"
+    assert code_term("AHP-9's") == code_term("AHP9") == "ahp9"
+    assert code_term("1990s") == "1990s" and code_term("COVID-19") == "covid19"
 
 
 def test_document_terms_are_the_most_frequent_capitalised_words_per_1000_words():

@@ -139,6 +139,7 @@ def test_a_company_named_in_a_question_finds_its_ticker_file(tmp_path):
         first = service.store.scroll("filings", {"position": 0})
         assert {p.payload["source"]: "globex" in p.payload["doc_terms"] for p in first} == {
             "2023 Q1 ACME.txt": False, "2023 Q1 GLBX.txt": True}
+        assert all(p.payload["doc_codes"] == [] for p in first)  # no code used three times
         hits = service.retriever.retrieve("filings", "What revenue did Globex report for the quarter?", top_k=4)
         revenue = [h.payload["source"] for h in hits if "Revenue for the quarter" in h.text]
         assert revenue and revenue[0] == "2023 Q1 GLBX.txt", revenue
