@@ -40,7 +40,8 @@ COSINE_WEIGHT = 0.55
 LEXICAL_TERMS = 4  # holding the question's 4 heaviest words is holding it: long questions add
 # words no one sentence repeats
 CONTEXT_CREDIT = 0.5  # question words found elsewhere in the source (its document name, the
-# sentence before) count half: "Apple", "Q2 2023" are in the file name, not in each sentence
+# sentence before, its document's codes) count half: "Apple", "Q2 2023" are in the file name, "10-Q"
+# in the page headers, not in each sentence
 # A name the question uses ("Apple's", "NVIDIA", "MERS-CoV") that the sentence's chunk, its file name
 # and its document's frequent names (`doc_terms`) all lack: the sentence is about something else.
 # Firm when another source has the name, mild when none has it (the name may be the collection's
@@ -88,10 +89,11 @@ class _Source:
     document_codes: set[str] = field(default_factory=set)  # codes its document uses throughout (`doc_codes`)
 
     def around(self, keys: set[str]) -> set[str]:
-        """Terms a sentence of this source may lean on: the document name's, and the text's
-        except the question's codes and numbers, which the answering sentence itself must hold
-        ("E07" on one table row does not make the page's other sentences about E07)."""
-        return (self.terms - keys) | self.name_terms
+        """Terms a sentence of this source may lean on: the document name's and the codes its
+        document uses throughout ("10-Q"), and the text's except the question's codes and numbers,
+        which the answering sentence itself must hold ("E07" on one table row does not make the
+        page's other sentences about E07)."""
+        return (self.terms - keys) | self.name_terms | self.document_codes
 
 
 class ExtractiveAnswerer:

@@ -217,6 +217,12 @@ class TestWithAStandInEmbedder:
         held = answerer.answer(question, [filing(["10q", "q2"])])
         missing = answerer.answer(question, [filing([])])
         assert held.confidence > 1.5 * missing.confidence  # a missing code halves the score
+        # Beyond the key check (at most 2x), the code counts as a word of the sentence's context (half).
+        certification = ScoredChunk("f0", 0.5, "This quarterly report on Form 10-Q complies with the Exchange Act.",
+                                    {"file_name": "2023 Q2 ACME.pdf", "document_id": "f1", "page": 30})
+        margin = {codes: next(c.score for c in answerer.rank_sentences(question, [certification, filing(list(codes))])
+                              if c.n == 2) for codes in ((), ("10q",))}
+        assert margin[("10q",)] > 2.2 * margin[()]
         # A code the document does not use throughout keeps the penalty.
         other = answerer.answer("What gross margin did the AHP-12 report?", [filing(["10q"])])
         plain = answerer.answer("What gross margin was reported?", [filing(["10q"])])
