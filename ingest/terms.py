@@ -39,7 +39,7 @@ def document_codes(pages: list[str], limit: int = DOCUMENT_CODES) -> list[str]:
     for text in pages:
         codes = [code_term(w) for w in WORD.findall(text)
                  if any(c.isdigit() for c in w) and any(c.isalpha() for c in w)]
-        counts.update(set(codes) if len(pages) >= CODE_MIN_PAGES else codes)
+        counts.update(list(dict.fromkeys(codes)) if len(pages) >= CODE_MIN_PAGES else codes)  # ties: first seen first
     if len(pages) >= CODE_MIN_PAGES:
         floor = max(2, CODE_PAGE_SHARE * len(pages))
     else:
