@@ -86,6 +86,8 @@ def test_html_inside_a_document_is_shown_as_text(browser_page, streamlit_server,
     ask(page, streamlit_server.url, "What is the secret code?")
 
     summaries = page.get_by_test_id("stExpander").locator("summary")
+    # The cards' labels can be read while still laid out ("[1] h..."): wait for the file's name.
+    summaries.filter(has_text="hostile.txt").first.wait_for()
     for i, label in enumerate(summaries.all_inner_texts()):
         if "hostile.txt" in label:
             summaries.nth(i).click()
