@@ -238,6 +238,7 @@ def _export(folder: Path, kind: ExportKind, work: Path) -> dict[str, Any]:
     }
 
 
+PADDED_FILL = 0.8  # a batch takes no text shorter than this share of its longest (length_groups)
 FUSION_TOLERANCE = 1e-3  # largest difference from the plain graph's outputs a fused graph may show
 
 
@@ -391,9 +392,7 @@ class OnnxModel:
 
     def batches(self, encodings: list[Any], batch_size: int) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
         """(positions, model inputs) per batch, longest first, each padded to its own longest."""
-        order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
-        for start in range(0, len(order), batch_size):
-            positions = order[start:start + batch_size]
+        for positions in length_groups([len(e.ids) for e in encodings], batch_size):
             chosen = [encodings[i] for i in positions]
             width = max(1, max(len(e.ids) for e in chosen))
             ids = np.full((len(chosen), width), self.pad_id, dtype=np.int64)
@@ -409,6 +408,24 @@ class OnnxModel:
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         return self.session.run(None, feeds)[0]
+
+
+def length_groups(lengths: Sequence[int], batch_size: int, fill: float | None = None) -> list[np.ndarray]:
+    """Positions of `lengths` in batches, longest first: a batch ends at `batch_size` rows or at
+    the first text shorter than `fill` of its longest, so no row is mostly padding. A question's
+    two dozen sentences hold one 175-piece table row among 25-piece sentences: padded together,
+    most of the work was padding (the answer step's embedding of docugami's questions: p95 242 ms
+    in batches of 32, 105 ms in these; the vectors are the same)."""
+    fill = PADDED_FILL if fill is None else fill
+    order = np.argsort([-n for n in lengths], kind="stable")
+    groups: list[list[int]] = []
+    for i in order:
+        group = groups[-1] if groups else None
+        if group is None or len(group) >= batch_size or lengths[i] < fill * lengths[group[0]]:
+            groups.append([int(i)])
+        else:
+            group.append(int(i))
+    return [np.asarray(g, dtype=np.int64) for g in groups]
 
 
 def mean_pool_normalised(hidden: np.ndarray, mask: np.ndarray, pooling: str = "mean") -> np.ndarray:

@@ -37,7 +37,8 @@ def torch_vectors() -> np.ndarray:
 
 
 @pytest.mark.parametrize(("backend", "mean_floor", "min_floor"), [("onnx", 0.9999, 0.9999), ("onnx-int8", 0.99, 0.97)])
-def test_onnx_matches_torch_on_padded_batches(torch_vectors, onnx_cache, backend, mean_floor, min_floor):
+def test_onnx_matches_torch_on_padded_batches(torch_vectors, onnx_cache, backend, mean_floor, min_floor, monkeypatch):
+    monkeypatch.setattr(onnx_export, "PADDED_FILL", 0.0)  # batches of 4 whatever their lengths: padding
     embedder = SentenceEmbedder(backend=backend, batch_size=4, cache_dir=onnx_cache)
     vectors = embedder.embed(TEXTS)
     assert vectors.shape == torch_vectors.shape and vectors.dtype == np.float32
@@ -255,3 +256,18 @@ def test_evaluation_measures_similarity_with_fp32_vectors(onnx_cache):
     assert int8.metric_embedder is int8.metric_embedder  # built once
     fp32 = EvaluationRunner(RagService(Settings(embedding_backend="torch")))
     assert fp32.metric_embedder is fp32.service.embedder
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 32])
+def test_length_groups_keep_padding_small(batch_size):
+    lengths = [25, 175, 24, 30, 60, 26, 2, 170, 28, 25, 256, 31]
+    groups = onnx_export.length_groups(lengths, batch_size)
+    flat = [int(i) for g in groups for i in g]
+    assert sorted(flat) == list(range(len(lengths)))  # every text once
+    assert [lengths[i] for i in flat] == sorted(lengths, reverse=True)  # longest first
+    for group in groups:
+        widest = lengths[group[0]]
+        assert len(group) <= batch_size
+        assert all(lengths[i] >= onnx_export.PADDED_FILL * widest for i in group)
+    if batch_size == 32:  # the short sentences share one batch, not one each
+        assert len(groups) <= 6
