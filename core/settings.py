@@ -113,7 +113,10 @@ class Settings(BaseSettings):
     code_weight: float = 1.0
     # Stopwords and stemming (answer grounding, name matching, BM25) and the "latest" cue.
     language: str = DEFAULT_LANGUAGE
-    reranker: str = Field(default="none", description="none | cross-encoder:<path or name> | cohere[:model]")
+    # "sentence" (no model): candidates rescored by their best sentence; on the dev splits it put the
+    # passage higher (COVID-QA passage hit@1 0.498 -> 0.542) and answered more (docugami 0.750 -> 0.866).
+    reranker: str = Field(default="sentence",
+                          description="sentence | none | cross-encoder:<path or name> | cohere[:model]")
     answerer: str = Field(default="extractive", description="extractive | a provider chain such as 'openai,extractive'")
     context_tokens: int = 3000
     abstain_threshold: float = ABSTAIN_THRESHOLD

@@ -16,6 +16,7 @@ from typing import Any
 
 _TOKEN = re.compile(r"[^\W_]+(?:[-/.,'’][^\W_]+)*")
 _PARAGRAPH = re.compile(r"\n\s*\n")
+CONTEXT_CREDIT = 0.5  # a question word only the document's name, title or codes hold counts half
 NUMBER_WEIGHT = 2.0  # a number or code in the question ("2019", "H1N1") is the strongest cue
 # Words that only shape a question ("how much", "what does X mean"): never evidence.
 _QUESTION_WORDS = frozenset("much many long often kind sort mean means meaning".split())
@@ -78,10 +79,16 @@ def _weight(term: str, idf: dict[str, float]) -> float:
     return idf.get(term, 1.0) * (NUMBER_WEIGHT if any(ch.isdigit() for ch in term) else 1.0)
 
 
-def best_sentence_scores(question: str, texts: Sequence[str]) -> list[float]:
+def best_sentence_scores(question: str, texts: Sequence[str], contexts: Sequence[str] | None = None,
+                         context_credit: float = CONTEXT_CREDIT) -> list[float]:
     """For each text, the best score of its sentences: the weighted share of the question's
     content words the sentence holds (0..1). A word's weight is log(1 + n / (1 + df)) over the n
-    sentences of all the texts, doubled for numbers; a question without content words scores 0."""
+    sentences of all the texts, doubled for numbers; a question without content words scores 0.
+
+    `contexts` (one per text: its document's name, title and codes) hold words every sentence of
+    the text has around it: a question word found only there counts `context_credit` of its weight.
+    "Intel's revenue in the Q3 2023 10-Q" then ranks the revenue sentence of the Intel Q3 filing
+    above a revenue sentence of another company's, which the words of the sentence alone tie."""
     wanted = set(content_terms(question))
     sentence_terms = [[set(content_terms(s)) & wanted for s in split_sentences(t) or [t]] for t in texts]
     every = [terms for per_text in sentence_terms for terms in per_text]
@@ -89,7 +96,9 @@ def best_sentence_scores(question: str, texts: Sequence[str]) -> list[float]:
         return [0.0] * len(texts)
     idf = {w: math.log(1 + len(every) / (1 + sum(w in terms for terms in every))) for w in wanted}
     total = sum(_weight(w, idf) for w in wanted)
+    around = [set(content_terms(c)) & wanted for c in contexts] if contexts else [set()] * len(texts)
     return [
-        max((sum(_weight(w, idf) for w in terms) / total for terms in per_text), default=0.0)
-        for per_text in sentence_terms
+        max(((sum(_weight(w, idf) for w in terms) + context_credit * sum(_weight(w, idf) for w in held - terms))
+             / total for terms in per_text), default=0.0)
+        for per_text, held in zip(sentence_terms, around, strict=True)
     ]

@@ -46,7 +46,7 @@ def test_answers_hold_the_fact_and_cite_the_gold_page(service, question):
     for c in answer.citations:
         assert f"[{c.n}]" in answer.text and c.supporting_sentence and c.text
     assert set(answer.timings_ms) >= {"embed", "retrieve", "rerank", "generate", "total"}
-    assert answer.reranker == "none" and answer.provider == "extractive"
+    assert answer.reranker == "sentence" and answer.provider == "extractive"
 
 
 @pytest.mark.parametrize("question", UNANSWERABLE, ids=[q["id"] for q in UNANSWERABLE])

@@ -149,10 +149,17 @@ def test_cli_eval_json_grid_and_convert(tiny_dataset, tmp_path):
                             "--chunk-size", "64", "--chunk-overlap", "8", "--json"])
     assert grid.exit_code == 0, grid.output
     cells = json.loads(grid.stdout)["grid"]
-    # Starter + fixed x 3 modes; offline no reranker loads, so the "on" cells are left out with a note.
+    # Starter + fixed x 3 modes x reranker off/on (the default sentence reranker needs no model).
+    modes = ("hybrid", "dense alone", "sparse alone")
     assert [c["label"] for c in cells][0] == "llamaindex-starter"
-    assert {c["label"] for c in cells[1:]} == {f"fixed {m} rerank=off" for m in ("hybrid", "dense alone", "sparse alone")}
-    assert any("reranker" in c["note"] for c in cells)
+    assert {c["label"] for c in cells[1:]} == {f"fixed {m} rerank={s}" for m in modes for s in ("off", "on")}
+    # A reranker that cannot load: the "on" cells are left out with a note saying why.
+    grid = cli.invoke(app, ["eval", str(tiny_dataset), "--grid", "--grid-chunkers", "fixed", "--reranker",
+                            "cross-encoder:/no/such/model", "--chunk-size", "64", "--chunk-overlap", "8", "--json"])
+    assert grid.exit_code == 0, grid.output
+    cells = json.loads(grid.stdout)["grid"]
+    assert {c["label"] for c in cells[1:]} == {f"fixed {m} rerank=off" for m in modes}
+    assert any("not available" in c["note"] for c in cells)
 
     squad = {"data": [{"title": "t", "paragraphs": [{"document_id": 7, "context": "The sky is blue today.",
                                                       "qas": [{"id": "q1", "question": "What colour is the sky?",

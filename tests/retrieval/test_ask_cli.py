@@ -28,7 +28,7 @@ def test_ask_json_shape_and_content():
     assert set(data["usage"]) == {"input_tokens", "output_tokens"}
     assert {(c["document"], c["page"]) for c in data["citations"]} >= {("aurora-ahp9-manual.pdf", 2)}
     assert all(set(c) >= {"n", "document", "page", "text", "score"} for c in data["citations"])
-    assert data["provider"] == "extractive" and data["reranker"] == "none" and data["cache_hit"] is False
+    assert data["provider"] == "extractive" and data["reranker"] == "sentence" and data["cache_hit"] is False
 
     missing = runner.invoke(app, ["ask", "anything", "--collection", "nope", "--json"])
     assert missing.exit_code == 2 and "No collection" in json.loads(missing.stdout)["error"]

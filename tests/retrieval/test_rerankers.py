@@ -249,3 +249,23 @@ def test_make_reranker_sentence_needs_no_model():
 
     reranker, reason = make_reranker("sentence", Settings())
     assert reason is None and isinstance(reranker, SentenceReranker) and reranker.name == "sentence"
+
+
+def test_words_of_the_document_name_count_half_for_every_sentence():
+    from retrieval.rerankers import SentenceReranker, document_context
+    from retrieval.sentences import best_sentence_scores
+
+    question = "What was Intel's revenue in the Q3 2023 10-Q?"
+    texts = ["Total revenue was $14.2 billion, down 8 % from a year ago."] * 2
+    contexts = ["2023 Q3 INTC Intel 10-Q", "2023 Q3 NVDA Nvidia 10-Q"]
+    named, other = best_sentence_scores(question, texts, contexts)
+    alone, _ = best_sentence_scores(question, texts)
+    assert named > other > alone  # Intel's filing names more of the question than Nvidia's
+    full, _ = best_sentence_scores(question, texts, contexts, context_credit=1.0)
+    assert full > named  # half credit: below the same words written in the sentence
+
+    payload = {"source": "filings/2023 Q3 INTC.pdf", "title": "Intel Corporation", "doc_codes": ["10-Q"]}
+    assert {"intc", "intel", "10-q"} <= set(document_context(payload).lower().split())
+    fused = [ScoredChunk("nvda", 0.2, texts[0], {"source": "2023 Q3 NVDA.pdf", "title": "NVIDIA"}),
+             ScoredChunk("intc", 0.1, texts[1], payload)]
+    assert [c.id for c in SentenceReranker().rerank(question, fused)] == ["intc", "nvda"]
