@@ -58,10 +58,10 @@ WRONG_TYPE_FACTOR = 0.7  # "how much/when" needs a number the question lacks, "w
 KEEP_RATIO = 0.9  # further sentences must score within 90 % of the best one
 REDUNDANT_COSINE = 0.85  # a sentence this close to one already chosen says the same
 # Sentences and rows embedded per question: those holding most of the question's words. Embedding
-# them is the answer step's cost (docugami: 46 per question at the median, 114 at p95); on the dev
-# splits keeping 24, 32 or 40 of them gave the same figures, 16 or 20 one docugami question fewer
-# answered, 5 two points fewer.
-EMBEDDED_PIECES = 24
+# them is the answer step's cost (docugami: 46 per question at the median, 114 at p95). On the dev
+# splits, with the sentence reranker ordering the sources, keeping 16, 20 or 24 of them gave the
+# same figures, 12 one docugami question fewer answered (before that reranker, 16 lost one too).
+EMBEDDED_PIECES = 16
 MAX_WORDS = 80  # the passage: the best sentence with what completes it, then others while they fit
 
 DEFAULT_THRESHOLD = ABSTAIN_THRESHOLD  # from the pooled dev splits: see core/settings.py
