@@ -88,8 +88,8 @@ PROVIDER_NAMES = tuple(PROVIDERS)
 # Answers from the sources' own sentences, offline; ends a provider chain as its fallback.
 EXTRACTIVE = "extractive"
 # Rerankers offered as choices; "cross-encoder:<path or name>" and "cohere:<model>" name a model too.
-RERANKER_NAMES = ("none", "cohere")
-RERANKER_HELP = "none | cross-encoder:<path or name> | cohere[:model]"
+RERANKER_NAMES = ("sentence", "none", "cohere")
+RERANKER_HELP = "sentence (no model) | none | cross-encoder:<path or name> | cohere[:model]"
 ANSWERER_HELP = (
     f"{EXTRACTIVE} (offline) or a provider chain such as 'openai,{EXTRACTIVE}'; local servers: "
     f"'ollama:llama3.2:1b,{EXTRACTIVE}', 'llamacpp:http://127.0.0.1:8080/v1,{EXTRACTIVE}'"

@@ -274,7 +274,7 @@ def eval_command(
     chunk_size: int | None = typer.Option(None, "--chunk-size", help="Tokens per chunk"),
     chunk_overlap: int | None = typer.Option(None, "--chunk-overlap", help="Tokens shared by neighbours"),
     retrieval: str | None = typer.Option(None, "--retrieval", help="hybrid | dense | sparse"),
-    reranker: str | None = typer.Option(None, help="none | cross-encoder:<path or name> | cohere[:model]"),
+    reranker: str | None = typer.Option(None, help=RERANKER_HELP),
     answerer: str | None = typer.Option(None, help="extractive | provider chain, e.g. openai,extractive"),
     top_k: int | None = typer.Option(None, "--top-k", help="Sources each answer uses"),
     judge: str | None = typer.Option(
