@@ -32,7 +32,9 @@ QuantizationName = Literal["none", "scalar", "binary"]
 # 0.51 is kept, chosen on the dev splits: at 0.54 they answer 65 % of the docugami questions whose
 # filing is in the top 5 (75 % at 0.51) and 95 % of COVID-QA's (97 % at 0.51). Test-split figures:
 # README, "Answers without an LLM". A collection calibrated on its own questions keeps its own
-# (`rag calibrate DATASET --collection NAME`).
+# (`rag calibrate DATASET --collection NAME`). With the sentence reranker (the default since) the
+# rule gives 0.546; at 0.51 the dev splits answer 87 % of docugami's questions whose filing is in
+# the top 5 and 97 % of COVID-QA's, refusing 67 % and 39 % of their hard negatives.
 ABSTAIN_THRESHOLD = 0.51
 
 
