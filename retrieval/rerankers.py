@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 from core.errors import ConfigError
 from core.settings import Settings
 from core.types import ScoredChunk
+from retrieval.boosts import name_words
 from retrieval.lazy_model import LazyModel
 
 NO_RERANKER = "none"
@@ -215,8 +216,6 @@ class SentenceReranker:
 
 def document_context(payload: dict) -> str:
     """What a chunk has around every sentence: its document's name words, title and codes."""
-    from retrieval.boosts import name_words
-
     codes = payload.get("doc_codes") or []
     return " ".join([*sorted(name_words(payload)), str(payload.get("title") or ""), *map(str, codes)])
 
