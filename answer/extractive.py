@@ -22,6 +22,7 @@ from answer.grounding import (
     content_terms,
     key_terms,
     plain_label,
+    prose_sentences,
     text_units,
     weighted_containment,
 )
@@ -450,6 +451,7 @@ def _cited_pieces(units: list[TextUnit], positions: list[int], n: int) -> list[s
             units[nxt].kind == "row" or (nxt == i + 1 and _is_label(unit.text))
         ):
             continue
-        pieces.append(f"{' '.join(pending)} [{n}]")
+        # A row or list item may hold several sentences: each is cited, as the answer's are read.
+        pieces.extend(f"{sentence} [{n}]" for sentence in prose_sentences(" ".join(pending)) or pending)
         pending = []
     return pieces

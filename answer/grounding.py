@@ -204,6 +204,11 @@ def _sentences(text: str) -> list[tuple[str, str]]:
     return result
 
 
+def prose_sentences(text: str) -> list[str]:
+    """The sentences of one line of prose, as an answer's sentences are read (rows not kept whole)."""
+    return [s.strip() for s in _punkt().tokenize(text) if s.strip()]
+
+
 def split_sentences(text: str) -> list[str]:
     """The sentences of a text: PDF line wraps joined, table rows and headings kept apart."""
     return [s for s, _ in _sentences(text)]

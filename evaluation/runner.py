@@ -285,7 +285,7 @@ class EvaluationRunner:
             from answer.pipeline import AnswerPipeline
 
             # No request log: evaluation questions are not user traffic for monitoring.
-            pipeline = AnswerPipeline(retriever, self.service.embedder, settings)
+            pipeline = AnswerPipeline(retriever, self.service.sentence_embedder, settings)
         judge = None
         if pipeline is not None and config.judge:
             from evaluation.llm_judge import RagasJudge
@@ -501,6 +501,7 @@ def _settings_dict(config: EvalConfig, settings: Any) -> dict[str, Any]:
     data["weights"] = list(config.weights or ())
     data["embedding_model"] = settings.embedding_model
     data["embedding_backend"] = settings.embedding_backend
+    data["sentence_backend"] = settings.sentence_backend
     return data
 
 

@@ -60,6 +60,7 @@ def warm_up(service: RagService, readiness: Readiness, samples: bool) -> None:
     try:
         service.list_collections()
         service.embedder.warm_up()
+        service.sentence_embedder.warm_up()
         load_text_tools()
         if samples:
             report = service.ensure_samples()

@@ -25,7 +25,7 @@ from ingest.pipeline import (
     ProgressCallback,
 )
 from monitoring.request_log import RequestLog
-from retrieval.embedder import SentenceEmbedder
+from retrieval.embedder import SentenceEmbedder, sentence_embedder
 from retrieval.retriever import HybridRetriever
 from retrieval.sparse import Bm25Encoder
 from store.base import VectorStore
@@ -95,6 +95,11 @@ class RagService:
         )
 
     @cached_property
+    def sentence_embedder(self) -> SentenceEmbedder:
+        """Embeds the sources' sentences for the answer step (RAG_SENTENCE_BACKEND)."""
+        return sentence_embedder(self.embedder, self.settings.sentence_backend)
+
+    @cached_property
     def sparse(self) -> Bm25Encoder:
         return Bm25Encoder(language=self.settings.language)
 
@@ -117,7 +122,7 @@ class RagService:
 
     @cached_property
     def answers(self) -> AnswerPipeline:
-        return AnswerPipeline(self.retriever, self.embedder, self.settings, self.request_log)
+        return AnswerPipeline(self.retriever, self.sentence_embedder, self.settings, self.request_log)
 
     # Answers
     def ask(

@@ -102,6 +102,7 @@ class SentenceEmbedder(LazyModel):
         batch_size: int = 32,
         backend: str | None = None,
         cache_dir: Path | str | None = None,
+        fallback: bool | None = None,
     ) -> None:
         if batch_size <= 0:
             raise ValueError(f"batch_size must be > 0 (got {batch_size})")
@@ -109,6 +110,9 @@ class SentenceEmbedder(LazyModel):
         self.model = model
         self.batch_size = batch_size
         self.requested_backend = (backend or AUTO).strip().lower()
+        # A model the exporter cannot handle runs on torch (with a warning) instead of failing:
+        # the default for `auto`, and for a backend chosen for the user rather than by them.
+        self.fallback = self.requested_backend == AUTO if fallback is None else fallback
         self.backend = resolve_backend(backend)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
 
@@ -157,7 +161,7 @@ class SentenceEmbedder(LazyModel):
             try:
                 return self._build_onnx()
             except UnsupportedExport as exc:
-                if self.requested_backend != AUTO:
+                if not self.fallback:
                     raise
                 log.warning("%s; the embedder runs on torch instead.", exc)
                 self.backend = "torch"
@@ -194,6 +198,26 @@ class SentenceEmbedder(LazyModel):
                 f"Cannot load embedding model {self.model!r}: {exc}. Set RAG_EMBEDDING_MODEL to a local "
                 f"sentence-transformers folder, or to {BUNDLED_MINILM!r}."
             ) from exc
+
+
+def sentence_embedder(chunks: SentenceEmbedder, backend: str | None) -> SentenceEmbedder:
+    """The embedder of the answer step's sentences (`RAG_SENTENCE_BACKEND`): `auto` is the int8
+    export of the chunks' model when onnxruntime imports (torch if the model does not export),
+    else the chunks' embedder; a backend equal to the chunks' shares their embedder."""
+    from retrieval.onnx_export import onnxruntime_available
+
+    value = (backend or AUTO).strip().lower()
+    if value == AUTO:
+        if not onnxruntime_available():
+            return chunks
+        value, fallback = "onnx-int8", True
+    else:
+        resolve_backend(value)  # an unknown or unusable backend fails here, with the fix
+        fallback = False
+    if value == chunks.backend:
+        return chunks
+    return SentenceEmbedder(chunks.model, batch_size=chunks.batch_size, backend=value, cache_dir=chunks.cache_dir,
+                            fallback=fallback)
 
 
 class OnnxSentenceEncoder:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from answer.extractive import DEFAULT_THRESHOLD, ExtractiveAnswerer, expected_answer_type
-from answer.grounding import key_terms, verify
+from answer.grounding import answer_sentences, key_terms, verify
 from core.types import NOT_FOUND_TEXT, ScoredChunk
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,6 +66,15 @@ class TestWithAStandInEmbedder:
         assert pieces and len(pieces) <= self.answerer.max_sentences
         assert {int(n) for _, n in pieces} == {c.n for c in answer.citations}
         assert all(1 <= int(n) <= len(SOURCES) for _, n in pieces)
+
+    def test_a_row_holding_two_sentences_cites_each(self):
+        # A line ending in a figure is read as a row, kept whole; the answer's check reads prose.
+        row = ("Windows OEM revenue decreased 28% driven by continued PC market weakness. Windows Commercial "
+               "revenue increased 2%")
+        answer = self.answerer.answer("Why did Windows OEM revenue decrease 28%?", [source("w", row, page=9)])
+        assert answer.text == ("Windows OEM revenue decreased 28% driven by continued PC market weakness. [1] "
+                               "Windows Commercial revenue increased 2% [1]")
+        assert all(numbers == [1] for _, numbers in answer_sentences(answer.text))
 
     def test_max_sentences_is_respected(self):
         answerer = ExtractiveAnswerer(BagOfWordsEmbedder(), max_sentences=1, threshold=0.0)

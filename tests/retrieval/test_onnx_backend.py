@@ -271,3 +271,44 @@ def test_length_groups_keep_padding_small(batch_size):
         assert all(lengths[i] >= onnx_export.PADDED_FILL * widest for i in group)
     if batch_size == 32:  # the short sentences share one batch, not one each
         assert len(groups) <= 6
+
+
+# The answer step's sentences: the int8 export by default, the chunks' embedder when asked.
+def test_answer_step_embeds_sentences_with_int8_by_default(onnx_cache):
+    from core.settings import Settings
+    from evaluation.runner import EvaluationRunner
+    from rag.service import RagService
+
+    service = RagService(Settings(onnx_cache=onnx_cache))
+    assert service.embedder.backend == "onnx"
+    sentences = service.sentence_embedder
+    assert sentences is not service.embedder and sentences.backend == "onnx-int8"
+    assert service.answers.embedder is sentences
+    texts = ["The AHP-9 heat pump uses R290.", "Either party may cancel with 30 days' notice."]
+    cosines = (sentences.embed(texts) * service.embedder.embed(texts)).sum(axis=1)
+    assert cosines.min() > 0.97 and cosines.max() < 0.99999  # the quantized model's vectors, close to fp32
+    assert EvaluationRunner(service).service.sentence_embedder is sentences
+
+    same = RagService(Settings(onnx_cache=onnx_cache, sentence_backend="onnx"))
+    assert same.sentence_embedder is same.embedder  # one model, one session
+    torch_chunks = RagService(Settings(embedding_backend="torch", sentence_backend="torch"))
+    assert torch_chunks.sentence_embedder is torch_chunks.embedder
+
+
+def test_sentence_backend_is_validated():
+    from pydantic import ValidationError
+
+    from core.settings import Settings
+
+    with pytest.raises(ValidationError, match="sentence_backend"):
+        Settings(sentence_backend="int4")
+
+
+@pytest.mark.parametrize("backend", ["onnx-int8", "onnx"])
+def test_a_text_gets_the_same_vector_whatever_its_batch(backend, onnx_cache):
+    # Dynamic quantization scales a batch's activations together: the int8 graph runs texts alone.
+    embedder = SentenceEmbedder(backend=backend, cache_dir=onnx_cache)
+    short = (1, 2, 5, 7, 8)  # 5 to 20 words: one batch, were they batched
+    alone = [embedder.embed([TEXTS[i]])[0] for i in short]
+    batched = embedder.embed(TEXTS)[list(short)]
+    assert min(float(a @ b) for a, b in zip(alone, batched, strict=True)) > 0.99999
