@@ -87,10 +87,10 @@ class Settings(BaseSettings):
     # How the answer step embeds the sources' sentences (the extractive answerer's scoring, the
     # citation check): auto is the int8 export of the same model when onnxruntime imports, else the
     # chunks' embedder. Those vectors are never stored or compared with stored ones, and embedding
-    # them is most of an answer's time on real filings (the docugami pipeline: p95 128 -> 84 ms with
-    # int8, one run of bench/query.py --real). On the dev splits the answers at the pooled
-    # calibration were the same (answered, gold in the top 5, 0.853 fp32 and 0.858 int8 at matched
-    # refusal); at the default threshold docugami answered one question of 99 fewer.
+    # them is most of an answer's time on real filings (the docugami pipeline: p95 134 -> 87 ms with
+    # int8, one run each). Dev splits, fp32 -> int8: answered with the gold in the top 5 at matched
+    # refusal (pooled) 0.853 -> 0.849; at the default threshold docugami 0.866 both, one hard
+    # negative of 48 more answered; COVID-QA 0.969 both.
     sentence_backend: Literal["auto", "onnx-int8", "onnx", "torch"] = Field(
         default="auto", description="auto (int8 when onnxruntime imports) | onnx-int8 | onnx | torch")
 
