@@ -233,6 +233,11 @@ def plain_label(text: str, kind: str) -> bool:
     return kind == "text" and len(text.split()) <= 8 and not text.endswith((".", "!", "?", ";"))
 
 
+# Texts read once per process: the same chunks come back for related questions, and reading a
+# chunk (sentences, rows, stemmed words) cost about as much as embedding its sentences in int8.
+TEXT_CACHE = 8192
+
+
 def text_units(text: str) -> list[TextUnit]:
     """The text's sentences, headings and table rows in order, each row with its header.
 
@@ -240,6 +245,11 @@ def text_units(text: str) -> list[TextUnit]:
     the run of short lines just above its table ("Three Months Ended", "December 31,", "2022"),
     plus the nearest group label within the table ("Net sales:").
     """
+    return list(_text_units(text))
+
+
+@lru_cache(maxsize=TEXT_CACHE)
+def _text_units(text: str) -> tuple[TextUnit, ...]:
     sentences = _sentences(text)
     units: list[TextUnit] = []
     for i, (sentence, kind) in enumerate(sentences):
@@ -274,7 +284,7 @@ def text_units(text: str) -> list[TextUnit]:
         if group is not None and group not in header:
             header.append(group)
         units.append(TextUnit(sentence, kind, tuple(sorted(header))))
-    return units
+    return tuple(units)
 
 
 def evidence_units(text: str, headings: bool = True) -> list[str]:
@@ -305,6 +315,11 @@ def _normalised(token: str, language: str) -> str:  # stemming: most of the answ
 
 def content_terms(text: str) -> list[str]:
     """Normalised words of a text without stopwords; hyphenated words also give their parts."""
+    return list(_content_terms(text, get_settings().language))
+
+
+@lru_cache(maxsize=TEXT_CACHE)
+def _content_terms(text: str, language: str) -> tuple[str, ...]:
     terms: list[str] = []
     stop = _stopwords()
     for token in _TOKEN.findall(text):
@@ -315,7 +330,7 @@ def content_terms(text: str) -> list[str]:
         terms.append(_normalise(token))
         if "-" in token and not any(ch.isdigit() for ch in token):
             terms.extend(_normalise(p) for p in token.split("-") if p.lower() not in stop)
-    return terms
+    return tuple(terms)
 
 
 def key_terms(text: str) -> set[str]:

@@ -75,6 +75,12 @@ def content_terms(text: str) -> list[str]:
     return terms
 
 
+@lru_cache(maxsize=8192)  # the same candidates come back for related questions
+def _sentence_terms(text: str) -> tuple[frozenset[str], ...]:
+    """The content words of each sentence of a text."""
+    return tuple(frozenset(content_terms(s)) for s in split_sentences(text) or [text])
+
+
 def _weight(term: str, idf: dict[str, float]) -> float:
     return idf.get(term, 1.0) * (NUMBER_WEIGHT if any(ch.isdigit() for ch in term) else 1.0)
 
@@ -90,7 +96,7 @@ def best_sentence_scores(question: str, texts: Sequence[str], contexts: Sequence
     "Intel's revenue in the Q3 2023 10-Q" then ranks the revenue sentence of the Intel Q3 filing
     above a revenue sentence of another company's, which the words of the sentence alone tie."""
     wanted = set(content_terms(question))
-    sentence_terms = [[set(content_terms(s)) & wanted for s in split_sentences(t) or [t]] for t in texts]
+    sentence_terms = [[terms & wanted for terms in _sentence_terms(t)] for t in texts]
     every = [terms for per_text in sentence_terms for terms in per_text]
     if not wanted or not every:
         return [0.0] * len(texts)
