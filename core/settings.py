@@ -80,7 +80,8 @@ class Settings(BaseSettings):
     embedding_batch_size: int = 32
     # How the embedder (and a cross-encoder reranker) runs: onnx-int8 (exported once, cached under
     # onnx_cache), onnx (fp32, the same vectors as torch), torch; auto: onnx when onnxruntime imports,
-    # else torch (int8 is opt-in: it costs docugami answers, evaluation/baselines/README.md).
+    # else torch (int8 is opt-in for chunks: it cost docugami first ranks on the dev split,
+    # evaluation/baselines/README.md; the answer step's sentences use it, `sentence_backend`).
     embedding_backend: Literal["auto", "onnx-int8", "onnx", "torch"] = Field(
         default="auto", description="auto | onnx-int8 | onnx | torch")
     onnx_cache: Path | None = Field(default=None, description="folder of ONNX exports (unset: RAG_HOME/cache/onnx)")

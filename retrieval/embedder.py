@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 def resolve_backend(backend: str | None) -> str:
     """The backend to run: `auto` (or None) is onnx (fp32: torch's vectors, faster) when onnxruntime
-    imports, else torch. onnx-int8 is faster still but moves answers on long tables: chosen, never implied."""
+    imports, else torch. onnx-int8 is faster still but moves chunk ranks (docugami dev): chosen for chunks, never implied."""
     from retrieval.onnx_export import onnxruntime_available
 
     value = (backend or AUTO).strip().lower()
