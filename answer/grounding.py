@@ -200,7 +200,7 @@ def _sentences(text: str) -> list[tuple[str, str]]:
         if kind != "text":
             result.append((block, kind))
             continue
-        result.extend((s.strip(), kind) for s in _punkt().tokenize(block) if s.strip())
+        result.extend((s, kind) for s in prose_sentences(block))
     return result
 
 
