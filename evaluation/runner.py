@@ -256,7 +256,7 @@ class EvaluationRunner:
     def retriever_for(self, config: EvalConfig) -> HybridRetriever:
         """A retriever with the config's fusion choices over the service's store and models."""
         service = self.service
-        return HybridRetriever.from_settings(service.store, service.embedder, service.sparse, service.settings, config)
+        return HybridRetriever.from_settings(service.store, service.embedders, service.sparse, service.settings, config)
 
     def evaluate(
         self,

@@ -25,7 +25,7 @@ from ingest.pipeline import (
     ProgressCallback,
 )
 from monitoring.request_log import RequestLog
-from retrieval.embedder import SentenceEmbedder, sentence_embedder
+from retrieval.embedder import CollectionEmbedders, SentenceEmbedder, sentence_embedder
 from retrieval.retriever import HybridRetriever
 from retrieval.sparse import Bm25Encoder
 from store.base import VectorStore
@@ -76,8 +76,7 @@ class RagService:
         self._lock = threading.Lock()
         # Told of every ingest call's report (collection, report); the server's metrics count them.
         self.ingest_observers: list[Callable[[str, IngestReport], None]] = []
-        # collection -> the vector space its chunks were embedded in (None: empty), read once.
-        self._spaces: dict[str, str | None] = {}
+        self._pipelines: dict[int, IngestionPipeline] = {}  # one per embedder (the collections' spaces)
 
     @cached_property
     def store(self) -> VectorStore:
@@ -87,12 +86,18 @@ class RagService:
 
     @cached_property
     def embedder(self) -> SentenceEmbedder:
+        """The embedder of new collections (RAG_EMBEDDING_BACKEND; auto: int8 when onnxruntime imports)."""
         return SentenceEmbedder(
             self.settings.embedding_model,
             batch_size=self.settings.embedding_batch_size,
             backend=self.settings.embedding_backend,
             cache_dir=self.settings.onnx_dir,
         )
+
+    @cached_property
+    def embedders(self) -> CollectionEmbedders:
+        """The embedder of each collection: with auto, the space its chunks are stored in."""
+        return CollectionEmbedders(self.embedder, self.store)
 
     @cached_property
     def sentence_embedder(self) -> SentenceEmbedder:
@@ -105,12 +110,15 @@ class RagService:
 
     @cached_property
     def pipeline(self) -> IngestionPipeline:
-        return IngestionPipeline(
-            self.store,
-            self.embedder,
-            self.sparse,
-            max_file_bytes=int(self.settings.max_file_mb * 1024 * 1024),
-        )
+        """Documents of any collection: listing, finding, deleting (ingest_pipeline embeds)."""
+        return self.ingest_pipeline(self.embedder)
+
+    def ingest_pipeline(self, embedder: SentenceEmbedder) -> IngestionPipeline:
+        """The ingestion pipeline that embeds with `embedder` (a collection's, `embedders.for_collection`)."""
+        if id(embedder) not in self._pipelines:
+            self._pipelines[id(embedder)] = IngestionPipeline(
+                self.store, embedder, self.sparse, max_file_bytes=int(self.settings.max_file_mb * 1024 * 1024))
+        return self._pipelines[id(embedder)]
 
     @cached_property
     def request_log(self) -> RequestLog:
@@ -118,7 +126,7 @@ class RagService:
 
     @cached_property
     def retriever(self) -> HybridRetriever:
-        return HybridRetriever.from_settings(self.store, self.embedder, self.sparse, self.settings)
+        return HybridRetriever.from_settings(self.store, self.embedders, self.sparse, self.settings)
 
     @cached_property
     def answers(self) -> AnswerPipeline:
@@ -263,12 +271,13 @@ class RagService:
         sources = {**cleaned_sources(paths), **(sources or {})} or None
         with self._lock:
             fresh = not self.store.collection_exists(collection) or self.store.count(collection) == 0
-            self._spaces.pop(collection, None)
+            self.embedders.forget(collection)
             mismatch = None if fresh else self.vector_space_mismatch(collection)
             if mismatch:  # adding vectors of another space would mix two spaces in one index
                 raise RagError(mismatch)
-            self._spaces.pop(collection, None)
-            report = self.pipeline.ingest(
+            pipeline = self.ingest_pipeline(self.embedders.for_collection(collection))
+            self.embedders.forget(collection)
+            report = pipeline.ingest(
                 paths, collection, options or self.chunking_options(),
                 progress=progress, sources=sources, password=password,
             )
@@ -292,6 +301,7 @@ class RagService:
         for doc in self.pipeline.list_documents(collection):
             chunks += self.pipeline.delete_document(collection, doc.document_id)
             names.append(doc.source)
+        self.embedders.forget(collection)  # empty: the next ingestion picks the space again
         return names, chunks
 
     def get_document(self, collection: str, name_or_id: str) -> DocumentInfo:
@@ -304,6 +314,7 @@ class RagService:
 
     def delete_document(self, collection: str, name_or_id: str) -> int:
         self._require(collection)
+        self.embedders.forget(collection)
         return self.pipeline.delete_document(collection, name_or_id)
 
     # Collections
@@ -327,22 +338,12 @@ class RagService:
     def delete_collection(self, name: str) -> None:
         self._require(name)
         self.store.delete_collection(name)
-        self._spaces.pop(name, None)
+        self.embedders.forget(name)
 
     def vector_space_mismatch(self, collection: str) -> str | None:
         """What to do when the collection's chunks were embedded in another vector space (another
-        model, or int8 against fp32 vectors) than this process embeds in; None when they match."""
-        from retrieval.embedder import backend_of, stored_vector_space
-
-        if collection not in self._spaces:
-            self._spaces[collection] = stored_vector_space(self.store, collection)
-        stored, ours = self._spaces[collection], self.embedder.model_name
-        if stored is None or stored == ours:
-            return None
-        return (f"Collection {collection!r} was embedded as {stored!r}; this app embeds as {ours!r} "
-                f"(RAG_EMBEDDING_BACKEND={self.embedder.backend}), so its search scores are off. Set "
-                f"RAG_EMBEDDING_BACKEND={backend_of(stored)} to use it as it is, or rebuild it: "
-                f"`rag collections delete {collection}`, then ingest its documents again.")
+        model, or int8 against fp32 vectors) than its questions are; None when they match."""
+        return self.embedders.mismatch(collection)
 
     def ensure_samples(self) -> IngestReport | None:
         """Ingest the shipped sample documents into the default collection when it is missing or empty."""

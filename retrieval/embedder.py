@@ -25,13 +25,13 @@ log = logging.getLogger(__name__)
 
 
 def resolve_backend(backend: str | None) -> str:
-    """The backend to run: `auto` (or None) is onnx (fp32: torch's vectors, faster) when onnxruntime
-    imports, else torch. onnx-int8 is faster still but moves chunk ranks (docugami dev): chosen for chunks, never implied."""
+    """The backend to run: `auto` (or None) is onnx-int8 (the quantized export: about 2.9x torch,
+    cosine 0.994 to it) when onnxruntime imports, else torch."""
     from retrieval.onnx_export import onnxruntime_available
 
     value = (backend or AUTO).strip().lower()
     if value == AUTO:
-        return "onnx" if onnxruntime_available() else "torch"
+        return "onnx-int8" if onnxruntime_available() else "torch"
     if value not in BACKENDS:
         raise ConfigError(f"Unknown embedding backend {backend!r}: set RAG_EMBEDDING_BACKEND to "
                           f"{', '.join(BACKENDS)} or {AUTO}.")
@@ -49,6 +49,11 @@ def vector_space(model_name: str, backend: str) -> str:
 def backend_of(space: str) -> str:
     """The backend that embeds in a stored vector space: onnx-int8 for `...@int8`, else torch (or onnx)."""
     return "onnx-int8" if space.endswith(INT8_SUFFIX) else "torch"
+
+
+def model_of(space: str) -> str:
+    """The model of a stored vector space (`all-MiniLM-L6-v2@int8` -> `all-MiniLM-L6-v2`)."""
+    return space.removesuffix(INT8_SUFFIX)
 
 
 def stored_vector_space(store: Any, collection: str) -> str | None:
@@ -241,3 +246,65 @@ class OnnxSentenceEncoder:
             hidden = self.runner.run(feeds)
             out[positions] = mean_pool_normalised(hidden, feeds["attention_mask"], self.pooling)
         return out
+
+
+class CollectionEmbedders:
+    """The embedder of each collection. With the `auto` backend a collection keeps the vector space its
+    chunks are stored in: one embedded in fp32 (before int8 was the default, or with another setting)
+    is searched and extended by the fp32 export, an int8 one by the int8 export, and a new or empty
+    one gets `default` (int8 when onnxruntime imports). A chosen backend is used for every collection;
+    a collection stored in another space then gets a warning (`mismatch`)."""
+
+    def __init__(self, default: SentenceEmbedder, store: Any) -> None:
+        self.default = default
+        self.store = store
+        self.follows = default.requested_backend == AUTO
+        self._by_backend: dict[str, SentenceEmbedder] = {}
+        self._spaces: dict[str, str | None] = {}  # collection -> its stored space (None: empty), read once
+
+    def stored_space(self, collection: str) -> str | None:
+        if collection not in self._spaces:
+            self._spaces[collection] = stored_vector_space(self.store, collection)
+        return self._spaces[collection]
+
+    def forget(self, collection: str) -> None:
+        """Read the collection's space again next time (it was emptied, deleted or written)."""
+        self._spaces.pop(collection, None)
+
+    def for_collection(self, collection: str) -> SentenceEmbedder:
+        """The embedder of the collection's questions and new chunks."""
+        stored = self.stored_space(collection) if self.follows else None
+        if stored is None or stored == self.default.model_name:
+            return self.default
+        if model_of(stored) != model_of(self.default.model_name):
+            return self.default  # another model altogether: `mismatch` says what to do
+        backend = "onnx-int8" if stored.endswith(INT8_SUFFIX) else "onnx"
+        if backend not in self._by_backend:
+            from retrieval.onnx_export import onnxruntime_available
+
+            if not onnxruntime_available():
+                backend = "torch"  # fp32 vectors, the same space as the fp32 export
+            self._by_backend[backend] = SentenceEmbedder(
+                self.default.model, batch_size=self.default.batch_size, backend=backend,
+                cache_dir=self.default.cache_dir, fallback=False)
+        return self._by_backend[backend]
+
+    def mismatch(self, collection: str) -> str | None:
+        """What to do when the collection's chunks were embedded in another vector space (another
+        model, or int8 against fp32 vectors with a chosen backend) than its questions are; None when they match."""
+        stored = self.stored_space(collection)
+        ours = self.for_collection(collection).model_name
+        if stored is None or stored == ours:
+            return None
+        rebuild = f"or rebuild it: `rag collections delete {collection}`, then ingest its documents again."
+        if model_of(stored) != model_of(ours):
+            return (f"Collection {collection!r} was embedded by {model_of(stored)!r}; this app embeds with "
+                    f"{model_of(ours)!r}, so its search scores are off. Set RAG_EMBEDDING_MODEL to the model "
+                    f"it was built with, {rebuild}")
+        return (f"Collection {collection!r} was embedded as {stored!r}; this app embeds as {ours!r} "
+                f"(RAG_EMBEDDING_BACKEND={self.default.requested_backend}), so its search scores are off. Set "
+                f"RAG_EMBEDDING_BACKEND={AUTO} (each collection keeps its own) or {backend_of(stored)} to use it "
+                f"as it is, {rebuild}")
+
+    def embed_query(self, text: str, collection: str) -> np.ndarray:
+        return self.for_collection(collection).embed_query(text)

@@ -82,7 +82,7 @@ class HybridRetriever:
             raise ValueError(f"top_k must be > 0 (got {top_k})")
         mode = mode or self.mode
         t0 = time.perf_counter()
-        dense = self.embedder.embed_query(query).tolist() if mode in ("hybrid", "dense") else None
+        dense = self.embedder_for(collection).embed_query(query).tolist() if mode in ("hybrid", "dense") else None
         sparse = self.sparse.encode_query(query) if mode in ("hybrid", "sparse") else None
         t1 = time.perf_counter()
         limit = max(top_k, 1) * 3  # room for children that merge into one parent
@@ -97,6 +97,11 @@ class HybridRetriever:
             trace.weights = fused_weights
             trace.query_vector = dense
         return merged
+
+    def embedder_for(self, collection: str) -> Any:
+        """The collection's embedder: `embedder` may hold one per collection (CollectionEmbedders)."""
+        pick = getattr(self.embedder, "for_collection", None)
+        return pick(collection) if pick is not None else self.embedder
 
     def _search(
         self,

@@ -61,9 +61,9 @@ def test_model_name_names_the_vector_space(onnx_cache):
 def test_backend_setting(monkeypatch):
     from core.settings import Settings
 
-    # The default is the fp32 export: torch's vectors (same space name), never the int8 one.
+    # The default is the int8 export when onnxruntime imports (for new collections: CollectionEmbedders).
     assert Settings().embedding_backend == "auto"
-    assert resolve_backend(None) == resolve_backend("auto") == "onnx"
+    assert resolve_backend(None) == resolve_backend("auto") == "onnx-int8"
     assert resolve_backend("TORCH") == "torch"
     with pytest.raises(ConfigError, match="RAG_EMBEDDING_BACKEND"):
         resolve_backend("int4")
@@ -233,7 +233,7 @@ def test_a_collection_never_mixes_vector_spaces(tmp_path, monkeypatch):
 
     int8_service = RagService(Settings(embedding_backend="onnx-int8"))
     try:
-        with pytest.raises(RagError, match="RAG_EMBEDDING_BACKEND=torch"):
+        with pytest.raises(RagError, match="RAG_EMBEDDING_BACKEND=auto .* or torch"):
             int8_service.ingest([docs / "contract.txt"], "mixed")
         answer = int8_service.ask("Which refrigerant does the pump use?", "mixed")
         assert any("embedded as 'all-MiniLM-L6-v2'" in w for w in answer.warnings)
@@ -244,6 +244,48 @@ def test_a_collection_never_mixes_vector_spaces(tmp_path, monkeypatch):
         assert int8_service.store.scroll("fresh", None, limit=1)[0].payload["embedding_model"] == "all-MiniLM-L6-v2@int8"
     finally:
         int8_service.close()
+
+
+def spaces(service, collection: str) -> set[str]:
+    return {p.payload["embedding_model"] for p in service.store.scroll(collection, None, limit=100)}
+
+
+def test_auto_keeps_each_collections_space(tmp_path, onnx_cache):
+    """The default backend: new collections are int8, one stored in fp32 earlier stays fp32 (searched
+    and extended by the fp32 export), with no warning and no refusal."""
+    from core.settings import Settings
+    from rag.service import RagService
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "pump.txt").write_text("The AHP-9 heat pump uses the natural refrigerant R290, propane.\n")
+    (docs / "contract.txt").write_text("Either party may cancel the agreement with 30 days' written notice.\n")
+    question = "Which refrigerant does the pump use?"
+    torch_service = RagService(Settings(embedding_backend="torch"))
+    torch_service.ingest([docs / "pump.txt"], "old")
+    before = torch_service.retriever.retrieve("old", question, 1)[0].score
+    torch_service.close()
+
+    service = RagService(Settings(onnx_cache=onnx_cache))  # auto
+    try:
+        assert service.embedder.backend == "onnx-int8"
+        old = service.embedders.for_collection("old")
+        assert old.backend == "onnx" and old.model_name == "all-MiniLM-L6-v2"
+        assert service.retriever.retrieve("old", question, 1)[0].score == pytest.approx(before, abs=1e-4)
+        service.ingest([docs / "contract.txt"], "old")  # added in the collection's own space
+        assert spaces(service, "old") == {"all-MiniLM-L6-v2"}
+        assert not any("embedded as" in w for w in service.ask(question, "old").warnings)
+
+        service.ingest([docs], "new")
+        assert spaces(service, "new") == {"all-MiniLM-L6-v2@int8"}
+        assert service.embedders.for_collection("new") is service.embedder
+        # Emptied, a collection takes the default space again.
+        service.delete_all_documents("old")
+        service.ingest([docs / "pump.txt"], "old")
+        assert spaces(service, "old") == {"all-MiniLM-L6-v2@int8"}
+        assert service.vector_space_mismatch("old") is None
+    finally:
+        service.close()
 
 
 def test_evaluation_measures_similarity_with_fp32_vectors(onnx_cache):
@@ -278,7 +320,7 @@ def test_answer_step_embeds_sentences_with_int8_by_default(onnx_cache):
     from core.settings import Settings
     from rag.service import RagService
 
-    service = RagService(Settings(onnx_cache=onnx_cache))
+    service = RagService(Settings(onnx_cache=onnx_cache, embedding_backend="onnx"))
     assert service.embedder.backend == "onnx"
     sentences = service.sentence_embedder
     assert sentences is not service.embedder and sentences.backend == "onnx-int8"
@@ -287,8 +329,10 @@ def test_answer_step_embeds_sentences_with_int8_by_default(onnx_cache):
     cosines = (sentences.embed(texts) * service.embedder.embed(texts)).sum(axis=1)
     assert cosines.min() > 0.97 and cosines.max() < 0.99999  # the quantized model's vectors, close to fp32
 
-    same = RagService(Settings(onnx_cache=onnx_cache, sentence_backend="onnx"))
+    same = RagService(Settings(onnx_cache=onnx_cache, embedding_backend="onnx", sentence_backend="onnx"))
     assert same.sentence_embedder is same.embedder  # one model, one session
+    default = RagService(Settings(onnx_cache=onnx_cache))
+    assert default.sentence_embedder is default.embedder and default.embedder.backend == "onnx-int8"
     torch_chunks = RagService(Settings(embedding_backend="torch", sentence_backend="torch"))
     assert torch_chunks.sentence_embedder is torch_chunks.embedder
 

@@ -78,7 +78,7 @@ def separate_searches(retriever: HybridRetriever, question: str, top_k: int, fil
     store, limit = retriever.store, top_k * 3
     candidates = max(retriever.candidates, limit)
     base = {"filters": dict(filters or {}), "rrf_k": retriever.rrf_k}
-    dense = retriever.embedder.embed([question])[0].tolist()
+    dense = retriever.embedder_for(COLLECTION).embed([question])[0].tolist()
     dense_hits = store.query(COLLECTION, QuerySpec(dense=dense, mode="dense", top_k=candidates, **base))
     sparse_hits = store.query(COLLECTION, QuerySpec(sparse=retriever.sparse.encode_query(question), mode="sparse",
                                                     top_k=candidates, **base))
