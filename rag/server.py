@@ -60,8 +60,8 @@ def warm_up(service: RagService, readiness: Readiness, samples: bool) -> None:
     try:
         service.list_collections()
         service.embedder.warm_up()
-        # The default collection's questions may embed in another space (fp32 chunks stored earlier).
-        service.embedders.for_collection(service.settings.default_collection).warm_up()
+        # Questions are embedded in fp32 (the chunks' default backend is int8).
+        service.embedders.for_questions(service.settings.default_collection).warm_up()
         service.sentence_embedder.warm_up()
         load_text_tools()
         if samples:

@@ -142,7 +142,7 @@ class RagService:
         question (a chat session, an API client), for A/B variants sticky per session."""
         name, options = self._routed(collection, session, options)
         answer = self.answers.ask(question, name, **self._only(name, documents, options))
-        mismatch = self.vector_space_mismatch(name)
+        mismatch = self.embedders.mismatch(name, adding=False)
         if mismatch:
             answer.warnings.append(mismatch)
         return answer
@@ -342,7 +342,7 @@ class RagService:
 
     def vector_space_mismatch(self, collection: str) -> str | None:
         """What to do when the collection's chunks were embedded in another vector space (another
-        model, or int8 against fp32 vectors) than its questions are; None when they match."""
+        model, or int8 against fp32 vectors) than this process adds chunks in; None when they match."""
         return self.embedders.mismatch(collection)
 
     def ensure_samples(self) -> IngestReport | None:

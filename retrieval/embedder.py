@@ -249,11 +249,18 @@ class OnnxSentenceEncoder:
 
 
 class CollectionEmbedders:
-    """The embedder of each collection. With the `auto` backend a collection keeps the vector space its
-    chunks are stored in: one embedded in fp32 (before int8 was the default, or with another setting)
-    is searched and extended by the fp32 export, an int8 one by the int8 export, and a new or empty
-    one gets `default` (int8 when onnxruntime imports). A chosen backend is used for every collection;
-    a collection stored in another space then gets a warning (`mismatch`)."""
+    """The embedders of each collection: its chunks' and its questions'.
+
+    Chunks: with the `auto` backend a collection keeps the vector space its chunks are stored in (one
+    embedded in fp32, before int8 was the default or with another setting, is extended by the fp32
+    export, an int8 one by the int8 export), and a new or empty one gets `default` (int8 when
+    onnxruntime imports). A chosen backend is used for every collection; adding to a collection
+    stored in another space is refused (`mismatch`).
+
+    Questions are embedded in fp32 whatever the chunks' backend: a question is one short text, and
+    its fp32 vector ranks int8 chunks about as well as fp32 ones (docugami dev hit@1 0.879 against
+    0.889 all fp32 and 0.849 with int8 questions; evaluation/baselines/README.md).
+    """
 
     def __init__(self, default: SentenceEmbedder, store: Any) -> None:
         self.default = default
@@ -272,39 +279,47 @@ class CollectionEmbedders:
         self._spaces.pop(collection, None)
 
     def for_collection(self, collection: str) -> SentenceEmbedder:
-        """The embedder of the collection's questions and new chunks."""
+        """The embedder of the collection's new chunks."""
         stored = self.stored_space(collection) if self.follows else None
         if stored is None or stored == self.default.model_name:
             return self.default
         if model_of(stored) != model_of(self.default.model_name):
             return self.default  # another model altogether: `mismatch` says what to do
-        backend = "onnx-int8" if stored.endswith(INT8_SUFFIX) else "onnx"
-        if backend not in self._by_backend:
-            from retrieval.onnx_export import onnxruntime_available
+        return self._with_backend("onnx-int8" if stored.endswith(INT8_SUFFIX) else "onnx")
 
-            if not onnxruntime_available():
-                backend = "torch"  # fp32 vectors, the same space as the fp32 export
+    def for_questions(self, collection: str) -> SentenceEmbedder:
+        """The embedder of the collection's questions: its chunks' model in fp32."""
+        chunks = self.for_collection(collection)
+        return self._with_backend("onnx") if chunks.backend == "onnx-int8" else chunks
+
+    def _with_backend(self, backend: str) -> SentenceEmbedder:
+        """The default's model run by `backend` (torch for onnx when onnxruntime is missing: the same vectors)."""
+        from retrieval.onnx_export import onnxruntime_available
+
+        if backend == "onnx" and not onnxruntime_available():
+            backend = "torch"
+        if backend == self.default.backend:
+            return self.default
+        if backend not in self._by_backend:
             self._by_backend[backend] = SentenceEmbedder(
                 self.default.model, batch_size=self.default.batch_size, backend=backend,
-                cache_dir=self.default.cache_dir, fallback=False)
+                cache_dir=self.default.cache_dir, fallback=self.default.fallback)
         return self._by_backend[backend]
 
-    def mismatch(self, collection: str) -> str | None:
-        """What to do when the collection's chunks were embedded in another vector space (another
-        model, or int8 against fp32 vectors with a chosen backend) than its questions are; None when they match."""
+    def mismatch(self, collection: str, *, adding: bool = True) -> str | None:
+        """What to do when the collection's chunks were embedded in another vector space than this
+        process would add chunks in (`adding`), or by another model than its questions are embedded
+        with (int8 and fp32 chunks of one model are both searched with fp32 questions); None when they fit."""
         stored = self.stored_space(collection)
         ours = self.for_collection(collection).model_name
-        if stored is None or stored == ours:
+        if stored is None or stored == ours or (not adding and model_of(stored) == model_of(ours)):
             return None
         rebuild = f"or rebuild it: `rag collections delete {collection}`, then ingest its documents again."
         if model_of(stored) != model_of(ours):
             return (f"Collection {collection!r} was embedded by {model_of(stored)!r}; this app embeds with "
                     f"{model_of(ours)!r}, so its search scores are off. Set RAG_EMBEDDING_MODEL to the model "
                     f"it was built with, {rebuild}")
-        return (f"Collection {collection!r} was embedded as {stored!r}; this app embeds as {ours!r} "
-                f"(RAG_EMBEDDING_BACKEND={self.default.requested_backend}), so its search scores are off. Set "
-                f"RAG_EMBEDDING_BACKEND={AUTO} (each collection keeps its own) or {backend_of(stored)} to use it "
-                f"as it is, {rebuild}")
-
-    def embed_query(self, text: str, collection: str) -> np.ndarray:
-        return self.for_collection(collection).embed_query(text)
+        return (f"Collection {collection!r} was embedded as {stored!r}; this app embeds new chunks as {ours!r} "
+                f"(RAG_EMBEDDING_BACKEND={self.default.requested_backend}), and one collection holds one vector "
+                f"space. Set RAG_EMBEDDING_BACKEND={AUTO} (each collection keeps its own) or {backend_of(stored)} "
+                f"to add to it, {rebuild}")

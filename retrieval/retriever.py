@@ -99,8 +99,9 @@ class HybridRetriever:
         return merged
 
     def embedder_for(self, collection: str) -> Any:
-        """The collection's embedder: `embedder` may hold one per collection (CollectionEmbedders)."""
-        pick = getattr(self.embedder, "for_collection", None)
+        """The embedder of the collection's questions: `embedder` may hold one per collection
+        (CollectionEmbedders)."""
+        pick = getattr(self.embedder, "for_questions", None)
         return pick(collection) if pick is not None else self.embedder
 
     def _search(

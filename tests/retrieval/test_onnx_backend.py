@@ -219,6 +219,10 @@ def test_cross_encoder_on_onnx_scores_as_torch(tiny_cross_encoder, tmp_path):
 
 
 # One vector space per collection.
+def spaces(service, collection: str) -> set[str]:
+    return {p.payload["embedding_model"] for p in service.store.scroll(collection, None, limit=100)}
+
+
 def test_a_collection_never_mixes_vector_spaces(tmp_path, monkeypatch):
     from core.settings import Settings
     from rag.service import RagService
@@ -233,10 +237,13 @@ def test_a_collection_never_mixes_vector_spaces(tmp_path, monkeypatch):
 
     int8_service = RagService(Settings(embedding_backend="onnx-int8"))
     try:
-        with pytest.raises(RagError, match="RAG_EMBEDDING_BACKEND=auto .* or torch"):
+        with pytest.raises(RagError, match="RAG_EMBEDDING_BACKEND=auto .* or torch to add to it"):
             int8_service.ingest([docs / "contract.txt"], "mixed")
+        assert spaces(int8_service, "mixed") == {"all-MiniLM-L6-v2"}  # nothing added, nothing lost
+        # Searching it is fine: questions are embedded in fp32 whatever the chunks' backend.
+        assert int8_service.embedders.for_questions("mixed").backend == "onnx"
         answer = int8_service.ask("Which refrigerant does the pump use?", "mixed")
-        assert any("embedded as 'all-MiniLM-L6-v2'" in w for w in answer.warnings)
+        assert not answer.warnings and "R290" in answer.text
         # A new collection in this process's space: no warning.
         int8_service.ingest([docs], "fresh")
         answer = int8_service.ask("Which refrigerant does the pump use?", "fresh")
@@ -244,10 +251,6 @@ def test_a_collection_never_mixes_vector_spaces(tmp_path, monkeypatch):
         assert int8_service.store.scroll("fresh", None, limit=1)[0].payload["embedding_model"] == "all-MiniLM-L6-v2@int8"
     finally:
         int8_service.close()
-
-
-def spaces(service, collection: str) -> set[str]:
-    return {p.payload["embedding_model"] for p in service.store.scroll(collection, None, limit=100)}
 
 
 def test_auto_keeps_each_collections_space(tmp_path, onnx_cache):
@@ -263,7 +266,7 @@ def test_auto_keeps_each_collections_space(tmp_path, onnx_cache):
     question = "Which refrigerant does the pump use?"
     torch_service = RagService(Settings(embedding_backend="torch"))
     torch_service.ingest([docs / "pump.txt"], "old")
-    before = torch_service.retriever.retrieve("old", question, 1)[0].score
+    before = torch_service.embedder.embed_query(question)
     torch_service.close()
 
     service = RagService(Settings(onnx_cache=onnx_cache))  # auto
@@ -271,7 +274,9 @@ def test_auto_keeps_each_collections_space(tmp_path, onnx_cache):
         assert service.embedder.backend == "onnx-int8"
         old = service.embedders.for_collection("old")
         assert old.backend == "onnx" and old.model_name == "all-MiniLM-L6-v2"
-        assert service.retriever.retrieve("old", question, 1)[0].score == pytest.approx(before, abs=1e-4)
+        assert service.embedders.for_questions("old") is old
+        assert float(old.embed_query(question) @ before) > 0.9999  # the fp32 space the chunks are in
+        assert "R290" in service.retriever.retrieve("old", question, 1)[0].text
         service.ingest([docs / "contract.txt"], "old")  # added in the collection's own space
         assert spaces(service, "old") == {"all-MiniLM-L6-v2"}
         assert not any("embedded as" in w for w in service.ask(question, "old").warnings)
@@ -279,6 +284,8 @@ def test_auto_keeps_each_collections_space(tmp_path, onnx_cache):
         service.ingest([docs], "new")
         assert spaces(service, "new") == {"all-MiniLM-L6-v2@int8"}
         assert service.embedders.for_collection("new") is service.embedder
+        assert service.embedders.for_questions("new") is old  # fp32 questions, int8 chunks
+        assert "R290" in service.retriever.retrieve("new", question, 1)[0].text
         # Emptied, a collection takes the default space again.
         service.delete_all_documents("old")
         service.ingest([docs / "pump.txt"], "old")
