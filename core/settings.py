@@ -78,10 +78,12 @@ class Settings(BaseSettings):
         description="'bundled:all-MiniLM-L6-v2' (ships in a package) or any sentence-transformers path or name",
     )
     embedding_batch_size: int = 32
-    # How the embedder (and a cross-encoder reranker) runs: onnx-int8 (exported once, cached under
-    # onnx_cache), onnx (fp32, the same vectors as torch), torch; auto: onnx when onnxruntime imports,
-    # else torch (int8 is opt-in for chunks: it cost docugami first ranks on the dev split,
-    # evaluation/baselines/README.md; the answer step's sentences use it, `sentence_backend`).
+    # How chunks are embedded (and a cross-encoder reranker runs): onnx-int8 (exported once, cached under
+    # onnx_cache, quantized: 2.9x torch), onnx (fp32, the same vectors as torch), torch; auto: onnx for
+    # new collections when onnxruntime imports (else torch), and each stored collection in the space
+    # its chunks are in. int8 chunks cost docugami answers on both splits (evaluation/baselines/README.md),
+    # so they are chosen, never implied. Questions are embedded in fp32 whatever this is
+    # (retrieval/embedder.py CollectionEmbedders).
     embedding_backend: Literal["auto", "onnx-int8", "onnx", "torch"] = Field(
         default="auto", description="auto | onnx-int8 | onnx | torch")
     onnx_cache: Path | None = Field(default=None, description="folder of ONNX exports (unset: RAG_HOME/cache/onnx)")

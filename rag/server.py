@@ -60,7 +60,7 @@ def warm_up(service: RagService, readiness: Readiness, samples: bool) -> None:
     try:
         service.list_collections()
         service.embedder.warm_up()
-        # Questions are embedded in fp32 (the chunks' default backend is int8).
+        # Questions are embedded in fp32 (a collection may hold int8 chunks).
         service.embedders.for_questions(service.settings.default_collection).warm_up()
         service.sentence_embedder.warm_up()
         load_text_tools()

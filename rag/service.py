@@ -86,7 +86,7 @@ class RagService:
 
     @cached_property
     def embedder(self) -> SentenceEmbedder:
-        """The embedder of new collections (RAG_EMBEDDING_BACKEND; auto: int8 when onnxruntime imports)."""
+        """The embedder of new collections (RAG_EMBEDDING_BACKEND; auto: fp32 ONNX when onnxruntime imports)."""
         return SentenceEmbedder(
             self.settings.embedding_model,
             batch_size=self.settings.embedding_batch_size,

@@ -25,13 +25,14 @@ log = logging.getLogger(__name__)
 
 
 def resolve_backend(backend: str | None) -> str:
-    """The backend to run: `auto` (or None) is onnx-int8 (the quantized export: about 2.9x torch,
-    cosine 0.994 to it) when onnxruntime imports, else torch."""
+    """The backend to run: `auto` (or None) is onnx (fp32: torch's vectors, faster) when onnxruntime
+    imports, else torch. onnx-int8 is faster still but costs docugami answers when it embeds the chunks
+    (evaluation/baselines/README.md): chosen, never implied."""
     from retrieval.onnx_export import onnxruntime_available
 
     value = (backend or AUTO).strip().lower()
     if value == AUTO:
-        return "onnx-int8" if onnxruntime_available() else "torch"
+        return "onnx" if onnxruntime_available() else "torch"
     if value not in BACKENDS:
         raise ConfigError(f"Unknown embedding backend {backend!r}: set RAG_EMBEDDING_BACKEND to "
                           f"{', '.join(BACKENDS)} or {AUTO}.")
@@ -252,10 +253,10 @@ class CollectionEmbedders:
     """The embedders of each collection: its chunks' and its questions'.
 
     Chunks: with the `auto` backend a collection keeps the vector space its chunks are stored in (one
-    embedded in fp32, before int8 was the default or with another setting, is extended by the fp32
-    export, an int8 one by the int8 export), and a new or empty one gets `default` (int8 when
-    onnxruntime imports). A chosen backend is used for every collection; adding to a collection
-    stored in another space is refused (`mismatch`).
+    embedded with RAG_EMBEDDING_BACKEND=onnx-int8 is extended by the int8 export, one in fp32 by the
+    fp32 export), and a new or empty one gets `default` (fp32 ONNX when onnxruntime imports). A
+    chosen backend is used for every collection; adding to a collection stored in another space is
+    refused (`mismatch`).
 
     Questions are embedded in fp32 whatever the chunks' backend: a question is one short text, and
     its fp32 vector ranks int8 chunks about as well as fp32 ones (docugami dev hit@1 0.879 against

@@ -61,9 +61,9 @@ def test_model_name_names_the_vector_space(onnx_cache):
 def test_backend_setting(monkeypatch):
     from core.settings import Settings
 
-    # The default is the int8 export when onnxruntime imports (for new collections: CollectionEmbedders).
+    # The default is the fp32 export: torch's vectors (same space name), never the int8 one.
     assert Settings().embedding_backend == "auto"
-    assert resolve_backend(None) == resolve_backend("auto") == "onnx-int8"
+    assert resolve_backend(None) == resolve_backend("auto") == "onnx"
     assert resolve_backend("TORCH") == "torch"
     with pytest.raises(ConfigError, match="RAG_EMBEDDING_BACKEND"):
         resolve_backend("int4")
@@ -254,8 +254,8 @@ def test_a_collection_never_mixes_vector_spaces(tmp_path, monkeypatch):
 
 
 def test_auto_keeps_each_collections_space(tmp_path, onnx_cache):
-    """The default backend: new collections are int8, one stored in fp32 earlier stays fp32 (searched
-    and extended by the fp32 export), with no warning and no refusal."""
+    """The default backend: a collection stored in int8 (chosen earlier) stays int8, searched with fp32
+    questions and extended in int8, with no warning and no refusal; new collections are fp32."""
     from core.settings import Settings
     from rag.service import RagService
 
@@ -264,32 +264,29 @@ def test_auto_keeps_each_collections_space(tmp_path, onnx_cache):
     (docs / "pump.txt").write_text("The AHP-9 heat pump uses the natural refrigerant R290, propane.\n")
     (docs / "contract.txt").write_text("Either party may cancel the agreement with 30 days' written notice.\n")
     question = "Which refrigerant does the pump use?"
-    torch_service = RagService(Settings(embedding_backend="torch"))
-    torch_service.ingest([docs / "pump.txt"], "old")
-    before = torch_service.embedder.embed_query(question)
-    torch_service.close()
+    int8_service = RagService(Settings(embedding_backend="onnx-int8", onnx_cache=onnx_cache))
+    int8_service.ingest([docs / "pump.txt"], "old")
+    assert int8_service.embedders.for_questions("old").backend == "onnx"
+    int8_service.close()
 
     service = RagService(Settings(onnx_cache=onnx_cache))  # auto
     try:
-        assert service.embedder.backend == "onnx-int8"
+        assert service.embedder.backend == "onnx"
         old = service.embedders.for_collection("old")
-        assert old.backend == "onnx" and old.model_name == "all-MiniLM-L6-v2"
-        assert service.embedders.for_questions("old") is old
-        assert float(old.embed_query(question) @ before) > 0.9999  # the fp32 space the chunks are in
+        assert old.backend == "onnx-int8" and old.model_name == "all-MiniLM-L6-v2@int8"
+        assert service.embedders.for_questions("old") is service.embedder  # fp32 questions
         assert "R290" in service.retriever.retrieve("old", question, 1)[0].text
         service.ingest([docs / "contract.txt"], "old")  # added in the collection's own space
-        assert spaces(service, "old") == {"all-MiniLM-L6-v2"}
+        assert spaces(service, "old") == {"all-MiniLM-L6-v2@int8"}
         assert not any("embedded as" in w for w in service.ask(question, "old").warnings)
 
         service.ingest([docs], "new")
-        assert spaces(service, "new") == {"all-MiniLM-L6-v2@int8"}
+        assert spaces(service, "new") == {"all-MiniLM-L6-v2"}
         assert service.embedders.for_collection("new") is service.embedder
-        assert service.embedders.for_questions("new") is old  # fp32 questions, int8 chunks
-        assert "R290" in service.retriever.retrieve("new", question, 1)[0].text
         # Emptied, a collection takes the default space again.
         service.delete_all_documents("old")
         service.ingest([docs / "pump.txt"], "old")
-        assert spaces(service, "old") == {"all-MiniLM-L6-v2@int8"}
+        assert spaces(service, "old") == {"all-MiniLM-L6-v2"}
         assert service.vector_space_mismatch("old") is None
     finally:
         service.close()
@@ -327,7 +324,7 @@ def test_answer_step_embeds_sentences_with_int8_by_default(onnx_cache):
     from core.settings import Settings
     from rag.service import RagService
 
-    service = RagService(Settings(onnx_cache=onnx_cache, embedding_backend="onnx"))
+    service = RagService(Settings(onnx_cache=onnx_cache))
     assert service.embedder.backend == "onnx"
     sentences = service.sentence_embedder
     assert sentences is not service.embedder and sentences.backend == "onnx-int8"
@@ -338,8 +335,8 @@ def test_answer_step_embeds_sentences_with_int8_by_default(onnx_cache):
 
     same = RagService(Settings(onnx_cache=onnx_cache, embedding_backend="onnx", sentence_backend="onnx"))
     assert same.sentence_embedder is same.embedder  # one model, one session
-    default = RagService(Settings(onnx_cache=onnx_cache))
-    assert default.sentence_embedder is default.embedder and default.embedder.backend == "onnx-int8"
+    int8 = RagService(Settings(onnx_cache=onnx_cache, embedding_backend="onnx-int8"))
+    assert int8.sentence_embedder is int8.embedder
     torch_chunks = RagService(Settings(embedding_backend="torch", sentence_backend="torch"))
     assert torch_chunks.sentence_embedder is torch_chunks.embedder
 
