@@ -215,6 +215,38 @@ class TestWithAStandInEmbedder:
         assert wrong.score < nowhere.confidence < plain.confidence
 
 
+    def test_a_document_named_for_another_period_scores_lower(self):
+        from answer.extractive import OTHER_PERIOD_FACTOR, name_periods, other_period, periods_of
+
+        def filing(name: str) -> ScoredChunk:  # a later filing repeats the year-ago figure: same text
+            return ScoredChunk(name, 0.5, "Operating cash flow was $11.4 billion for the quarter.",
+                               {"file_name": name, "document_id": name, "page": 5})
+
+        answerer = ExtractiveAnswerer(BagOfWordsEmbedder(), threshold=0.0)
+        question = "What operating cash flow did Amazon report for Q3 2022?"
+        asked = answerer.answer(question, [filing("2022 Q3 AMZN.pdf")])
+        later = answerer.answer(question, [filing("2023 Q3 AMZN.pdf")])
+        earlier_quarter = answerer.answer(question, [filing("2022 Q2 AMZN.pdf")])
+        # The same name without its year (or quarter) scores as the other period's would without the factor.
+        no_year = answerer.answer(question, [filing("Q3 AMZN.pdf")])
+        no_quarter = answerer.answer(question, [filing("2022 AMZN.pdf")])
+        assert later.confidence == pytest.approx(OTHER_PERIOD_FACTOR * no_year.confidence, abs=1e-3)
+        assert earlier_quarter.confidence == pytest.approx(OTHER_PERIOD_FACTOR * no_quarter.confidence, abs=1e-3)
+        assert later.confidence < OTHER_PERIOD_FACTOR * asked.confidence
+        asked_periods = periods_of({"q3", "2022", "amazon"})
+        assert asked_periods == (frozenset({"2022"}), frozenset({"q3"}))
+        assert not other_period(asked_periods, name_periods({"source": "AMZN.pdf"}))  # no period: not another one
+        assert not other_period(asked_periods, name_periods({"source": "2021-2022 Q3 report.pdf"}))
+        # Among sources of both periods, the asked one's sentence is quoted first.
+        both = answerer.answer(question, [filing("2023 Q3 AMZN.pdf"), filing("2022 Q3 AMZN.pdf")])
+        assert both.citations[0].document == "2022 Q3 AMZN.pdf"
+        # A question naming no period, and names whose numbers are identifiers, are left alone.
+        plain = "What operating cash flow did Amazon report for the quarter?"
+        assert answerer.answer(plain, [filing("2023 Q3 AMZN.pdf")]).confidence == pytest.approx(
+            answerer.answer(plain, [filing("2022 Q3 AMZN.pdf")]).confidence)
+        assert name_periods({"source": "2005.11401.pdf"}) == (frozenset(), frozenset())
+        assert name_periods({"source": "reports/AAPL_10K_FY2022.pdf"}) == (frozenset({"2022"}), frozenset())
+
     def test_a_code_the_document_uses_throughout_counts_as_held_by_its_chunks(self):
         # "10-Q" is in every page header of a quarterly report, rarely in the chunk that answers.
         def filing(codes: list[str]) -> ScoredChunk:
