@@ -59,9 +59,10 @@ TITLE_WORDS = 12
 WRONG_TYPE_FACTOR = 0.7  # "how much/when" needs a number the question lacks, "who" a new name, a price money
 # A question naming a year or quarter ("Amazon's Q3 2022 10-Q") asks for the document of that
 # period: a source whose file name names only other ones ("2023 Q3 AMZN.pdf") scores lower.
-# Docugami dev (the harness of evaluation/baselines/README.md), factor 1 / 0.85 / 0.7 / 0.5:
+# Docugami dev (each question answered from one stored retrieval), factor 1 / 0.85 / 0.7 / 0.5:
 # hard negatives refused at the default threshold 0.646 / 0.717 / 0.747 / 0.747, the same
-# answerable questions answered; COVID-QA's numbered files name no period.
+# answerable questions answered; COVID-QA's numbered files name no period (README, "Answers
+# without an LLM").
 OTHER_PERIOD_FACTOR = 0.7
 KEEP_RATIO = 0.9  # further sentences must score within 90 % of the best one
 REDUNDANT_COSINE = 0.85  # a sentence this close to one already chosen says the same
