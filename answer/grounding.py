@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from core.citations import MARKER
-from core.language import WORD, code_term, stemmer, stopwords
+from core.language import WORD, code_term, sentence_tokenizer, stemmer, stopwords
 from core.settings import get_settings
 from core.types import Answer, Citation, ScoredChunk
 
@@ -55,12 +55,8 @@ _NUMBERED_HEADING = re.compile(r"^\d+(?:\.\d+)*\.?\s+[A-Z][^.!?:;]{0,60}$")  # "
 # -- text -----------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
 def _punkt() -> Any:
-    # llama-index-core ships the punkt and stopwords data: no download.
-    from llama_index.core.utils import globals_helper
-
-    return globals_helper.punkt_tokenizer
+    return sentence_tokenizer()
 
 
 # Words that only shape a question ("how much", "what does X mean"): never evidence.

@@ -56,6 +56,15 @@ def stopwords(language: str = DEFAULT_LANGUAGE) -> frozenset[str]:
 
 
 @cache
+def sentence_tokenizer() -> Any:
+    """nltk's Punkt sentence splitter with its default parameters: the one llama-index's
+    `globals_helper.punkt_tokenizer` hands out, without importing llama-index (seconds at start)."""
+    from nltk.tokenize import PunktSentenceTokenizer
+
+    return PunktSentenceTokenizer()
+
+
+@cache
 def stemmer(language: str = DEFAULT_LANGUAGE) -> Any:
     """nltk's Snowball stemmer for the language (`.stem(word)`)."""
     from nltk.stem.snowball import SnowballStemmer
@@ -85,9 +94,14 @@ def _stopword_text(language: str) -> str:
         ) from exc
 
 
-def _nltk_folders() -> list[Path]:
-    """llama-index-core's bundled nltk data, found without importing llama-index."""
+def bundled_data(name: str) -> list[Path]:
+    """Folders of the data llama-index-core ships (`_static/<name>`: nltk_cache, tiktoken_cache),
+    found without importing llama-index (about a second at start)."""
     spec = importlib.util.find_spec("llama_index.core")
     if spec is None or not spec.submodule_search_locations:
         return []
-    return [Path(location) / "_static" / "nltk_cache" for location in spec.submodule_search_locations]
+    return [Path(location) / "_static" / name for location in spec.submodule_search_locations]
+
+
+def _nltk_folders() -> list[Path]:
+    return bundled_data("nltk_cache")

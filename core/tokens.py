@@ -16,9 +16,10 @@ _env_lock = threading.Lock()
 
 def bundled_tiktoken_cache() -> Path:
     """The folder inside llama-index-core that holds the cl100k_base file tiktoken would download."""
-    import llama_index.core
+    from core.language import bundled_data
 
-    return Path(llama_index.core.__file__).parent / "_static" / "tiktoken_cache"
+    folders = bundled_data("tiktoken_cache")
+    return folders[0] if folders else Path("llama-index-core is not installed")
 
 
 @lru_cache(maxsize=1)

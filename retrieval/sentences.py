@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
+from core.language import sentence_tokenizer, stopwords
+
 _TOKEN = re.compile(r"[^\W_]+(?:[-/.,'’][^\W_]+)*")
 _PARAGRAPH = re.compile(r"\n\s*\n")
 CONTEXT_CREDIT = 0.5  # a question word only the document's name, title or codes hold counts half
@@ -22,19 +24,13 @@ NUMBER_WEIGHT = 2.0  # a number or code in the question ("2019", "H1N1") is the 
 _QUESTION_WORDS = frozenset("much many long often kind sort mean means meaning".split())
 
 
-@lru_cache(maxsize=1)
 def _punkt() -> Any:
-    # llama-index-core ships the punkt and stopwords data: no download.
-    from llama_index.core.utils import globals_helper
-
-    return globals_helper.punkt_tokenizer
+    return sentence_tokenizer()
 
 
 @lru_cache(maxsize=1)
 def _stopwords() -> frozenset[str]:
-    from llama_index.core.utils import globals_helper
-
-    return frozenset(globals_helper.stopwords) | _QUESTION_WORDS
+    return stopwords("english") | _QUESTION_WORDS
 
 
 @lru_cache(maxsize=1)

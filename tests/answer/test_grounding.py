@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -185,10 +186,25 @@ def test_adjacent_numbered_lines_are_list_steps_a_lone_one_is_a_heading():
 
 def test_warm_up_loads_the_text_tools_before_the_first_question():
     from answer import grounding
+    from core.language import sentence_tokenizer
     from core.tokens import get_encoding
 
-    for loader in (grounding._punkt, grounding._stopwords, grounding._stemmer, get_encoding):
+    for loader in (sentence_tokenizer, grounding._stopwords, grounding._stemmer, get_encoding):
         loader.cache_clear()
     grounding.warm_up()
     assert all(loader.cache_info().currsize == 1
-               for loader in (grounding._punkt, grounding._stopwords, grounding._stemmer, get_encoding))
+               for loader in (sentence_tokenizer, grounding._stopwords, grounding._stemmer, get_encoding))
+
+
+def test_the_text_tools_load_without_llama_index():
+    """Importing llama-index costs the server about a second at start: the sentence splitter, the
+    stopwords and the token counter come from its data files, not from its modules."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from answer.grounding import warm_up, text_units; from retrieval.sentences import "
+            "best_sentence_scores; warm_up(); text_units('One. Two.'); best_sentence_scores('one', ['One. Two.']); "
+            "print('llama_index.core' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[2], check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"
