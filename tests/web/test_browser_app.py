@@ -64,7 +64,7 @@ def test_upload_pdf_ask_and_open_the_cited_page(browser_page, streamlit_server, 
     assert "4.2 megawatts" in assistant.inner_text()
     assert re.search(r"\[\d+\]", assistant.inner_text())
     summaries = page.get_by_test_id("stExpander").locator("summary")
-    labels = summaries.all_inner_texts()
+    labels = summaries.all_text_contents()  # not laid-out text, which can read "[1] o..."
     cited = [i for i, label in enumerate(labels) if re.search(r"\[\d+\] operations\.pdf, page 2 ", label)]
     assert cited, labels
     summaries.nth(cited[0]).click()
@@ -85,14 +85,12 @@ def test_html_inside_a_document_is_shown_as_text(browser_page, streamlit_server,
     upload(page, streamlit_server.url, doc)
     ask(page, streamlit_server.url, "What is the secret code?")
 
-    summaries = page.get_by_test_id("stExpander").locator("summary")
-    # The cards' labels can be read while still laid out ("[1] h..."): wait for the file's name.
-    summaries.filter(has_text="hostile.txt").first.wait_for()
-    for i, label in enumerate(summaries.all_inner_texts()):
-        if "hostile.txt" in label:
-            summaries.nth(i).click()
+    # The cards' labels can be read while still laid out ("[1] h..."), so the card is found by its
+    # text content and opened, and the test waits until its passage is shown.
+    card = page.get_by_test_id("stExpander").locator("summary").filter(has_text="hostile.txt").first
+    card.click()
     chunks = page.locator(".rag-chunk")
-    chunks.first.wait_for()
+    chunks.filter(has_text="XYZZY-42").first.wait_for(state="visible")
     shown = "\n".join(chunks.all_inner_texts()) + page.get_by_test_id("stChatMessage").nth(1).inner_text()
     assert "<b>XYZZY-42</b>" in shown
     assert "<script>" in shown
