@@ -324,8 +324,8 @@ def expected_answer_type(question: str) -> str | None:
 
 def _has_expected_type(expects: str | None, text: str, new_terms: set[str]) -> bool:
     """Whether a sentence holds something of the kind asked for that the question did not say."""
-    if expects == "number":
-        return any(any(ch.isdigit() for ch in t) for t in new_terms) or bool(
+    if expects == "number":  # a figure, not a name with digits in it ("COVID-19", "H1N1", "Q3")
+        return any(t[:1].isdigit() for t in new_terms) or bool(
             _NUMBER_WORDS & {w.lower() for w in re.findall(r"[A-Za-z]+", text)}
         )
     if expects == "money":

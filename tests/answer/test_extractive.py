@@ -195,6 +195,17 @@ class TestWithAStandInEmbedder:
         with_price = ExtractiveAnswerer(BagOfWordsEmbedder(), threshold=0.0).answer(question, [price])
         assert alone.confidence < 0.75 * with_price.confidence
 
+    def test_a_how_many_question_wants_a_figure_not_a_name_with_digits(self):
+        named = source("g1", "COVID-19 is the disease caused by the coronavirus SARS-CoV-2.", page=1)
+        counted = source("g2", "Seven coronaviruses are known to infect people.", page=2)
+        answerer = ExtractiveAnswerer(BagOfWordsEmbedder(), threshold=0.0)
+        question = "How many coronaviruses cause disease in people?"
+        by_name = answerer.answer(question, [named])
+        # The same sentence with a figure in it keeps its score; the digits of a name do not count.
+        with_figure = answerer.answer(question, [replace(named, text=named.text.replace("is the", "is one of 7"))])
+        assert by_name.confidence < 0.8 * with_figure.confidence
+        assert answerer.answer(question, [counted]).confidence > by_name.confidence
+
     def test_a_name_the_question_uses_must_be_the_sentences_document(self):
         def filing(cid: str, company: str, text: str) -> ScoredChunk:
             return ScoredChunk(cid, 0.5, text, {"file_name": f"2023 Q2 {company[:4].upper()}.pdf", "document_id": cid,
