@@ -418,8 +418,9 @@ def _is_label(text: str) -> bool:
 
 def completed(units: list[TextUnit], span: tuple[int, ...], budget: int = MAX_WORDS) -> set[int]:
     """The positions a quote of `span` needs to be read alone: a table row's header, the
-    sentence(s) before one that leans back on them ("It ...", "These ..."), and a numbered list's
-    steps with the sentence that opens them, for a step or that sentence (while within `budget` words)."""
+    sentence(s) before one that leans back on them ("It ...", "These ..."), a list's steps with
+    the sentence that opens them, for a step or that sentence, and the code a sentence ending in
+    ":" announces (while within `budget` words)."""
     positions = set(span)
     first = min(span)
     positions.update(units[first].header)
@@ -431,20 +432,34 @@ def completed(units: list[TextUnit], span: tuple[int, ...], budget: int = MAX_WO
             break  # a title above is not the sentence "This ..." leans on
         i -= 1
         positions.add(i)
-    return positions | _steps(units, max(span), budget - sum(units[p].words for p in positions))
+    last = max(span)
+    steps = _steps(units, last, budget - sum(units[p].words for p in positions))
+    if units[last].text.endswith(":"):  # "To install it, run:" needs the code it announces
+        words = sum(units[p].words for p in positions)
+        after = last + 1
+        while after < len(units) and units[after].kind == "code" and words + units[after].words <= budget:
+            positions.add(after)
+            words += units[after].words
+            after += 1
+    return positions | steps
 
 
 def _steps(units: list[TextUnit], last: int, budget: int) -> set[int]:
-    """The numbered list a step at `last` belongs to, or that the sentence at `last` opens, from
-    its first step on while the steps fit in `budget` words, with the sentence that opens it."""
+    """The list a step at `last` belongs to, or that the sentence at `last` opens, from its first
+    step on while the steps fit in `budget` words, with the sentence that opens it. A bulleted
+    list of clauses (`_clauses`) is not a procedure: one of its items comes with the sentence
+    that opens the list, not with the other items."""
     if units[last].kind != "item" and not (last + 1 < len(units) and units[last + 1].kind == "item"):
         return set()
     first = last + 1 if units[last].kind != "item" else last
     while first > 0 and units[first - 1].kind == "item":
         first -= 1
     steps: set[int] = set()
-    if first > 0 and units[first - 1].kind == "text" and not _title_like(units[first - 1]):
-        steps.add(first - 1)  # "To reset it:", "If you forgot it, reset it from the sign-in page."
+    opened_by = first - 1 if first > 0 and units[first - 1].kind == "text" and not _title_like(units[first - 1]) else None
+    if units[last].kind == "item" and _clauses(units, first):
+        return {opened_by} if opened_by is not None else set()  # one clause, read with the sentence it ends
+    if opened_by is not None:
+        steps.add(opened_by)  # "To reset it:", "If you forgot it, reset it from the sign-in page."
     words = sum(units[p].words for p in steps if p != last)
     i = first
     while i < len(units) and units[i].kind == "item":
@@ -454,6 +469,20 @@ def _steps(units: list[TextUnit], last: int, budget: int) -> set[int]:
         words += units[i].words if i != last else 0
         i += 1
     return steps
+
+
+def _clauses(units: list[TextUnit], first: int) -> bool:
+    """Whether the bulleted list from `first` is the clauses of one sentence ("... such as: • changes
+    in interest rates; • quarterly variations ...; and • ..."), each item one reason of many, not a
+    step of a procedure. Numbered lists are steps."""
+    i = first
+    while i < len(units) and units[i].kind == "item":
+        if _STEP_NUMBER.match(units[i].text):
+            return False
+        if units[i].text.rstrip().endswith((";", ", and", ", or", "; and", "; or")):
+            return True
+        i += 1
+    return False
 
 
 # A source's own numbered references ("onset [7] ,", "[59, 62]") read as this answer's

@@ -49,6 +49,7 @@ _FENCE = re.compile(r"^\s*(```|~~~)")
 _MARKUP_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+|>\s*)")
 _MARKDOWN_HEADING = re.compile(r"^\s*#{1,6}\s+\S")
 _NUMBERED_ITEM = re.compile(r"^\s*\d{1,2}[.)]\s+\S")  # "1. Open ...", "2) Click ..."
+_BULLET_ITEM = re.compile(r"^\s*[-*+•▪◦‣●]\s+\S")  # "- Open ...", "• Click ..."
 _NUMBERED_HEADING = re.compile(r"^\d+(?:\.\d+)*\.?\s+[A-Z][^.!?:;]{0,60}$")  # "3.1 Placement"
 
 
@@ -123,15 +124,20 @@ def _full_width(line: str) -> bool:
 
 
 def _list_items(lines: list[str]) -> set[int]:
-    """Positions of numbered list items: a numbered line whose nearest non-blank neighbour is one
-    too ("1. Open the sign-in page", "2. Click Forgot password"). A numbered line alone between
-    prose is a section heading ("3.1 Placement")."""
-    numbered = [bool(_NUMBERED_ITEM.match(line)) for line in lines]
+    """Positions of list items: a numbered or bulleted line whose nearest non-blank neighbour is
+    one of the same kind ("1. Open the sign-in page", "2. Click Forgot password"; "- Open
+    Settings", "- Choose Account"). A numbered line alone between prose is a section heading
+    ("3.1 Placement"). Each item stays one unit: a bullet is never the wrapped end of the line
+    above it."""
     filled = [i for i, line in enumerate(lines) if line.strip()]
-    return {
-        i for k, i in enumerate(filled)
-        if numbered[i] and ((k > 0 and numbered[filled[k - 1]]) or (k + 1 < len(filled) and numbered[filled[k + 1]]))
-    }
+    items: set[int] = set()
+    for pattern in (_NUMBERED_ITEM, _BULLET_ITEM):
+        marked = [bool(pattern.match(line)) for line in lines]
+        items.update(
+            i for k, i in enumerate(filled)
+            if marked[i] and ((k > 0 and marked[filled[k - 1]]) or (k + 1 < len(filled) and marked[filled[k + 1]]))
+        )
+    return items
 
 
 def _kind(raw: str, line: str, item: bool = False) -> str:
@@ -146,8 +152,8 @@ def _kind(raw: str, line: str, item: bool = False) -> str:
 
 def _lines(text: str) -> list[tuple[str, str]]:
     """(line, kind) with the lines the page layout wrapped joined again; kind is "text", "item" (a
-    numbered list's step), "heading" or "row" (a table row: tab- or pipe-separated, or a label with
-    figures)."""
+    numbered or bulleted list's step), "heading", "row" (a table row: tab- or pipe-separated, or a
+    label with figures) or "code" (a line of a fenced code block)."""
     blocks: list[tuple[str, str]] = []
     in_fence = False
     last = ""  # the previous line as the page gave it (a block may hold several)
@@ -158,13 +164,16 @@ def _lines(text: str) -> list[tuple[str, str]]:
             in_fence = not in_fence
             blocks.append(("", "text"))
             continue
+        if in_fence:  # a line of code as written: never joined, split or read as markup
+            blocks.append((" ".join(raw.split()), "code"))
+            continue
         line, previous_line, last = _clean_line(raw), last, _clean_line(raw)
         if _PIPE_RULE.match(raw) and "-" in raw and "|" in raw:
             continue  # the |---|---| line under a Markdown table's header
         if not line:
             blocks.append(("", "text"))
             continue
-        kind = "text" if in_fence else _kind(raw, line, position in items)
+        kind = _kind(raw, line, position in items)
         previous, previous_kind = blocks[-1] if blocks else ("", "text")
         # Headings and rows stand alone; other lines ending mid-sentence continue on the next
         # line when it starts in lower case or, unless it is a row, when the line before filled
@@ -176,7 +185,6 @@ def _lines(text: str) -> list[tuple[str, str]]:
             and previous_kind in ("text", "item")
             and kind not in ("heading", "item")
             and not tabbed
-            and not in_fence
             and not previous.endswith(TERMINAL)
             and (line[0].islower() or (kind == "text" and _full_width(previous_line)))
         )
@@ -216,7 +224,7 @@ class TextUnit:
     the positions of the units that head it: the table's column header and its group label."""
 
     text: str
-    kind: str = "text"  # "text", "item" (a numbered step), "heading" or "row"
+    kind: str = "text"  # "text", "item" (a numbered or bulleted step), "heading", "row" or "code"
     header: tuple[int, ...] = ()
 
     @property

@@ -300,6 +300,33 @@ class TestWithAStandInEmbedder:
         assert "(4) Press" not in answer.text and len(answer.text.split()) < 60
 
 
+    def test_a_bulleted_procedure_is_quoted_whole_a_list_of_clauses_one_item_at_a_time(self):
+        article = source("b1", "## Change your email address\n\nYou can change the email address of your account "
+                         "in the app settings:\n\n- Open Settings and choose Account\n- Click Change next to "
+                         "your email address\n- Confirm the change with your password\n\nThe old address gets "
+                         "a notice.", page=1, name="account-help.md")
+        answer = self.answerer.answer("How do I change the email address of my account?", [article])
+        assert answer.text.startswith(
+            "You can change the email address of your account in the app settings: [1] Open Settings and choose "
+            "Account [1] Click Change next to your email address [1] Confirm the change with your password [1]")
+        assert verify(answer, [article], BagOfWordsEmbedder()).unsupported_sentences == []
+        risks = source("b2", "Our stock price may fluctuate significantly in response to, among other things:\n"
+                       "• changes in interest rates;\n• quarterly variations in operating results;\n"
+                       "• changes in our capital structure, including issuance of additional debt; and\n"
+                       "• transactions in our common stock by major investors.", page=2, name="10-Q.pdf")
+        answer = ExtractiveAnswerer(BagOfWordsEmbedder(), threshold=0.0, max_sentences=1).answer(
+            "How could changes in the capital structure affect the stock price?", [risks])
+        assert answer.text == ("Our stock price may fluctuate significantly in response to, among other things: [1] "
+                               "• changes in our capital structure, including issuance of additional debt; and [1]")
+
+    def test_a_sentence_announcing_code_is_quoted_with_it(self):
+        article = source("c1", "# Installing the CLI\n\nThe command-line tool runs on Linux and macOS. To install "
+                         "the CLI, run:\n\n```\npip install acme-cli\n```\n\nThe version prints with acme "
+                         "--version.", page=1, name="cli-help.md")
+        answer = self.answerer.answer("How do I install the CLI?", [article])
+        assert "To install the CLI, run: [1] pip install acme-cli [1]" in answer.text
+        assert verify(answer, [article], BagOfWordsEmbedder()).unsupported_sentences == []
+
     def test_only_the_sentences_holding_most_of_the_question_are_embedded(self):
         from answer.extractive import EMBEDDED_PIECES
 

@@ -184,6 +184,38 @@ def test_adjacent_numbered_lines_are_list_steps_a_lone_one_is_a_heading():
     ]
 
 
+def test_bulleted_lines_are_list_steps_never_the_wrapped_end_of_the_line_above():
+    # The line above each bullet is as long as a line the page layout wraps, and ends mid-sentence.
+    units = text_units("If you forgot your password, reset it from the sign-in page of the app\n"
+                       "- Go to the sign-in page and click Forgot password under the field\n"
+                       "- Enter the email address of your account\n"
+                       "  and the code we sent to your phone\n"
+                       "• Open the email and follow its link\n"
+                       "• Choose a new password\n\n"
+                       "The link expires after an hour.\n- a lone dash line of prose")
+    assert [(u.kind, u.text) for u in units] == [
+        ("text", "If you forgot your password, reset it from the sign-in page of the app"),
+        ("item", "Go to the sign-in page and click Forgot password under the field"),
+        ("item", "Enter the email address of your account and the code we sent to your phone"),
+        ("item", "• Open the email and follow its link"),
+        ("item", "• Choose a new password"),
+        ("text", "The link expires after an hour."),
+        ("text", "a lone dash line of prose"),
+    ]
+
+
+def test_a_fenced_code_line_is_kept_as_written():
+    units = text_units("To install it, run:\n\n```\npip install acme-cli\n# then check it\nacme --version. ok\n```\n"
+                       "It prints the version.")
+    assert [(u.kind, u.text) for u in units] == [
+        ("text", "To install it, run:"),
+        ("code", "pip install acme-cli"),
+        ("code", "# then check it"),
+        ("code", "acme --version. ok"),
+        ("text", "It prints the version."),
+    ]
+
+
 def test_warm_up_loads_the_text_tools_before_the_first_question():
     from answer import grounding
     from core.language import sentence_tokenizer
