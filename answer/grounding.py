@@ -186,7 +186,9 @@ def _lines(text: str) -> list[tuple[str, str]]:
             and kind not in ("heading", "item")
             and not tabbed
             and not previous.endswith(TERMINAL)
-            and (line[0].islower() or (kind == "text" and _full_width(previous_line)))
+            # a list item goes on in lower case or indented: "- Open the page" then "To check it:" is prose
+            and (line[0].islower() or (kind == "text" and _full_width(previous_line)
+                                       and (previous_kind == "text" or raw[:1].isspace())))
         )
         if wrapped:
             joined = f"{previous} {line}"

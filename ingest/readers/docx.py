@@ -51,6 +51,18 @@ def heading_level(paragraph: Paragraph) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def list_kind(paragraph: Paragraph) -> str | None:
+    """"number" for a numbered list's paragraph (a "List Number" style), "bullet" for another list
+    paragraph (a "List ..." style, or list numbering on the paragraph or its style), else None."""
+    style = paragraph.style
+    name = (style.name or "").lower() if style is not None else ""
+    if name.startswith("list number"):
+        return "number"
+    own = paragraph._p.pPr is not None and paragraph._p.pPr.numPr is not None
+    styled = style is not None and style.element.pPr is not None and style.element.pPr.numPr is not None
+    return "bullet" if name.startswith("list") or own or styled else None
+
+
 def table_rows(table: Table) -> list[str]:
     """Each row's cell texts joined by tabs; a merged cell counts once."""
     rows: list[str] = []
@@ -97,17 +109,22 @@ class DocxReader:
         trail = HeadingTrail()
         offset = 0
         heading_title: str | None = None
+        number = 0  # the last item's number in a run of numbered list paragraphs
         for block in document.iter_inner_content():
             if isinstance(block, Paragraph):
                 text = block.text.strip()
                 if not text:
                     continue
                 level = heading_level(block)
+                kind = list_kind(block) if level is None else None
+                number = number + 1 if kind == "number" else 0
                 if level is not None:
                     marks.append(HeadingMark(offset=offset, path=trail.enter(level, text)))
                     heading_title = heading_title or text
-                new_lines = [text]
+                # A list paragraph keeps a marker, as in the document: "- Open Settings", "2. Choose Account".
+                new_lines = [f"{number}. {text}" if kind == "number" else f"- {text}" if kind else text]
             else:
+                number = 0
                 new_lines = table_rows(block)
             for line in new_lines:
                 lines.append(line)

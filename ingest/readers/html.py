@@ -84,6 +84,7 @@ BLOCK_TAGS = frozenset(
     }
 )
 CELL_TAGS = frozenset({"td", "th"})
+FENCE = "```"
 HEADING_LEVELS = {f"h{n}": n for n in range(1, 7)}
 _NOT_CONTENT = (Comment, Declaration, Doctype, ProcessingInstruction, CData)
 _SPACES = re.compile(r"\s+")
@@ -104,6 +105,14 @@ def _visible_strings(tag: Tag) -> list[str]:
     return kept
 
 
+def _start(ordered: Tag) -> int:
+    """The number of an <ol>'s first item (its `start`, else 1)."""
+    try:
+        return int(str(ordered.get("start") or 1))
+    except ValueError:
+        return 1
+
+
 class _TextBuilder:
     """Appends text runs, putting at most one separator (newline > tab > space) between them."""
 
@@ -114,6 +123,7 @@ class _TextBuilder:
         self.length = 0
         self._separator = ""
         self._heading: tuple[str, ...] | None = None
+        self._marker = ""
         self.headings: list[HeadingMark] = []
 
     def separate(self, separator: str) -> None:
@@ -124,6 +134,10 @@ class _TextBuilder:
     def heading(self, path: tuple[str, ...]) -> None:
         """Mark the next text emitted as the start of a heading."""
         self._heading = path
+
+    def marker(self, marker: str) -> None:
+        """Put a list item's marker ("- ", "3. ") before the next text emitted."""
+        self._marker = marker
 
     def text(self, run: str, *, preformatted: bool = False) -> None:
         """Append a text run; whitespace is collapsed unless it is preformatted."""
@@ -142,7 +156,19 @@ class _TextBuilder:
         if self._heading is not None:
             self.headings.append(HeadingMark(offset=self.length, path=self._heading))
             self._heading = None
+        if self._marker:
+            self._emit(self._marker)
+            self._marker = ""
         self._emit(run)
+
+    def line(self, text: str) -> None:
+        """A line of its own, such as the fence around a <pre> block's text."""
+        self.separate("\n")
+        if self.length:
+            self._emit(self._separator)
+        self._separator = ""
+        self._emit(text)
+        self.separate("\n")
 
     def _emit(self, piece: str) -> None:
         self.parts.append(piece)
@@ -187,12 +213,15 @@ class HtmlReader:
         # Each entry: an iterator over one element's children, whether it is inside <pre>, and the
         # separator to ask for once those children are done ("" for none).
         stack: list[tuple[Iterator[PageElement], bool, str]] = [(iter(node.children), preformatted, "")]
+        numbered: dict[int, int] = {}  # id of an <ol> -> the number of its next item
         while stack:
             children, pre, closing = stack[-1]
             child = next(children, None)
             if child is None:
                 stack.pop()
-                if closing:
+                if closing == FENCE:
+                    builder.line(FENCE)
+                elif closing:
                     builder.separate(closing)
                 continue
             if isinstance(child, NavigableString):
@@ -210,8 +239,19 @@ class HtmlReader:
             separator = "\n" if name in BLOCK_TAGS else "\t" if name in CELL_TAGS else ""
             if separator:
                 builder.separate(separator)
+            if name == "li":  # a list's items keep their markers: "- Open Settings", "2. Choose Account"
+                parent = child.parent
+                if parent is not None and parent.name == "ol":
+                    number = numbered.setdefault(id(parent), _start(parent))
+                    numbered[id(parent)] = number + 1
+                    builder.marker(f"{number}. ")
+                else:
+                    builder.marker("- ")
             if name in HEADING_LEVELS:
                 heading_text = _SPACES.sub(" ", " ".join(_visible_strings(child))).strip()
                 if heading_text:
                     builder.heading(trail.enter(HEADING_LEVELS[name], heading_text))
-            stack.append((iter(child.children), pre or name == "pre", separator))
+            fenced = name == "pre" and not pre and bool("".join(_visible_strings(child)).strip())
+            if fenced:  # a <pre> block reads as fenced code: kept line by line, never joined to prose
+                builder.line(FENCE)
+            stack.append((iter(child.children), pre or name == "pre", FENCE if fenced else separator))

@@ -135,14 +135,42 @@ def test_html_keeps_visible_text_and_title_drops_the_rest():
         "<",
     ):
         assert hidden not in text, hidden
-    # Each list item and paragraph is its own line.
-    assert "\nQuiet mode can now be scheduled separately for weekdays and weekends.\n" in text
+    # Each list item and paragraph is its own line; an item keeps its marker.
+    assert "\n- Quiet mode can now be scheduled separately for weekdays and weekends.\n" in text
     marks = doc.pages[0].headings
     assert marks[0].path == ("Firmware release notes for the AHP-CM2 control module",)
     for mark in marks:
         assert text[mark.offset :].startswith(mark.path[-1])
     fact = text.index("Defrost cycles")
     assert doc.pages[0].heading_path_at(fact)[1:] == ("Version 2.3.1 (2 November 2023)", "Fixes")
+
+
+def test_html_lists_keep_their_markers_and_pre_blocks_read_as_code(tmp_path):  # noqa: ANN001
+    page = tmp_path / "help.html"
+    page.write_text("<h1>Reset</h1><p>To reset it:</p><ul><li>Open the <b>sign-in</b> page</li><li>Click Forgot"
+                    "</li></ul><ol start='3'><li>Enter your email</li><li>Open the link</li></ol><p>Or run:</p>"
+                    "<pre>acme reset\n  --user me</pre><p>Done.</p>")
+    text = read_document(page).pages[0].text
+    assert text == ("Reset\nTo reset it:\n- Open the sign-in page\n- Click Forgot\n3. Enter your email\n"
+                    "4. Open the link\nOr run:\n```\nacme reset\n  --user me\n```\nDone.")
+
+
+def test_docx_list_paragraphs_keep_a_marker(tmp_path):  # noqa: ANN001
+    from docx import Document
+
+    document = Document()
+    document.add_heading("Reset your password", 1)
+    document.add_paragraph("To reset it:")
+    document.add_paragraph("Open the sign-in page", style="List Bullet")
+    document.add_paragraph("Click Forgot password", style="List Bullet")
+    document.add_paragraph("Then:")
+    for step in ("Enter your email", "Open the link"):
+        document.add_paragraph(step, style="List Number")
+    document.save(tmp_path / "help.docx")
+    page = read_document(tmp_path / "help.docx").pages[0]
+    assert page.text == ("Reset your password\nTo reset it:\n- Open the sign-in page\n- Click Forgot password\n"
+                         "Then:\n1. Enter your email\n2. Open the link")
+    assert [m.path for m in page.headings] == [("Reset your password",)]
 
 
 def test_docx_headings_and_table_rows():
@@ -368,7 +396,7 @@ def test_html_heading_paths_hold_only_visible_text(tmp_path):
         encoding="utf-8",
     )
     page = read_document(path).pages[0]
-    assert page.text == "Guide\nStep one\na  b\n  c"
+    assert page.text == "Guide\nStep one\n```\na  b\n  c\n```"
     assert [m.path for m in page.headings] == [("Guide",), ("Guide", "Step one")]
     assert read_document(path).title == "Guide"
 
