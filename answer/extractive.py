@@ -452,7 +452,12 @@ def _steps(units: list[TextUnit], last: int, budget: int) -> set[int]:
     if units[last].kind != "item" and not (last + 1 < len(units) and units[last + 1].kind == "item"):
         return set()
     first = last + 1 if units[last].kind != "item" else last
-    while first > 0 and units[first - 1].kind == "item":
+    numbered = bool(_STEP_NUMBER.match(units[first].text))  # a numbered list next to a bulleted one is another list
+
+    def same_list(i: int) -> bool:
+        return units[i].kind == "item" and bool(_STEP_NUMBER.match(units[i].text)) == numbered
+
+    while first > 0 and same_list(first - 1):
         first -= 1
     steps: set[int] = set()
     opened_by = first - 1 if first > 0 and units[first - 1].kind == "text" and not _title_like(units[first - 1]) else None
@@ -462,7 +467,7 @@ def _steps(units: list[TextUnit], last: int, budget: int) -> set[int]:
         steps.add(opened_by)  # "To reset it:", "If you forgot it, reset it from the sign-in page."
     words = sum(units[p].words for p in steps if p != last)
     i = first
-    while i < len(units) and units[i].kind == "item":
+    while i < len(units) and same_list(i):
         if i != last and words + units[i].words > budget:
             break
         steps.add(i)

@@ -303,12 +303,13 @@ class TestWithAStandInEmbedder:
     def test_a_bulleted_procedure_is_quoted_whole_a_list_of_clauses_one_item_at_a_time(self):
         article = source("b1", "## Change your email address\n\nYou can change the email address of your account "
                          "in the app settings:\n\n- Open Settings and choose Account\n- Click Change next to "
-                         "your email address\n- Confirm the change with your password\n\nThe old address gets "
-                         "a notice.", page=1, name="account-help.md")
+                         "your email address\n- Confirm the change with your password\n1. In the mobile app, open "
+                         "Profile\n2. Tap Email\n\nThe old address gets a notice.", page=1, name="account-help.md")
         answer = self.answerer.answer("How do I change the email address of my account?", [article])
         assert answer.text.startswith(
             "You can change the email address of your account in the app settings: [1] Open Settings and choose "
             "Account [1] Click Change next to your email address [1] Confirm the change with your password [1]")
+        assert "Profile" not in answer.text  # the numbered list after it is another list
         assert verify(answer, [article], BagOfWordsEmbedder()).unsupported_sentences == []
         risks = source("b2", "Our stock price may fluctuate significantly in response to, among other things:\n"
                        "• changes in interest rates;\n• quarterly variations in operating results;\n"
