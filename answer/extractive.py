@@ -21,6 +21,7 @@ from answer.grounding import (
     TextUnit,
     content_terms,
     key_terms,
+    pipe_row,
     plain_label,
     prose_sentences,
     text_units,
@@ -490,6 +491,24 @@ def _clauses(units: list[TextUnit], first: int) -> bool:
     return False
 
 
+def _cells(text: str) -> list[str]:
+    return [cell.strip() for cell in text.strip().strip("|").split("|")]
+
+
+def _paired_row(units: list[TextUnit], i: int) -> str | None:
+    """A Markdown table row read with its header, "Plan: Team; Price: $29/month; Seats: 10", when
+    its header is one pipe row with as many cells; None otherwise."""
+    unit = units[i]
+    if unit.kind != "row" or len(unit.header) != 1 or not pipe_row(unit.text):
+        return None
+    header = units[unit.header[0]]
+    names, cells = _cells(header.text), _cells(unit.text)
+    if not pipe_row(header.text) or len(names) != len(cells) or len(cells) < 2:
+        return None
+    return quotable("; ".join(f"{name}: {cell}" if name else cell for name, cell in zip(names, cells, strict=True)
+                              if cell))
+
+
 # A source's own numbered references ("onset [7] ,", "[59, 62]") read as this answer's
 # citations: quotes leave them out.
 _SOURCE_REFERENCE = re.compile(r"\s*\[\d+(?:\s*[-–,]\s*\d+)*\]")
@@ -513,9 +532,13 @@ def _cited_pieces(units: list[TextUnit], positions: list[int], n: int) -> list[s
     labels (a table's column header, "Net sales:") run on into the unit after them."""
     pieces: list[str] = []
     pending: list[str] = []
+    paired = {i: _paired_row(units, i) for i in positions}
+    absorbed = {h for i in positions if paired[i] for h in units[i].header}  # headers read into their rows
     for index, i in enumerate(positions):
         unit = units[i]
-        text = quotable(unit.text)
+        if i in absorbed and not paired[i]:
+            continue
+        text = paired[i] or quotable(unit.text)
         # "1. Open ..." after a marker reads as a sentence ending in "1.": a step is quoted "(1) Open ...".
         pending.append(_STEP_NUMBER.sub(r"(\1) ", text) if unit.kind == "item" else text)
         nxt = positions[index + 1] if index + 1 < len(positions) else None

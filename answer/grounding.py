@@ -100,6 +100,11 @@ _HEADER_LINES = 5  # a table's column header: at most this many short lines abov
 _HEADER_WORDS = 25
 
 
+def pipe_row(text: str) -> bool:
+    """Whether a line is a Markdown table row ("| Team | $29/month | 10 |")."""
+    return bool(_PIPE_ROW.match(text))
+
+
 def figure_row(line: str) -> bool:
     """Whether a line is a table row of a label followed by figures ("Net income $ 29,998 $ 34,630")."""
     tokens = line.split()

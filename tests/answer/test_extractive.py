@@ -328,6 +328,15 @@ class TestWithAStandInEmbedder:
         assert "To install the CLI, run: [1] pip install acme-cli [1]" in answer.text
         assert verify(answer, [article], BagOfWordsEmbedder()).unsupported_sentences == []
 
+    def test_a_markdown_table_row_is_read_with_its_header(self):
+        article = source("t1", "## Plans\n\n| Plan | Price | Seats |\n|---|---|---|\n| Starter | $9/month | 1 |\n"
+                         "| Team | $29/month | 10 |\n", page=1, name="pricing.md")
+        answer = self.answerer.answer("How much does the Team plan cost?", [article])
+        assert answer.text.startswith("Plan: Team; Price: $29/month; Seats: 10 [1]")
+        assert "| Plan |" not in answer.text  # the header is read into the row, not quoted apart
+        assert answer.citations[0].supporting_sentence == "| Team | $29/month | 10 |"  # as the card shows it
+        assert verify(answer, [article], BagOfWordsEmbedder()).unsupported_sentences == []
+
     def test_only_the_sentences_holding_most_of_the_question_are_embedded(self):
         from answer.extractive import EMBEDDED_PIECES
 
