@@ -448,8 +448,9 @@ def completed(units: list[TextUnit], span: tuple[int, ...], budget: int = MAX_WO
 def _steps(units: list[TextUnit], last: int, budget: int) -> set[int]:
     """The list a step at `last` belongs to, or that the sentence at `last` opens, from its first
     step on while the steps fit in `budget` words, with the sentence that opens it. A bulleted
-    list of clauses (`_clauses`) is not a procedure: one of its items comes with the sentence
-    that opens the list, not with the other items."""
+    list is a procedure when most of its items start with a command ("Open", "Click"; `_procedure`);
+    an item of another one (separate facts, "Fixes: • ...", or the clauses of one sentence, "such
+    as: • changes in interest rates; • ...") comes with the sentence opening the list alone."""
     if units[last].kind != "item" and not (last + 1 < len(units) and units[last + 1].kind == "item"):
         return set()
     first = last + 1 if units[last].kind != "item" else last
@@ -462,8 +463,8 @@ def _steps(units: list[TextUnit], last: int, budget: int) -> set[int]:
         first -= 1
     steps: set[int] = set()
     opened_by = first - 1 if first > 0 and units[first - 1].kind == "text" and not _title_like(units[first - 1]) else None
-    if units[last].kind == "item" and _clauses(units, first):
-        return {opened_by} if opened_by is not None else set()  # one clause, read with the sentence it ends
+    if units[last].kind == "item" and not numbered and not _procedure(units, first):
+        return {opened_by} if opened_by is not None else set()  # one point, with the sentence opening the list
     if opened_by is not None:
         steps.add(opened_by)  # "To reset it:", "If you forgot it, reset it from the sign-in page."
     words = sum(units[p].words for p in steps if p != last)
@@ -477,18 +478,27 @@ def _steps(units: list[TextUnit], last: int, budget: int) -> set[int]:
     return steps
 
 
-def _clauses(units: list[TextUnit], first: int) -> bool:
-    """Whether the bulleted list from `first` is the clauses of one sentence ("... such as: • changes
-    in interest rates; • quarterly variations ...; and • ..."), each item one reason of many, not a
-    step of a procedure. Numbered lists are steps."""
+# The verbs a step of a procedure starts with ("Open Settings", "Click Change"): a bulleted list
+# whose items mostly start with one is quoted whole, like a numbered one.
+_COMMANDS = frozenset(
+    "add allow apply attach back browse call cancel change check choose clear click close configure confirm "
+    "connect contact copy create delete disable disconnect download drag drop edit empty enable enter "
+    "find follow go hold insert install launch log make move navigate note open paste pick plug press "
+    "print put read reboot register reinstall remove rename replace reset restart restore return run "
+    "save scan scroll search select send set share sign specify start stop submit switch tap turn type "
+    "uncheck uninstall unplug update upgrade upload use verify visit wait".split()
+)
+
+
+def _procedure(units: list[TextUnit], first: int) -> bool:
+    """Whether most items of the bulleted list from `first` start with a command."""
+    starts = []
     i = first
     while i < len(units) and units[i].kind == "item":
-        if _STEP_NUMBER.match(units[i].text):
-            return False
-        if units[i].text.rstrip().endswith((";", ", and", ", or", "; and", "; or")):
-            return True
+        word = re.match(r"\W*([A-Za-z]+)", units[i].text)
+        starts.append(bool(word) and word.group(1).lower() in _COMMANDS)
         i += 1
-    return False
+    return sum(starts) * 2 > len(starts)
 
 
 def _cells(text: str) -> list[str]:

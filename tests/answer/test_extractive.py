@@ -300,7 +300,7 @@ class TestWithAStandInEmbedder:
         assert "(4) Press" not in answer.text and len(answer.text.split()) < 60
 
 
-    def test_a_bulleted_procedure_is_quoted_whole_a_list_of_clauses_one_item_at_a_time(self):
+    def test_a_bulleted_procedure_is_quoted_whole_other_lists_one_item_at_a_time(self):
         article = source("b1", "## Change your email address\n\nYou can change the email address of your account "
                          "in the app settings:\n\n- Open Settings and choose Account\n- Click Change next to "
                          "your email address\n- Confirm the change with your password\n1. In the mobile app, open "
@@ -319,6 +319,11 @@ class TestWithAStandInEmbedder:
             "How could changes in the capital structure affect the stock price?", [risks])
         assert answer.text == ("Our stock price may fluctuate significantly in response to, among other things: [1] "
                                "• changes in our capital structure, including issuance of additional debt; and [1]")
+        notes = source("b3", "### Fixes\n- Defrost cycles now end 20 % faster below -15 °C.\n- The display no longer "
+                       "dims during an error message.", page=3, name="release-notes.html")
+        answer = ExtractiveAnswerer(BagOfWordsEmbedder(), threshold=0.0, max_sentences=1).answer(
+            "How much faster do defrost cycles end?", [notes])
+        assert answer.text == "Defrost cycles now end 20 % faster below -15 °C. [1]"
 
     def test_a_sentence_announcing_code_is_quoted_with_it(self):
         article = source("c1", "# Installing the CLI\n\nThe command-line tool runs on Linux and macOS. To install "
