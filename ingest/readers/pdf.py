@@ -27,7 +27,6 @@ NO_PASSWORD_REASON = "encrypted: pass a password to open it"
 WRONG_PASSWORD_REASON = "encrypted: pass a password (the one given did not open it)"
 NO_TEXT_REASON = "no text found (scanned? run OCR first)"
 _PDFIUM_PASSWORD_ERROR = 4  # FPDF_ERR_PASSWORD
-LINE_END_HYPHEN = "\x02"  # PDFium's mark for a hyphen at the end of a line
 
 
 @dataclass(frozen=True)
@@ -261,11 +260,8 @@ class PdfReader:
             for index in range(len(document)):
                 page = document[index]
                 textpage = page.get_textpage()
-                # PDFium ends lines with CRLF; the rest of the pipeline expects "\n". A hyphen that ends
-                # a line comes as "\x02" with the line joined: in filings almost always a compound's
-                # ("stock\x02based", "non\x02GAAP"), so it is kept as the hyphen the page shows.
-                text = textpage.get_text_bounded().replace("\r\n", "\n").replace("\r", "\n")
-                texts.append(text.replace(LINE_END_HYPHEN, "-"))
+                # PDFium ends lines with CRLF; the rest of the pipeline expects "\n".
+                texts.append(textpage.get_text_bounded().replace("\r\n", "\n").replace("\r", "\n"))
                 textpage.close()
                 page.close()
             return texts, None, document

@@ -155,18 +155,6 @@ def test_html_lists_keep_their_markers_and_pre_blocks_read_as_code(tmp_path):  #
                     "4. Open the link\nOr run:\n```\nacme reset\n  --user me\n```\nDone.")
 
 
-def test_a_pdf_line_ending_in_a_hyphen_reads_with_the_hyphen(tmp_path):  # noqa: ANN001
-    pdf = FPDF()
-    pdf.add_page()
-    pdf.set_font("Helvetica", size=11)
-    for line in ("Our revenue from stock-", "based awards and third-", "party content grew."):
-        pdf.cell(0, 6, line, new_x="LMARGIN", new_y="NEXT")
-    pdf.output(str(tmp_path / "filing.pdf"))
-    text = read_document(tmp_path / "filing.pdf").pages[0].text
-    assert "stock-based" in text and "third-party" in text
-    assert not any(ord(ch) < 32 and ch not in "\n\t" for ch in text), repr(text)
-
-
 def test_docx_list_paragraphs_keep_a_marker(tmp_path):  # noqa: ANN001
     from docx import Document
 
