@@ -27,6 +27,7 @@ from answer.grounding import (
     text_units,
     weighted_containment,
 )
+from core.language import as_shown
 from core.settings import ABSTAIN_THRESHOLD, get_settings
 from core.stages import AnswerStream, word_pieces
 from core.types import NOT_FOUND_TEXT, Answer, Citation, ScoredChunk
@@ -530,7 +531,8 @@ _SOURCE_TAG = re.compile(r"</?\s*source\b[^>]*>", re.IGNORECASE)
 
 def quotable(text: str) -> str:
     """A source sentence as the answer quotes it: without the source's numbered references and
-    without tags that imitate the source blocks of a prompt."""
+    without tags that imitate the source blocks of a prompt, a line-end hyphen as the page shows it."""
+    text = as_shown(text)
     if "[" not in text and "<" not in text:
         return text
     text = _SOURCE_TAG.sub(" ", text)

@@ -33,6 +33,16 @@ WORD = re.compile(r"[^\W_]+(?:[-/.,'’][^\W_]+)*")
 _CODE_ENDING = re.compile(r"(?:(?<=[A-Z])s|['’]s)$")  # "10-Qs", "AHP-9's"
 
 
+# PDFium reports a hyphen that ended a line as this control character (and joins the lines):
+# "stock\x02based", "non\x02GAAP". Chunks keep the text as read; what people see shows the hyphen.
+LINE_END_HYPHEN = "\x02"
+
+
+def as_shown(text: str) -> str:
+    """Source text as the page shows it: PDFium's line-end hyphen mark as "-" (same length)."""
+    return text.replace(LINE_END_HYPHEN, "-") if LINE_END_HYPHEN in text else text
+
+
 def code_term(word: str) -> str:
     """The comparable form of a word holding a digit (a code, model name, version or amount):
     lower case, no hyphens, no plural "s" after a capital or possessive ("10-Qs", "10-Q" -> "10q";

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from core.language import as_shown
+
 # One-line definitions, written into reports next to the figures.
 METRIC_DEFINITIONS: dict[str, str] = {
     "hit@k": "1 if any of the first k distinct retrieved documents is a gold document, else 0",
@@ -386,7 +388,9 @@ def containment_faithfulness(answer_text: str, sources: Sequence[str],
 
     Faithfulness: share of sentences supported (see `sentence_support`). Citation precision: of
     the (sentence, cited source) pairs, the share where that source alone holds `share` of the
-    sentence's content words. None where there is no sentence, or no citation."""
+    sentence's content words. None where there is no sentence, or no citation. A PDF line-end
+    hyphen reads as the page shows it (`as_shown`), as answers quote it."""
+    sources = [as_shown(s) for s in sources]
     checked = sentence_support(answer_text, sources, share)
     pairs = [supported_by(sentence, sources[n - 1], share) for sentence, numbers, _ in checked for n in numbers]
     return faithfulness([ok for _, _, ok in checked]), citation_precision(pairs)

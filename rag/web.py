@@ -20,6 +20,7 @@ import streamlit as st
 
 from core.citations import MARKER
 from core.errors import CollectionNotFoundError, ConfigError, RagError, StoreBusyError
+from core.language import as_shown
 from core.settings import Settings
 from llm.errors import ProviderError
 from llm.registry import ANSWERER_HELP, EXTRACTIVE, RERANKER_HELP, RERANKER_NAMES, answerer_choices
@@ -89,6 +90,7 @@ def escape_markdown(text: str) -> str:
 def highlighted_html(text: str, sentence: str) -> str:
     """A chunk as escaped HTML with the supporting sentence inside <mark>; only our own tags remain."""
     match = _find_loosely(text, sentence)
+    text = as_shown(text)  # same length: the match's offsets still hold
     if match is None:
         body = html.escape(text)
     else:

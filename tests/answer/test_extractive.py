@@ -342,6 +342,12 @@ class TestWithAStandInEmbedder:
         assert answer.citations[0].supporting_sentence == "| Team | $29/month | 10 |"  # as the card shows it
         assert verify(answer, [article], BagOfWordsEmbedder()).unsupported_sentences == []
 
+    def test_a_pdf_line_end_hyphen_is_quoted_as_a_hyphen(self):
+        filing = source("h1", "Stock\x02based compensation expense was $1.2 billion for the quarter.", page=4)
+        answer = self.answerer.answer("What was the stock-based compensation expense?", [filing])
+        assert answer.text.startswith("Stock-based compensation expense was $1.2 billion for the quarter. [1]")
+        assert verify(answer, [filing], BagOfWordsEmbedder()).unsupported_sentences == []
+
     def test_only_the_sentences_holding_most_of_the_question_are_embedded(self):
         from answer.extractive import EMBEDDED_PIECES
 

@@ -94,6 +94,9 @@ def test_faithfulness_counts_content_words_in_the_cited_raw_text() -> None:
     # Two sentences, one supported: 0.5; the precise citation pairs: ([1], ok), ([2], not).
     both = "Most patients recover within two weeks [1]. Most patients recover within two weeks [2]."
     assert containment_faithfulness(both, sources) == (0.5, 0.5)
+    # A PDF's line-end hyphen (PDFium's "\x02") is read as the hyphen an answer quotes.
+    hyphen = ["The shedding was well\x02documented."]
+    assert containment_faithfulness("The shedding was well-documented [1].", hyphen) == (1.0, 1.0)
 
 
 def test_faithfulness_is_independent_of_the_products_citation_check(monkeypatch) -> None:

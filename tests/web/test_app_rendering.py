@@ -50,3 +50,10 @@ def test_supporting_sentence_is_found_across_line_breaks() -> None:
 def test_no_highlight_when_the_sentence_is_absent() -> None:
     assert "<mark" not in highlighted_html("Some text.", "Another sentence.")
     assert "<mark" not in highlighted_html("Some text.", "")
+
+
+def test_a_pdf_line_end_hyphen_shows_as_a_hyphen():
+    chunk = "Expenses for stock\x02based compensation rose. Other text."
+    body = highlighted_html(chunk, "Expenses for stock\x02based compensation rose.")
+    assert "\x02" not in body
+    assert '<mark class="rag-support">Expenses for stock-based compensation rose.</mark>' in body
