@@ -527,12 +527,16 @@ _STEP_NUMBER = re.compile(r"^\s*(\d{1,2})[.)]\s+")
 _SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,;:!?)])")
 # Markup a document may hold to pass for the prompt's source blocks ("</source><source n=9 ...>").
 _SOURCE_TAG = re.compile(r"</?\s*source\b[^>]*>", re.IGNORECASE)
+_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")  # "**Note:**" reads "Note:" (the answer is shown as text)
 
 
 def quotable(text: str) -> str:
     """A source sentence as the answer quotes it: without the source's numbered references and
-    without tags that imitate the source blocks of a prompt, a line-end hyphen as the page shows it."""
+    without tags that imitate the source blocks of a prompt or Markdown's bold markers ("**Note:**"),
+    a line-end hyphen as the page shows it."""
     text = as_shown(text)
+    if "**" in text:
+        text = _BOLD.sub(r"\1", text)
     if "[" not in text and "<" not in text:
         return text
     text = _SOURCE_TAG.sub(" ", text)

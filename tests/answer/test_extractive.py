@@ -325,13 +325,18 @@ class TestWithAStandInEmbedder:
             "How much faster do defrost cycles end?", [notes])
         assert answer.text == "Defrost cycles now end 20 % faster below -15 °C. [1]"
 
-    def test_a_sentence_announcing_code_is_quoted_with_it(self):
+    def test_a_sentence_announcing_code_is_quoted_with_it_and_bold_markers_are_dropped(self):
         article = source("c1", "# Installing the CLI\n\nThe command-line tool runs on Linux and macOS. To install "
                          "the CLI, run:\n\n```\npip install acme-cli\n```\n\nThe version prints with acme "
                          "--version.", page=1, name="cli-help.md")
         answer = self.answerer.answer("How do I install the CLI?", [article])
         assert "To install the CLI, run: [1] pip install acme-cli [1]" in answer.text
         assert verify(answer, [article], BagOfWordsEmbedder()).unsupported_sentences == []
+        note = source("c2", "> **Note:** Python 3.9 or **newer** is required. Use 2 ** 3 for powers.", page=2)
+        answer = ExtractiveAnswerer(BagOfWordsEmbedder(), threshold=0.0, max_sentences=1).answer(
+            "Which Python version is required?", [note])
+        assert answer.text.startswith("Note: Python 3.9 or newer is required. [1]")
+        assert verify(answer, [note], BagOfWordsEmbedder()).unsupported_sentences == []
 
     def test_a_markdown_table_row_is_read_with_its_header(self):
         article = source("t1", "## Plans\n\n| Plan | Price | Seats |\n|---|---|---|\n| Starter | $9/month | 1 |\n"
