@@ -527,7 +527,8 @@ _STEP_NUMBER = re.compile(r"^\s*(\d{1,2})[.)]\s+")
 _SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,;:!?)])")
 # Markup a document may hold to pass for the prompt's source blocks ("</source><source n=9 ...>").
 _SOURCE_TAG = re.compile(r"</?\s*source\b[^>]*>", re.IGNORECASE)
-_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")  # "**Note:**" reads "Note:" (the answer is shown as text)
+# "**Note:**" reads "Note:" (the answer is shown as text); "*P < 0.05, **P < 0.01, ***P < 0.001" stays.
+_BOLD = re.compile(r"(?<!\*)\*\*(?![\s*])((?:(?!\*\*).)+?)(?<![\s*])\*\*(?!\*)")
 
 
 def quotable(text: str) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from answer.extractive import DEFAULT_THRESHOLD, ExtractiveAnswerer, expected_answer_type
+from answer.extractive import DEFAULT_THRESHOLD, ExtractiveAnswerer, expected_answer_type, quotable
 from answer.grounding import answer_sentences, key_terms, verify
 from core.types import NOT_FOUND_TEXT, ScoredChunk
 
@@ -333,6 +333,8 @@ class TestWithAStandInEmbedder:
         assert "To install the CLI, run: [1] pip install acme-cli [1]" in answer.text
         assert verify(answer, [article], BagOfWordsEmbedder()).unsupported_sentences == []
         note = source("c2", "> **Note:** Python 3.9 or **newer** is required. Use 2 ** 3 for powers.", page=2)
+        assert quotable("*P < 0.05, **P < 0.01, ***P < 0.001") == "*P < 0.05, **P < 0.01, ***P < 0.001"
+        assert quotable("**, P < 0.001. **Bold** end") == "**, P < 0.001. Bold end"
         answer = ExtractiveAnswerer(BagOfWordsEmbedder(), threshold=0.0, max_sentences=1).answer(
             "Which Python version is required?", [note])
         assert answer.text.startswith("Note: Python 3.9 or newer is required. [1]")
