@@ -47,6 +47,7 @@ _WRAPPED_LINE_CHARS = 50  # a line this long that ends mid-sentence was wrapped 
 LABEL_WORDS = 3  # a line this short without punctuation is a table label: read it with the next
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _MARKUP_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+|>\s*)")
+_MARKDOWN_IMAGE = re.compile(r"!\[[^\[\]\n]*\]\([^()\n]*\)")  # "![Billing settings](images/billing.png)"
 _MARKDOWN_HEADING = re.compile(r"^\s*#{1,6}\s+\S")
 _NUMBERED_ITEM = re.compile(r"^\s*\d{1,2}[.)]\s+\S")  # "1. Open ...", "2) Click ..."
 _BULLET_ITEM = re.compile(r"^\s*[-*+•▪◦‣●]\s+\S")  # "- Open ...", "• Click ..."
@@ -86,6 +87,9 @@ def warm_up() -> None:
 
 
 def _clean_line(line: str) -> str:
+    """A line without its Markdown block marker ("## ", "- ", "> ") and images: a picture is no sentence."""
+    if "![" in line:
+        line = _MARKDOWN_IMAGE.sub(" ", line)
     return " ".join(_MARKUP_PREFIX.sub("", line).split())
 
 

@@ -1,9 +1,16 @@
-"""Markdown files: the text exactly as written, with a heading path at each ATX heading."""
+"""Markdown files: the text as written, with a heading path at each ATX heading; a front matter
+block (YAML between "---" lines, TOML between "+++" lines) is read as the document's title and
+metadata, not as its text."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import tomllib
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from core.types import HeadingMark, Page
 from ingest.readers.base import HeadingTrail, ReadResult
@@ -11,6 +18,33 @@ from ingest.readers.text import decode_text
 
 _ATX_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_FRONT_MATTER = re.compile(r"\A(---|\+\+\+)[ \t]*\r?\n(.*?)^\1[ \t]*(?:\r?\n|\Z)", re.DOTALL | re.MULTILINE)
+_DATE_KEYS = ("date", "updated", "last_updated", "lastmod", "modified", "created")
+_FIELD_CHARS = 500  # a front matter value kept in the metadata: a title, a category, a date
+
+
+def front_matter(text: str) -> tuple[dict[str, str], int]:
+    """The scalar fields of a leading front matter block and where the text after it starts;
+    ({}, 0) without one. A block that does not parse still ends where its closing line is."""
+    match = _FRONT_MATTER.match(text)
+    if match is None:
+        return {}, 0
+    try:
+        fields: Any = (yaml.safe_load(match.group(2)) if match.group(1) == "---"
+                       else tomllib.loads(match.group(2)))
+    except (yaml.YAMLError, tomllib.TOMLDecodeError):
+        fields = None
+    if not isinstance(fields, dict):
+        return {}, match.end()
+    return {str(key).lower(): str(value)[:_FIELD_CHARS] for key, value in fields.items()
+            if isinstance(value, str | int | float | dt.date) and not isinstance(value, bool)}, match.end()
+
+
+def _iso_date(value: str | None) -> str | None:
+    try:
+        return dt.date.fromisoformat(value[:10]).isoformat() if value else None
+    except ValueError:
+        return None
 
 
 def markdown_headings(text: str) -> list[tuple[int, HeadingMark]]:
@@ -45,19 +79,28 @@ def markdown_headings(text: str) -> list[tuple[int, HeadingMark]]:
 
 
 class MarkdownReader:
-    """Reads a .md file as one page whose text is the file's text, so spans map to the file."""
+    """Reads a .md file as one page whose text is the file's text after its front matter, so a span
+    plus the metadata's `body_offset` (when there is front matter) is a span of the file."""
 
     def read(self, path: Path) -> list[Page]:
         """The file as page 1, with its heading marks."""
         return self.load(path).pages
 
     def load(self, path: Path) -> ReadResult:
-        """The file as page 1; the title is the first level-1 heading."""
+        """The file as page 1; the title is the front matter's, else the first level-1 heading."""
         text, encoding = decode_text(Path(path).read_bytes(), path)
+        fields, body = front_matter(text)
+        text = text[body:]
         marks = markdown_headings(text)
-        title = next((mark.path[-1] for level, mark in marks if level == 1), None)
+        title = fields.get("title") or next((mark.path[-1] for level, mark in marks if level == 1), None)
+        metadata: dict[str, Any] = {"encoding": encoding}
+        if body:
+            metadata.update(front_matter=fields, body_offset=body)
+            created = next((_iso_date(fields.get(key)) for key in _DATE_KEYS if _iso_date(fields.get(key))), None)
+            if created:
+                metadata["created"] = created
         return ReadResult(
             pages=[Page(number=1, text=text, headings=[mark for _, mark in marks])],
             title=title,
-            metadata={"encoding": encoding},
+            metadata=metadata,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pypdfium2 as pdfium
 from pypdf.errors import FileNotDecryptedError, WrongPasswordError
 
 from core.errors import NoTextError, ReaderError
+from core.language import LINE_END_HYPHEN
 from core.types import HeadingMark, Page
 from ingest.readers.base import ReadResult
 from ingest.readers.ocr import (
@@ -111,6 +113,42 @@ def attach_outline(pages: list[Page], outline: list[OutlineEntry]) -> None:
         page.headings.sort(key=lambda mark: mark.offset)  # stable: outline order kept on ties
 
 
+# PDFium joins the two lines of a word broken at a line's end and marks the break with this
+# character ("transmis\x02sion", "stock\x02based", "non\x02GAAP"): whether the hyphen is part of the
+# word or only broke it, the page does not say.
+_BROKEN_WORD = re.compile(rf"([^\W_]+)(?:[{LINE_END_HYPHEN}\ufffe]|-\n[ \t]*)([^\W_]+)")  # also pypdf's and OCR's "-\n"
+_DOCUMENT_WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*")
+
+
+def join_broken_words(texts: list[str]) -> list[str]:
+    """The pages' text with each word PDFium reports broken at a line end written as the document
+    writes it: "transmission" when the break only split the word, "stock-based", "non-GAAP",
+    "SARS-CoV" when the hyphen belongs to it.
+
+    The document is its own dictionary. A part holding a capital after its first letter or a
+    digit keeps the hyphen ("non-GAAP", "COVID-19"); else the form the document uses more often
+    elsewhere wins ("research" or "re-search"); else a word whose two parts are both words of the
+    document keeps it ("well-known"), and fragments ("transmis", "sion") are joined."""
+    if not any(_BROKEN_WORD.search(text) for text in texts):
+        return texts
+    counts = Counter(
+        word.lower() for text in texts for word in _DOCUMENT_WORD.findall(_BROKEN_WORD.sub(" ", text))
+    )
+    parts = Counter(part for word, n in counts.items() for part in word.split("-") for _ in range(n))
+
+    def written(match: re.Match[str]) -> str:
+        left, right = match.group(1), match.group(2)
+        hyphenated, joined = f"{left}-{right}", left + right
+        if any(ch.isdigit() for ch in joined) or any(ch.isupper() for ch in left[1:] + right):
+            return hyphenated
+        as_one, as_two = counts[joined.lower()], counts[hyphenated.lower()]
+        if as_one != as_two:
+            return joined if as_one > as_two else hyphenated
+        return hyphenated if parts[left.lower()] and parts[right.lower()] else joined
+
+    return [_BROKEN_WORD.sub(written, text) for text in texts]
+
+
 _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "a PNG image"),
     (b"\xff\xd8\xff", "a JPEG image"),
@@ -173,6 +211,8 @@ class PdfReader:
                 )
             pages = [Page(number=i + 1, text=text) for i, text in enumerate(texts)]
             ocr_pages = self._ocr_blank_pages(path, pages, pdfium_doc)
+            for page, text in zip(pages, join_broken_words([page.text for page in pages]), strict=True):
+                page.text = text
             if not any(page.text.strip() for page in pages):
                 if pdfium_doc is not None and ocr_pages is None:
                     raise NoTextError(str(path), OCR_MISSING_REASON)

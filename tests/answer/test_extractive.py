@@ -340,6 +340,17 @@ class TestWithAStandInEmbedder:
         assert answer.text.startswith("Note: Python 3.9 or newer is required. [1]")
         assert verify(answer, [note], BagOfWordsEmbedder()).unsupported_sentences == []
 
+    def test_markdown_links_are_quoted_as_their_text_and_images_never(self):
+        article = source("l1", "# Change the billing email\n\n![Billing settings screen](img/billing.png)\n\n"
+                         "Sign in to the [Admin console](https://admin.example.com/(eu)) as an Owner and open "
+                         "**Settings > Billing**. Questions go to <mailto:billing@example.com>.", page=1,
+                         name="billing.md")
+        answer = self.answerer.answer("Where do I change the billing settings?", [article])
+        assert answer.text.startswith("Sign in to the Admin console as an Owner and open Settings > Billing. [1]")
+        assert "](" not in answer.text and "screen" not in answer.text
+        assert quotable("Write to <mailto:billing@example.com> or see [1].") == "Write to mailto:billing@example.com or see."
+        assert verify(answer, [article], BagOfWordsEmbedder()).unsupported_sentences == []
+
     def test_a_markdown_table_row_is_read_with_its_header(self):
         article = source("t1", "## Plans\n\n| Plan | Price | Seats |\n|---|---|---|\n| Starter | $9/month | 1 |\n"
                          "| Team | $29/month | 10 |\n", page=1, name="pricing.md")

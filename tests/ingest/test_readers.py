@@ -110,6 +110,31 @@ def test_markdown_text_is_the_file_and_headings_nest():
         assert page.text[mark.offset :].lstrip("#").strip().startswith(mark.path[-1])
 
 
+@pytest.mark.parametrize("block", [
+    "---\ntitle: Change the billing email\ncategory: Billing\nupdated: 2024-03-02\n---\n",
+    '+++\ntitle = "Change the billing email"\ncategory = "Billing"\nupdated = 2024-03-02\n+++\n',
+])
+def test_markdown_front_matter_is_the_title_and_metadata_not_text(tmp_path, block):
+    body = "\nInvoices go to the billing email.\n\n## Steps\n\n1. Open Settings\n2. Click Billing\n"
+    path = tmp_path / "billing.md"
+    path.write_text(block + body, encoding="utf-8")
+    doc = read_document(path)
+    assert doc.pages[0].text == body  # help-desk exports start with it: never quoted as an answer
+    assert doc.title == "Change the billing email"
+    assert doc.metadata["front_matter"]["category"] == "Billing"
+    assert doc.metadata["created"] == "2024-03-02"
+    offset = doc.metadata["body_offset"]
+    assert path.read_text(encoding="utf-8")[offset:] == body  # spans still map to the file
+    mark = doc.pages[0].headings[0]
+    assert mark.path == ("Steps",) and body[mark.offset:].startswith("## Steps")
+    # A rule at the top that closes nothing, and broken YAML: text kept / block still left out.
+    (tmp_path / "rule.md").write_text("---\n\nJust a rule above the text.\n", encoding="utf-8")
+    assert read_document(tmp_path / "rule.md").pages[0].text == "---\n\nJust a rule above the text.\n"
+    (tmp_path / "bad.md").write_text("---\ntitle: [unclosed\n---\nText.\n", encoding="utf-8")
+    bad = read_document(tmp_path / "bad.md")
+    assert bad.pages[0].text == "Text.\n" and bad.metadata["front_matter"] == {}
+
+
 def test_markdown_ignores_hash_lines_in_code_fences_and_keeps_script_literal():
     text = "# Top\n\n```bash\n# not a heading\n```\n\n## Sub ##\n"
     marks = markdown_headings(text)
@@ -320,6 +345,34 @@ def test_pdf_without_text_is_no_text_error(tmp_path):
     assert caught.value.reason == expected
 
 
+def test_pdf_words_broken_at_a_line_end_read_as_the_document_writes_them(tmp_path):
+    lines = [
+        "Household transmission was the main route. The measured transmis-",
+        "sion rate was high. Stock-based compensation grew, and stock-",
+        "based awards vested. Non-GAAP measures exclude them; the non-",
+        "GAAP total fell. A well known effect, and a well-",
+        "known one. SARS-CoV-2 and SARS-",
+        "CoV differ. An infec-",
+        "tion of 12 patients.",
+    ]
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    for line in lines:
+        pdf.cell(0, 6, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(tmp_path / "paper.pdf"))
+    assert "\x02" in pypdfium2.PdfDocument(tmp_path / "paper.pdf")[0].get_textpage().get_text_bounded()
+
+    text = squash(read_document(tmp_path / "paper.pdf").pages[0].text)
+    assert "\x02" not in text
+    assert "measured transmission rate" in text  # a word the document writes whole elsewhere
+    assert "stock-based awards" in text  # a compound it writes with its hyphen elsewhere
+    assert "the non-GAAP total" in text  # a capital: the hyphen is part of the name
+    assert "a well-known one" in text  # both halves are words of the document
+    assert "SARS-CoV differ" in text
+    assert "An infection of 12" in text  # fragments that are no words of the document
+
+
 # --- the sample question set ----------------------------------------------------------------
 
 
@@ -445,3 +498,15 @@ def test_pdf_date_strings(raw, iso):
     from ingest.readers.pdf import pdf_date
 
     assert pdf_date(raw) == iso
+
+
+def test_words_broken_by_a_hyphen_and_a_new_line_are_mended_too():
+    # pypdf's and Tesseract's text keep the hyphen and the line break
+    from ingest.readers.pdf import join_broken_words
+
+    pages = ["An infection spreads by contact. Each infec-\n  tion is traced,", "and a follow-\nup visit to follow up."]
+    assert join_broken_words(pages) == [
+        "An infection spreads by contact. Each infection is traced,",
+        "and a follow-up visit to follow up.",
+    ]
+    assert join_broken_words(["No broken words here.\n- a list item"]) == ["No broken words here.\n- a list item"]
