@@ -527,24 +527,28 @@ _STEP_NUMBER = re.compile(r"^\s*(\d{1,2})[.)]\s+")
 _SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,;:!?)])")
 # Markup a document may hold to pass for the prompt's source blocks ("</source><source n=9 ...>").
 _SOURCE_TAG = re.compile(r"</?\s*source\b[^>]*>", re.IGNORECASE)
-# "**Note:**" reads "Note:" (the answer is shown as text); "*P < 0.05, **P < 0.01, ***P < 0.001" stays.
 # Markdown's links and autolinks read as their text: "[Admin console](https://admin.example.com)"
-# is quoted "Admin console".
+# is quoted "Admin console"; so do inline HTML tags help-desk Markdown holds ("<kbd>Ctrl</kbd>").
 _LINK = re.compile(r"(?<!!)\[([^\[\]\n]+)\]\((?:[^()\s]|\([^()\s]*\))*(?:\s+\"[^\"\n]*\")?\)")
+_REFERENCE_LINK = re.compile(r"\[([^\[\]\n]*[^\W\d_][^\[\]\n]*)\]\[[^\[\]\n]*\]")  # "[setup guide][setup]", not "[3][4]"
 _AUTOLINK = re.compile(r"<((?:https?|mailto):[^<>\s]+)>")
+_INLINE_HTML = re.compile(r"<img\b[^<>]*>|</?(?:a|b|code|em|i|kbd|mark|small|span|strong|sub|sup|u)\b[^<>]*>",
+                          re.IGNORECASE)
+_LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+# "**Note:**" reads "Note:" (the answer is shown as text); "*P < 0.05, **P < 0.01, ***P < 0.001" stays.
 _BOLD = re.compile(r"(?<!\*)\*\*(?![\s*])((?:(?!\*\*).)+?)(?<![\s*])\*\*(?!\*)")
 
 
 def quotable(text: str) -> str:
     """A source sentence as the answer quotes it: without the source's numbered references and
-    without tags that imitate the source blocks of a prompt, Markdown's bold markers ("**Note:**") or
-    link targets, a line-end hyphen as the page shows it."""
+    without tags that imitate the source blocks of a prompt, Markdown's bold markers ("**Note:**"),
+    link targets or inline HTML tags, a line-end hyphen as the page shows it."""
     text = as_shown(text)
     if "**" in text:
         text = _BOLD.sub(r"\1", text)
     if "[" not in text and "<" not in text:
         return text
-    text = _AUTOLINK.sub(r"\1", _LINK.sub(r"\1", text))
+    text = _INLINE_HTML.sub("", _LINE_BREAK.sub(" ", _AUTOLINK.sub(r"\1", _REFERENCE_LINK.sub(r"\1", _LINK.sub(r"\1", text)))))
     text = _SOURCE_TAG.sub(" ", text)
     return " ".join(_SPACE_BEFORE_PUNCTUATION.sub(r"\1", _SOURCE_REFERENCE.sub("", text)).split())
 

@@ -48,6 +48,7 @@ LABEL_WORDS = 3  # a line this short without punctuation is a table label: read 
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _MARKUP_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+|>\s*)")
 _MARKDOWN_IMAGE = re.compile(r"!\[[^\[\]\n]*\]\([^()\n]*\)")  # "![Billing settings](images/billing.png)"
+_LINK_DEFINITION = re.compile(r"^ {0,3}\[[^\[\]\n]+\]:\s*\S+")
 _MARKDOWN_HEADING = re.compile(r"^\s*#{1,6}\s+\S")
 _NUMBERED_ITEM = re.compile(r"^\s*\d{1,2}[.)]\s+\S")  # "1. Open ...", "2) Click ..."
 _BULLET_ITEM = re.compile(r"^\s*[-*+•▪◦‣●]\s+\S")  # "- Open ...", "• Click ..."
@@ -87,9 +88,12 @@ def warm_up() -> None:
 
 
 def _clean_line(line: str) -> str:
-    """A line without its Markdown block marker ("## ", "- ", "> ") and images: a picture is no sentence."""
+    """A line without its Markdown block marker ("## ", "- ", "> ") and images: a picture is no
+    sentence, and neither is a link's definition ("[docs]: https://example.com/docs")."""
     if "![" in line:
         line = _MARKDOWN_IMAGE.sub(" ", line)
+    if _LINK_DEFINITION.match(line):
+        return ""
     return " ".join(_MARKUP_PREFIX.sub("", line).split())
 
 

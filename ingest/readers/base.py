@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from core.types import Page
+
+# Characters that print as letters or nothing but match no word: typographic ligatures (PDF text
+# of LaTeX papers gives "signiﬁcant", "inﬂuenza"), soft hyphens (HTML's &shy;) and zero-width
+# spaces and joiners. Read as the letters they show, or dropped.
+_INVISIBLE = {"\u00ad": "", "\u200b": "", "\u200c": "", "\u200d": "", "\u2060": "", "\ufeff": ""}
+_LIGATURES = {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
+              "\ufb05": "st", "\ufb06": "st"}
+_MENDED = str.maketrans(_INVISIBLE | _LIGATURES)
+_TO_MEND = re.compile("[" + "".join(_INVISIBLE | _LIGATURES) + "]")
+
+
+def mend_characters(text: str) -> str:
+    """Text with ligatures spelled out and invisible characters dropped ("signiﬁ\u00adcant" -> "significant")."""
+    return text.translate(_MENDED) if _TO_MEND.search(text) else text
 
 
 @dataclass

@@ -20,7 +20,7 @@ from bs4.element import CData
 
 from core.errors import ReaderError
 from core.types import HeadingMark, Page
-from ingest.readers.base import HeadingTrail, ReadResult
+from ingest.readers.base import HeadingTrail, ReadResult, mend_characters
 from ingest.readers.text import decode_text
 
 # Markup that a reader of the page does not see as content.
@@ -141,6 +141,7 @@ class _TextBuilder:
 
     def text(self, run: str, *, preformatted: bool = False) -> None:
         """Append a text run; whitespace is collapsed unless it is preformatted."""
+        run = mend_characters(run)
         if not preformatted:
             if run[:1].isspace():
                 self.separate(" ")

@@ -16,7 +16,7 @@ from pypdf.errors import FileNotDecryptedError, WrongPasswordError
 from core.errors import NoTextError, ReaderError
 from core.language import LINE_END_HYPHEN
 from core.types import HeadingMark, Page
-from ingest.readers.base import ReadResult
+from ingest.readers.base import ReadResult, mend_characters
 from ingest.readers.ocr import (
     OCR_FOUND_NOTHING_REASON,
     OCR_MISSING_REASON,
@@ -211,7 +211,8 @@ class PdfReader:
                 )
             pages = [Page(number=i + 1, text=text) for i, text in enumerate(texts)]
             ocr_pages = self._ocr_blank_pages(path, pages, pdfium_doc)
-            for page, text in zip(pages, join_broken_words([page.text for page in pages]), strict=True):
+            mended = join_broken_words([mend_characters(page.text) for page in pages])
+            for page, text in zip(pages, mended, strict=True):
                 page.text = text
             if not any(page.text.strip() for page in pages):
                 if pdfium_doc is not None and ocr_pages is None:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from answer.extractive import DEFAULT_THRESHOLD, ExtractiveAnswerer, expected_answer_type, quotable
-from answer.grounding import answer_sentences, key_terms, verify
+from answer.grounding import answer_sentences, key_terms, text_units, verify
 from core.types import NOT_FOUND_TEXT, ScoredChunk
 
 REPO = Path(__file__).resolve().parents[2]
@@ -349,6 +349,14 @@ class TestWithAStandInEmbedder:
         assert answer.text.startswith("Sign in to the Admin console as an Owner and open Settings > Billing. [1]")
         assert "](" not in answer.text and "screen" not in answer.text
         assert quotable("Write to <mailto:billing@example.com> or see [1].") == "Write to mailto:billing@example.com or see."
+        assert quotable("Press <kbd>Ctrl</kbd>+<kbd>S</kbd>.<br>Then P < 0.05 and <Enter>.") == (
+            "Press Ctrl+S. Then P < 0.05 and <Enter>.")
+        notes = source("l2", "See the [setup guide][setup] first.\n\n[setup]: https://example.com/setup-guide-billing",
+                       page=1)
+        units = [unit.text for unit in text_units(notes.text)]
+        assert units == ["See the [setup guide][setup] first."]  # a link's definition is no sentence
+        assert quotable(units[0]) == "See the setup guide first."
+        assert quotable("As shown before [3][4], it holds.") == "As shown before, it holds."
         assert verify(answer, [article], BagOfWordsEmbedder()).unsupported_sentences == []
 
     def test_a_markdown_table_row_is_read_with_its_header(self):

@@ -510,3 +510,14 @@ def test_words_broken_by_a_hyphen_and_a_new_line_are_mended_too():
         "and a follow-up visit to follow up.",
     ]
     assert join_broken_words(["No broken words here.\n- a list item"]) == ["No broken words here.\n- a list item"]
+
+
+def test_ligatures_and_invisible_characters_read_as_the_letters_shown(tmp_path):
+    # PDFium spells ligatures out itself; web pages, pypdf and OCR may not (both readers mend them).
+    page = tmp_path / "shy.html"
+    page.write_text("<html><body><h1>Trans&shy;mission</h1><p>A signi\ufb01cant e\ufb00ect, zero\u200bwidth "
+                    "and soft&shy;ware.</p></body></html>", encoding="utf-8")
+    doc = read_document(page)
+    assert doc.pages[0].text == "Transmission\nA significant effect, zerowidth and software."
+    assert doc.pages[0].headings[0].offset == 0
+
