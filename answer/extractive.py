@@ -99,6 +99,16 @@ class _Source:
     document_terms: set[str] = field(default_factory=set)  # its document's frequent names (`doc_terms`)
     document_codes: set[str] = field(default_factory=set)  # codes its document uses throughout (`doc_codes`)
     periods: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())  # its name's years, quarters
+    lead: str = ""  # the heading the chunk starts under when its text does not hold it
+
+    def sections(self) -> list[str]:
+        """Per unit, the heading it stands under ("" for none; a heading itself has none)."""
+        current, out = self.lead, []
+        for unit in self.units:
+            out.append("" if unit.kind == "heading" else current)
+            if unit.kind == "heading":
+                current = unit.text
+        return out
 
     def around(self, keys: set[str]) -> set[str]:
         """Terms a sentence of this source may lean on: the document name's and the codes its
@@ -139,7 +149,7 @@ class ExtractiveAnswerer:
         return [
             _Source(text_units(chunk.text), set(content_terms(chunk.text)), set(content_terms(chunk.document)),
                     set(content_terms(" ".join(chunk.payload.get("doc_terms") or ()))),
-                    set(chunk.payload.get("doc_codes") or ()), name_periods(chunk.payload))
+                    set(chunk.payload.get("doc_codes") or ()), name_periods(chunk.payload), _lead(chunk))
             for chunk in sources
         ]
 
@@ -147,11 +157,17 @@ class ExtractiveAnswerer:
         pieces: list[tuple[int, str, str, tuple[int, ...]]] = []  # (n, quoted text, scored text, span)
         for n, source in enumerate(sources, start=1):
             seen: set[str] = set()
+            sections = source.sections()
             for text, span in _scored_units(source.units):
                 if text in seen:
                     continue
                 seen.add(text)
-                header = " ".join(source.units[h].text for h in source.units[span[0]].header)
+                # A row is read with its table's header, a sentence with its section's heading
+                # ("Two-step verification": "Turn it on under Profile > Security"); a short label
+                # alone ("E07") is no sentence, the heading would make it look like one.
+                unit = source.units[span[0]]
+                header = " ".join(source.units[h].text for h in unit.header) or (
+                    sections[span[0]] if len(span) > 1 or not plain_label(unit.text, unit.kind) else "")
                 pieces.append((n, text, f"{header} {text}" if header else text, span))
         if not pieces or not question.strip():
             return []
@@ -385,6 +401,12 @@ _LEANS_BACK = re.compile(
     re.IGNORECASE,
 )
 _LEAN_BACK_STEPS = 2  # at most this many sentences before
+
+
+def _lead(chunk: ScoredChunk) -> str:
+    """The heading a chunk starts under (its payload's heading path) when its text does not hold it."""
+    path = chunk.payload.get("heading_path") or ()
+    return path[-1] if path and path[-1] not in chunk.text else ""
 
 
 def _scored_units(units: list[TextUnit]) -> list[tuple[str, tuple[int, ...]]]:

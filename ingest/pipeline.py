@@ -287,7 +287,7 @@ class IngestionPipeline:
         vectors: dict[str | None, tuple[Any, Any]] = {}
         if searchable:
             t0 = time.perf_counter()
-            texts = [header + c.text for c in searchable]
+            texts = [header + section_context(c, base.get("title")) + c.text for c in searchable]
             dense = self.embedder.embed(texts)
             sparse = self.sparse.encode_documents(texts)
             report.stage_seconds["embed"] += time.perf_counter() - t0
@@ -499,6 +499,14 @@ def _same_version(payload: dict[str, Any], sha256: str, chunker_settings: dict[s
 def _json_roundtrip(value: dict[str, Any]) -> dict[str, Any]:
     """Settings as a payload stores them (tuples become lists), so comparisons hold."""
     return json.loads(json.dumps(value, sort_keys=True))
+
+
+def section_context(chunk: Chunk, document_title: str | None = None) -> str:
+    """The headings above a chunk that its text does not hold ("Account settings > Delete your
+    account" for steps that start a chunk mid-section), embedded before it after the document's
+    name and title (a heading that is the title is not repeated)."""
+    missing = [title for title in chunk.heading_path if title not in chunk.text and title != document_title]
+    return " > ".join(missing) + "\n" if missing else ""
 
 
 def context_header(document: Document) -> str:

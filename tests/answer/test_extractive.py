@@ -359,6 +359,22 @@ class TestWithAStandInEmbedder:
         assert quotable("As shown before [3][4], it holds.") == "As shown before, it holds."
         assert verify(answer, [article], BagOfWordsEmbedder()).unsupported_sentences == []
 
+    def test_a_sentence_is_read_with_the_heading_of_its_section(self):
+        article = source("s1", "# Account settings\n\nManage the details of your account from the Profile page.\n\n"
+                         "## Delete your account\n\nAll projects you own are removed after 30 days.\n\n1. Open "
+                         "Profile > Advanced\n2. Select Close this account\n\n## Two-step verification\n\nTurn it "
+                         "on under Profile > Security with an authenticator app.", page=1, name="account-settings.md")
+        answer = self.answerer.answer("How do I delete my account?", [article])
+        assert answer.text.startswith("All projects you own are removed after 30 days. [1] (1) Open Profile > Advanced")
+        assert "Manage the details" not in answer.text  # the page's opening sentence is about no deleting
+        # A chunk that starts under a heading its text does not hold: the heading from its payload.
+        later = ScoredChunk("s2", 0.5, "Turn it on under Profile > Security with an authenticator app.",
+                            {"file_name": "account-settings.md", "document_id": "d", "page": 1,
+                             "heading_path": ["Account settings", "Two-step verification"]})
+        bare = ScoredChunk("s3", 0.5, later.text, {**later.payload, "heading_path": []})
+        question = "How do I turn on two-step verification?"
+        assert self.answerer.answer(question, [later]).confidence > 1.3 * self.answerer.answer(question, [bare]).confidence
+
     def test_a_markdown_table_row_is_read_with_its_header(self):
         article = source("t1", "## Plans\n\n| Plan | Price | Seats |\n|---|---|---|\n| Starter | $9/month | 1 |\n"
                          "| Team | $29/month | 10 |\n", page=1, name="pricing.md")

@@ -95,3 +95,33 @@ def test_a_bad_file_fails_alone(pipeline, tmp_path):
     assert status["good.txt"].status == "ingested"
     assert status["broken.pdf"].status == "failed" and status["broken.pdf"].error
     assert [d.file_name for d in pipeline.list_documents("c")] == ["good.txt"]
+
+
+def test_a_chunk_is_embedded_with_the_headings_above_it_that_its_text_lacks(tmp_path):
+    class Recording(HashEmbedder):
+        def __init__(self) -> None:
+            self.texts: list[str] = []
+
+        def embed(self, texts: list[str]) -> np.ndarray:
+            self.texts.extend(texts)
+            return super().embed(texts)
+
+    steps = " ".join(f"Step {i} asks you to confirm it once more." for i in range(12))
+    path = tmp_path / "docs" / "account-settings.md"
+    path.parent.mkdir()
+    path.write_text(f"# Account settings\n\nManage your account here.\n\n## Delete your account\n\n{steps}\n")
+    store = EdgeStore(tmp_path / "edge")
+    try:
+        embedder = Recording()
+        report = IngestionPipeline(store, embedder, Bm25Encoder()).ingest([path.parent], "c", OPTIONS)
+        points = store.scroll("c", {"document_id": report.files[0].document_id})
+    finally:
+        store.close()
+    late = [p.payload for p in points if "Delete your account" not in p.payload["text"]
+            and p.payload["heading_path"] == ["Account settings", "Delete your account"]]
+    assert late  # steps that start a chunk after their heading
+    for payload in late:
+        # the file name, the title once, then the section the text does not name
+        assert f"account-settings - Account settings\nDelete your account\n{payload['text']}" in embedder.texts
+    first = next(p.payload for p in points if p.payload["position"] == 0)
+    assert f"account-settings - Account settings\n{first['text']}" in embedder.texts  # its text holds its heading
