@@ -45,6 +45,9 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "citation_precision": "share of (sentence, cited chunk) pairs where that chunk alone supports the "
     "sentence (the same rule as faithfulness)",
     "citation_page_accuracy": "share of citations whose (document, page) is a gold page",
+    "cited_passage_rate": "of the answers whose sources included a chunk holding the passage (as "
+    "passage_hit@k), the share that cite such a chunk: whether the answer quotes the evidence, not "
+    "another passage",
     "abstention_accuracy": "share of unanswerable questions answered with an abstention "
     "(and, where included, answerable ones answered without)",
 }

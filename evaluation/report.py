@@ -11,7 +11,7 @@ from evaluation.metrics import PASSAGE_METRIC_NAMES, RETRIEVAL_METRIC_NAMES
 from evaluation.runner import EvalRun, metric_definitions
 
 ANSWER_METRICS = ("exact_match", "token_f1", "semantic_similarity", "correct_answer_rate", "faithfulness",
-                  "citation_precision", "citation_page_accuracy", "answered_rate", "cost_usd")
+                  "citation_precision", "citation_page_accuracy", "cited_passage_rate", "answered_rate", "cost_usd")
 ABSTENTION_METRICS = ("answered_rate_gold_in_top5", "refusal_rate_foreign", "refusal_rate_hard",
                       "abstention_accuracy", "foreign_negatives", "hard_negatives", "unanswerable_questions")
 

@@ -407,6 +407,11 @@ class EvaluationRunner:
             metrics["citation_precision"] = precise
             metrics["citation_page_accuracy"] = citation_page_accuracy(
                 [(c["document"], c["page"]) for c in citations], question.gold_pages or None)
+            # Did the answer cite the passage that holds the evidence, when one of its sources held it?
+            held = passage_flags(question, sources) if question.answerable else None
+            if held and any(held):
+                holding = {source.id for source, flag in zip(sources, held, strict=True) if flag}
+                metrics["cited_passage_rate"] = float(any(c["chunk_id"] in holding for c in citations))
         if question.answerable:
             metrics["answered_rate"] = 1.0 if answered else 0.0
         confidence = None if answer.confidence is None else round(float(answer.confidence), 4)

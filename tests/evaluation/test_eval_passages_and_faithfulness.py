@@ -138,3 +138,33 @@ def test_an_answer_is_correct_by_f1_or_similarity() -> None:
     assert answer_correct(0.2, 0.7) is True
     assert answer_correct(0.49, 0.69) is False
     assert answer_correct(None, None) is None
+
+
+def test_the_runner_says_whether_an_answer_cites_the_passage_that_holds_the_evidence() -> None:
+    from evaluation.config import EvalConfig
+    from evaluation.runner import EvaluationRunner
+
+    class Service:
+        class embedder:  # noqa: N801 - the metric embedder's interface
+            @staticmethod
+            def embed(texts):
+                import numpy as np
+
+                return np.ones((len(texts), 3), dtype=np.float32) / np.sqrt(3)
+
+    runner = EvaluationRunner.__new__(EvaluationRunner)
+    runner.service = Service()
+    gold = ScoredChunk("g", 0.8, CHUNK, {"source": "gold.txt", "page": 1})
+    other = ScoredChunk("o", 0.9, "Most patients recover within two weeks of rest.", {"source": "gold.txt", "page": 2})
+    question = Question(id="a", question="How long is the incubation period?", answer="2 to 14 days",
+                        answer_is_span=True, documents=["gold.txt"])
+
+    def rate(cited: ScoredChunk, sources: list[ScoredChunk]) -> float | None:
+        answer = Answer(text=f"{cited.text} [1]", confidence=0.8,
+                        citations=[Citation(1, cited.id, "gold.txt", 1, cited.text, 0.9, support=1.0)])
+        return runner._answer_fields(question, answer, sources, EvalConfig(abstain_threshold=0.5))[
+            "answer_metrics"].get("cited_passage_rate")
+
+    assert rate(gold, [other, gold]) == 1.0
+    assert rate(other, [other, gold]) == 0.0  # the evidence was there; the answer quoted another passage
+    assert rate(other, [other]) is None  # no source held it: retrieval's miss, not the answer's
