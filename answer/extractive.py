@@ -409,10 +409,19 @@ def _lead(chunk: ScoredChunk) -> str:
     return path[-1] if path and path[-1] not in chunk.text else ""
 
 
+_SECTION_NUMBER = re.compile(r"^\d+(?:\.\d+)*\.?\s+")
+
+
+def _states_a_figure(heading: str) -> bool:
+    """Whether a heading holds a figure beyond its section number: "Version 2.4.0 (14 March 2024)"
+    answers when it was released; "3.1 Placement" or "Delete your account" only name a topic."""
+    return any(ch.isdigit() for ch in _SECTION_NUMBER.sub("", heading))
+
+
 def _scored_units(units: list[TextUnit]) -> list[tuple[str, tuple[int, ...]]]:
-    """(text, span) of the units worth scoring: sentences and rows, and a short label
-    read with the unit after it (PDF tables put "E07" on one line, its meaning on the next)."""
-    scored = [(u.text, (i,)) for i, u in enumerate(units) if u.kind != "heading"]
+    """(text, span) of the units worth scoring: sentences, rows and headings stating a figure, and a
+    short label read with the unit after it (PDF tables put "E07" on one line, its meaning on the next)."""
+    scored = [(u.text, (i,)) for i, u in enumerate(units) if u.kind != "heading" or _states_a_figure(u.text)]
     for i, (label, value) in enumerate(zip(units, units[1:], strict=False)):
         if "heading" in (label.kind, value.kind) or label.kind == "row" or label.header:
             continue

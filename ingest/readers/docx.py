@@ -121,8 +121,10 @@ class DocxReader:
                 if level is not None:
                     marks.append(HeadingMark(offset=offset, path=trail.enter(level, text)))
                     heading_title = heading_title or text
-                # A list paragraph keeps a marker, as in the document: "- Open Settings", "2. Choose Account".
-                new_lines = [f"{number}. {text}" if kind == "number" else f"- {text}" if kind else text]
+                # A list paragraph keeps a marker, as in the document: "- Open Settings", "2. Choose Account";
+                # a heading is written as Markdown writes it: "## Steps".
+                marker = "#" * max(level, 1) + " " if level is not None else ""
+                new_lines = [f"{number}. {text}" if kind == "number" else f"- {text}" if kind else marker + text]
             else:
                 number = 0
                 new_lines = table_rows(block)

@@ -1,4 +1,5 @@
-"""HTML files: the visible text only, blocks on their own lines, headings marked."""
+"""HTML files: the visible text only, blocks on their own lines, headings marked and written as
+Markdown writes them ("## Steps"), list items with their markers, <pre> blocks fenced."""
 
 from __future__ import annotations
 
@@ -250,8 +251,9 @@ class HtmlReader:
                     builder.marker("- ")
             if name in HEADING_LEVELS:
                 heading_text = _SPACES.sub(" ", " ".join(_visible_strings(child))).strip()
-                if heading_text:
+                if heading_text:  # written as Markdown writes it, "## Delete your account": a heading, not a sentence
                     builder.heading(trail.enter(HEADING_LEVELS[name], heading_text))
+                    builder.marker("#" * HEADING_LEVELS[name] + " ")
             fenced = name == "pre" and not pre and bool("".join(_visible_strings(child)).strip())
             if fenced:  # a <pre> block reads as fenced code: kept line by line, never joined to prose
                 builder.line(FENCE)

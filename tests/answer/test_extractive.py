@@ -374,6 +374,12 @@ class TestWithAStandInEmbedder:
         bare = ScoredChunk("s3", 0.5, later.text, {**later.payload, "heading_path": []})
         question = "How do I turn on two-step verification?"
         assert self.answerer.answer(question, [later]).confidence > 1.3 * self.answerer.answer(question, [bare]).confidence
+        # A heading that states a figure is a fact of its own; one that names a topic is never quoted alone.
+        notes = source("s4", "# Release notes\n\n## Version 2.4.0 (14 March 2024)\n\n- Quiet mode can be scheduled.",
+                       page=1, name="release-notes.md")
+        assert self.answerer.answer("When was version 2.4.0 released?", [notes]).text.startswith(
+            "Version 2.4.0 (14 March 2024) [1]")
+        assert "Delete your account [1]" not in answer.text
 
     def test_a_markdown_table_row_is_read_with_its_header(self):
         article = source("t1", "## Plans\n\n| Plan | Price | Seats |\n|---|---|---|\n| Starter | $9/month | 1 |\n"

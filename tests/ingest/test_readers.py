@@ -164,8 +164,8 @@ def test_html_keeps_visible_text_and_title_drops_the_rest():
     assert "\n- Quiet mode can now be scheduled separately for weekdays and weekends.\n" in text
     marks = doc.pages[0].headings
     assert marks[0].path == ("Firmware release notes for the AHP-CM2 control module",)
-    for mark in marks:
-        assert text[mark.offset :].startswith(mark.path[-1])
+    for mark in marks:  # a heading is written as Markdown writes it: "## Fixes"
+        assert text[mark.offset :].startswith("#" * len(mark.path) + " " + mark.path[-1])
     fact = text.index("Defrost cycles")
     assert doc.pages[0].heading_path_at(fact)[1:] == ("Version 2.3.1 (2 November 2023)", "Fixes")
 
@@ -176,7 +176,7 @@ def test_html_lists_keep_their_markers_and_pre_blocks_read_as_code(tmp_path):  #
                     "</li></ul><ol start='3'><li>Enter your email</li><li>Open the link</li></ol><p>Or run:</p>"
                     "<pre>acme reset\n  --user me</pre><p>Done.</p>")
     text = read_document(page).pages[0].text
-    assert text == ("Reset\nTo reset it:\n- Open the sign-in page\n- Click Forgot\n3. Enter your email\n"
+    assert text == ("# Reset\nTo reset it:\n- Open the sign-in page\n- Click Forgot\n3. Enter your email\n"
                     "4. Open the link\nOr run:\n```\nacme reset\n  --user me\n```\nDone.")
 
 
@@ -193,7 +193,7 @@ def test_docx_list_paragraphs_keep_a_marker(tmp_path):  # noqa: ANN001
         document.add_paragraph(step, style="List Number")
     document.save(tmp_path / "help.docx")
     page = read_document(tmp_path / "help.docx").pages[0]
-    assert page.text == ("Reset your password\nTo reset it:\n- Open the sign-in page\n- Click Forgot password\n"
+    assert page.text == ("# Reset your password\nTo reset it:\n- Open the sign-in page\n- Click Forgot password\n"
                          "Then:\n1. Enter your email\n2. Open the link")
     assert [m.path for m in page.headings] == [("Reset your password",)]
 
@@ -213,7 +213,7 @@ def test_docx_headings_and_table_rows():
         "1.2 Aurora Care Plus",
     )
     for mark in page.headings:
-        assert page.text[mark.offset :].startswith(mark.path[-1])
+        assert page.text[mark.offset :].lstrip("#").strip().startswith(mark.path[-1])
 
 
 def test_txt_is_read_as_is_and_never_interpreted(tmp_path):
@@ -449,7 +449,7 @@ def test_html_heading_paths_hold_only_visible_text(tmp_path):
         encoding="utf-8",
     )
     page = read_document(path).pages[0]
-    assert page.text == "Guide\nStep one\n```\na  b\n  c\n```"
+    assert page.text == "# Guide\n## Step one\n```\na  b\n  c\n```"
     assert [m.path for m in page.headings] == [("Guide",), ("Guide", "Step one")]
     assert read_document(path).title == "Guide"
 
@@ -518,6 +518,6 @@ def test_ligatures_and_invisible_characters_read_as_the_letters_shown(tmp_path):
     page.write_text("<html><body><h1>Trans&shy;mission</h1><p>A signi\ufb01cant e\ufb00ect, zero\u200bwidth "
                     "and soft&shy;ware.</p></body></html>", encoding="utf-8")
     doc = read_document(page)
-    assert doc.pages[0].text == "Transmission\nA significant effect, zerowidth and software."
+    assert doc.pages[0].text == "# Transmission\nA significant effect, zerowidth and software."
     assert doc.pages[0].headings[0].offset == 0
 

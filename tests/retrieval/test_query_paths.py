@@ -88,7 +88,7 @@ def separate_searches(retriever: HybridRetriever, question: str, top_k: int, fil
                                                     top_k=candidates, **base))
     weights = adaptive_weights(sparse_hits, retriever.weights, retriever.sparse_gain, retriever.sparse_pivot,
                                retriever.sparse_ceiling)
-    fused = weighted_rrf([dense_hits, sparse_hits], weights, retriever.rrf_k)[:limit]
+    fused = weighted_rrf([dense_hits, sparse_hits], weights, retriever.rrf_k)[:candidates]  # boosts see them all
     boosted = apply_boosts(question, fused, retriever.boosts, retriever.rrf_k)[:limit]
     return retriever._merge_parents(COLLECTION, boosted)[:top_k]
 
