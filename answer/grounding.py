@@ -46,7 +46,8 @@ TERMINAL = (".", "!", "?", ":", ";")
 _WRAPPED_LINE_CHARS = 50  # a line this long that ends mid-sentence was wrapped by the page layout
 LABEL_WORDS = 3  # a line this short without punctuation is a table label: read it with the next
 _FENCE = re.compile(r"^\s*(```|~~~)")
-_MARKUP_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+|>\s*)")
+# Markdown's block markers: headings, bullets, quotes, and admonitions ("!!! note", ":::tip").
+_MARKUP_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+|>\s*|:{3,}\s*|!{3}\s*|\?{3}\+?\s*)")
 _MARKDOWN_IMAGE = re.compile(r"!\[[^\[\]\n]*\]\([^()\n]*\)")  # "![Billing settings](images/billing.png)"
 _LINK_DEFINITION = re.compile(r"^ {0,3}\[[^\[\]\n]+\]:\s*\S+")
 _MARKDOWN_HEADING = re.compile(r"^\s*#{1,6}\s+\S")

@@ -1,6 +1,6 @@
 """Markdown files: the text as written, with a heading path at each ATX heading; a front matter
 block (YAML between "---" lines, TOML between "+++" lines) is read as the document's title and
-metadata, not as its text."""
+metadata, not as its text, and HTML comments read as blank space."""
 
 from __future__ import annotations
 
@@ -19,6 +19,14 @@ from ingest.readers.text import decode_text
 _ATX_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _FRONT_MATTER = re.compile(r"\A(---|\+\+\+)[ \t]*\r?\n(.*?)^\1[ \t]*(?:\r?\n|\Z)", re.DOTALL | re.MULTILINE)
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)  # "<!-- TODO: new screenshot -->": for writers, not readers
+
+
+def _blanked(match: re.Match[str]) -> str:
+    """A comment as spaces (its line breaks kept), so every offset after it still points into the file."""
+    return re.sub(r"[^\n]", " ", match.group(0))
+
+
 _DATE_KEYS = ("date", "updated", "last_updated", "lastmod", "modified", "created")
 _FIELD_CHARS = 500  # a front matter value kept in the metadata: a title, a category, a date
 
@@ -90,7 +98,7 @@ class MarkdownReader:
         """The file as page 1; the title is the front matter's, else the first level-1 heading."""
         text, encoding = decode_text(Path(path).read_bytes(), path)
         fields, body = front_matter(text)
-        text = text[body:]
+        text = _COMMENT.sub(_blanked, text[body:])
         marks = markdown_headings(text)
         title = fields.get("title") or next((mark.path[-1] for level, mark in marks if level == 1), None)
         metadata: dict[str, Any] = {"encoding": encoding}

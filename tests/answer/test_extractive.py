@@ -380,6 +380,9 @@ class TestWithAStandInEmbedder:
         assert self.answerer.answer("When was version 2.4.0 released?", [notes]).text.startswith(
             "Version 2.4.0 (14 March 2024) [1]")
         assert "Delete your account [1]" not in answer.text
+        tip = "## Recovery codes\n\n!!! warning \"Keep them\"\n    In a safe place.\n\n:::tip\nPrint them.\n:::\n"
+        assert [unit.text for unit in text_units(tip)] == [
+            "Recovery codes", 'warning "Keep them"', "In a safe place.", "tip", "Print them."]  # no admonition marks
 
     def test_a_markdown_table_row_is_read_with_its_header(self):
         article = source("t1", "## Plans\n\n| Plan | Price | Seats |\n|---|---|---|\n| Starter | $9/month | 1 |\n"

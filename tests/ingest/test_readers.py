@@ -135,6 +135,16 @@ def test_markdown_front_matter_is_the_title_and_metadata_not_text(tmp_path, bloc
     assert bad.pages[0].text == "Text.\n" and bad.metadata["front_matter"] == {}
 
 
+def test_markdown_comments_read_as_blank_space_and_offsets_still_hold(tmp_path):
+    text = "# Export\n\n<!-- TODO: new screenshot\n# not a heading -->\nExports take up to 48 hours.\n"
+    path = tmp_path / "export.md"
+    path.write_text(text, encoding="utf-8")
+    page = read_document(path).pages[0]
+    assert "TODO" not in page.text and len(page.text) == len(text)
+    assert page.text.index("Exports take") == text.index("Exports take")
+    assert [m.path for m in page.headings] == [("Export",)]
+
+
 def test_markdown_ignores_hash_lines_in_code_fences_and_keeps_script_literal():
     text = "# Top\n\n```bash\n# not a heading\n```\n\n## Sub ##\n"
     marks = markdown_headings(text)
