@@ -419,9 +419,12 @@ def _states_a_figure(heading: str) -> bool:
 
 
 def _scored_units(units: list[TextUnit]) -> list[tuple[str, tuple[int, ...]]]:
-    """(text, span) of the units worth scoring: sentences, rows and headings stating a figure, and a
-    short label read with the unit after it (PDF tables put "E07" on one line, its meaning on the next)."""
-    scored = [(u.text, (i,)) for i, u in enumerate(units) if u.kind != "heading" or _states_a_figure(u.text)]
+    """(text, span) of the units worth scoring: sentences of two words or more, rows (not a table's
+    header row) and headings stating a figure, and a short label read with the unit after it (PDF tables put "E07" on one line, its meaning on the next)."""
+    heads = {h for u in units if u.kind == "row" for h in u.header}  # a table's header row names columns
+    scored = [(u.text, (i,)) for i, u in enumerate(units)
+              if (u.kind != "heading" or _states_a_figure(u.text)) and not (u.kind == "row" and i in heads)
+              and (u.words > 1 or u.kind == "row")]  # "Yes." under "Can I return an item?" says nothing alone
     for i, (label, value) in enumerate(zip(units, units[1:], strict=False)):
         if "heading" in (label.kind, value.kind) or label.kind == "row" or label.header:
             continue

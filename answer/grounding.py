@@ -49,6 +49,9 @@ _FENCE = re.compile(r"^\s*(```|~~~)")
 # Markdown's block markers: headings, bullets, quotes, and admonitions ("!!! note", ":::tip").
 _MARKUP_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+|>\s*|:{3,}\s*|!{3}\s*|\?{3}\+?\s*)")
 _MARKDOWN_IMAGE = re.compile(r"!\[[^\[\]\n]*\]\([^()\n]*\)")  # "![Billing settings](images/billing.png)"
+# A line wholly in bold: Markdown's FAQ question or pseudo-heading ("**Can I return an item?**",
+# "**Step 1: Install**") unless it ends a statement ("**Back up your data first.**" is a sentence).
+_BOLD_LINE = re.compile(r"^\s*(\*\*|__)(?=\S)((?:(?!\1).)+?)(?<=\S)\1\s*$")
 _LINK_DEFINITION = re.compile(r"^ {0,3}\[[^\[\]\n]+\]:\s*\S+")
 _MARKDOWN_HEADING = re.compile(r"^\s*#{1,6}\s+\S")
 _NUMBERED_ITEM = re.compile(r"^\s*\d{1,2}[.)]\s+\S")  # "1. Open ...", "2) Click ..."
@@ -63,8 +66,8 @@ def _punkt() -> Any:
     return sentence_tokenizer()
 
 
-# Words that only shape a question ("how much", "what does X mean"): never evidence.
-_QUESTION_WORDS = frozenset("much many long often kind sort mean means meaning".split())
+# Words that only shape a question ("how much", "what does X mean", "return something"): never evidence.
+_QUESTION_WORDS = frozenset("much many long often kind sort mean means meaning something anything thing things".split())
 
 
 @lru_cache(maxsize=1)
@@ -90,11 +93,15 @@ def warm_up() -> None:
 
 def _clean_line(line: str) -> str:
     """A line without its Markdown block marker ("## ", "- ", "> ") and images: a picture is no
-    sentence, and neither is a link's definition ("[docs]: https://example.com/docs")."""
+    sentence, and neither is a link's definition ("[docs]: https://example.com/docs"). A line
+    wholly in bold loses its markers: it is a heading ("**How long does delivery take?**")."""
     if "![" in line:
         line = _MARKDOWN_IMAGE.sub(" ", line)
     if _LINK_DEFINITION.match(line):
         return ""
+    bold = _BOLD_LINE.match(line)
+    if bold:
+        line = bold.group(2)
     return " ".join(_MARKUP_PREFIX.sub("", line).split())
 
 
@@ -157,7 +164,8 @@ def _list_items(lines: list[str]) -> set[int]:
 def _kind(raw: str, line: str, item: bool = False) -> str:
     if item:
         return "item"
-    if _MARKDOWN_HEADING.match(raw) or _NUMBERED_HEADING.match(line):
+    if _MARKDOWN_HEADING.match(raw) or _NUMBERED_HEADING.match(line) or (
+            _BOLD_LINE.match(raw) and not line.endswith((".", "!"))):
         return "heading"
     if "\t" in raw.strip() or _PIPE_ROW.match(raw) or figure_row(line):
         return "row"

@@ -384,6 +384,19 @@ class TestWithAStandInEmbedder:
         assert [unit.text for unit in text_units(tip)] == [
             "Recovery codes", 'warning "Keep them"', "In a safe place.", "tip", "Print them."]  # no admonition marks
 
+    def test_a_bold_faq_question_heads_its_answer(self):
+        faq = source("q1", "# Shipping FAQ\n\n**Can I return an item?**\nYes. You can return unused items within 30 "
+                     "days of delivery.\n\n**Do you ship to Switzerland?**\nYes, but customs duties are charged on "
+                     "delivery.\n\n**Back up your data first.**\n", page=1, name="faq.md")
+        units = [(unit.kind, unit.text) for unit in text_units(faq.text)]
+        assert ("heading", "Do you ship to Switzerland?") in units  # not "**Do you ship ... delivery." run on
+        assert ("text", "Back up your data first.") in units  # a statement in bold stays a sentence
+        answer = self.answerer.answer("How do I return something?", [faq])
+        assert answer.text.startswith("You can return unused items within 30 days of delivery. [1]")  # not "Yes. [1]"
+        answer = self.answerer.answer("Do you deliver to Switzerland?", [faq])
+        assert answer.text.startswith("Yes, but customs duties are charged on delivery. [1]")
+        assert "**" not in answer.text
+
     def test_a_markdown_table_row_is_read_with_its_header(self):
         article = source("t1", "## Plans\n\n| Plan | Price | Seats |\n|---|---|---|\n| Starter | $9/month | 1 |\n"
                          "| Team | $29/month | 10 |\n", page=1, name="pricing.md")
@@ -391,6 +404,8 @@ class TestWithAStandInEmbedder:
         assert answer.text.startswith("Plan: Team; Price: $29/month; Seats: 10 [1]")
         assert "| Plan |" not in answer.text  # the header is read into the row, not quoted apart
         assert answer.citations[0].supporting_sentence == "| Team | $29/month | 10 |"  # as the card shows it
+        header = self.answerer.rank_sentences("Which plans are there, by price and seats?", [article])
+        assert "| Plan | Price | Seats |" not in [c.text for c in header]  # a header row names columns, it answers nothing
         assert verify(answer, [article], BagOfWordsEmbedder()).unsupported_sentences == []
 
     def test_a_pdf_line_end_hyphen_is_quoted_as_a_hyphen(self):
