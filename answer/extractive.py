@@ -420,7 +420,8 @@ def _states_a_figure(heading: str) -> bool:
 
 def _scored_units(units: list[TextUnit]) -> list[tuple[str, tuple[int, ...]]]:
     """(text, span) of the units worth scoring: sentences of two words or more, rows (not a table's
-    header row) and headings stating a figure, and a short label read with the unit after it (PDF tables put "E07" on one line, its meaning on the next)."""
+    header row) and headings stating a figure, and a short label read with the unit after it (PDF
+    tables put "E07" on one line, its meaning on the next)."""
     heads = {h for u in units if u.kind == "row" for h in u.header}  # a table's header row names columns
     scored = [(u.text, (i,)) for i, u in enumerate(units)
               if (u.kind != "heading" or _states_a_figure(u.text)) and not (u.kind == "row" and i in heads)
@@ -582,7 +583,9 @@ def quotable(text: str) -> str:
         text = _BOLD.sub(r"\1", text)
     if "[" not in text and "<" not in text:
         return text
-    text = _INLINE_HTML.sub("", _LINE_BREAK.sub(" ", _AUTOLINK.sub(r"\1", _REFERENCE_LINK.sub(r"\1", _LINK.sub(r"\1", text)))))
+    for pattern in (_LINK, _REFERENCE_LINK, _AUTOLINK):
+        text = pattern.sub(r"\1", text)
+    text = _INLINE_HTML.sub("", _LINE_BREAK.sub(" ", text))
     text = _SOURCE_TAG.sub(" ", text)
     return " ".join(_SPACE_BEFORE_PUNCTUATION.sub(r"\1", _SOURCE_REFERENCE.sub("", text)).split())
 
