@@ -21,6 +21,7 @@ from answer.grounding import (
     TextUnit,
     content_terms,
     key_terms,
+    marked_headings,
     pipe_row,
     plain_label,
     prose_sentences,
@@ -100,13 +101,16 @@ class _Source:
     document_codes: set[str] = field(default_factory=set)  # codes its document uses throughout (`doc_codes`)
     periods: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())  # its name's years, quarters
     lead: str = ""  # the heading the chunk starts under when its text does not hold it
+    marked: frozenset[str] = frozenset()  # the headings its text marks as such (`marked_headings`)
 
     def sections(self) -> list[str]:
-        """Per unit, the heading it stands under ("" for none; a heading itself has none)."""
+        """Per unit, the marked heading it stands under ("" for none; a heading itself has none). A
+        line that only looks like a heading ("12 Revenue" in a PDF) opens no section: on the filings
+        reading sentences with such lines cost answers."""
         current, out = self.lead, []
         for unit in self.units:
             out.append("" if unit.kind == "heading" else current)
-            if unit.kind == "heading":
+            if unit.kind == "heading" and unit.text in self.marked:
                 current = unit.text
         return out
 
@@ -149,7 +153,8 @@ class ExtractiveAnswerer:
         return [
             _Source(text_units(chunk.text), set(content_terms(chunk.text)), set(content_terms(chunk.document)),
                     set(content_terms(" ".join(chunk.payload.get("doc_terms") or ()))),
-                    set(chunk.payload.get("doc_codes") or ()), name_periods(chunk.payload), _lead(chunk))
+                    set(chunk.payload.get("doc_codes") or ()), name_periods(chunk.payload), _lead(chunk),
+                    marked_headings(chunk.text))
             for chunk in sources
         ]
 

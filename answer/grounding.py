@@ -161,6 +161,16 @@ def _list_items(lines: list[str]) -> set[int]:
     return items
 
 
+def marked_headings(text: str) -> frozenset[str]:
+    """The headings a text marks as such, as its units read them: Markdown's "## Steps" (and HTML's
+    and Word's, which their readers write so) and FAQ questions wholly in bold; a numbered line
+    ("3.1 Placement") is a heading by its look only."""
+    if "#" not in text and "**" not in text and "__" not in text:
+        return frozenset()
+    return frozenset(_clean_line(line) for line in text.splitlines()
+                     if _MARKDOWN_HEADING.match(line) or (_BOLD_LINE.match(line) and _kind(line, _clean_line(line)) == "heading"))
+
+
 def _kind(raw: str, line: str, item: bool = False) -> str:
     if item:
         return "item"
