@@ -287,7 +287,11 @@ class IngestionPipeline:
         vectors: dict[str | None, tuple[Any, Any]] = {}
         if searchable:
             t0 = time.perf_counter()
-            texts = [header + section_context(c, base.get("title")) + c.text for c in searchable]
+            # A PDF's outline names navigation more than topics ("Cover", "Table of Contents" in a
+            # filing): on docugami dev its headings before each chunk cost two answers, so only
+            # the headings a text marks (Markdown, HTML, Word) are embedded with its chunks.
+            sections = base.get("file_type") != "pdf"
+            texts = [header + (section_context(c, base.get("title")) if sections else "") + c.text for c in searchable]
             dense = self.embedder.embed(texts)
             sparse = self.sparse.encode_documents(texts)
             report.stage_seconds["embed"] += time.perf_counter() - t0
@@ -504,7 +508,7 @@ def _json_roundtrip(value: dict[str, Any]) -> dict[str, Any]:
 def section_context(chunk: Chunk, document_title: str | None = None) -> str:
     """The headings above a chunk that its text does not hold ("Account settings > Delete your
     account" for steps that start a chunk mid-section), embedded before it after the document's
-    name and title (a heading that is the title is not repeated)."""
+    name and title (a heading that is the title is not repeated); Markdown, HTML and Word only."""
     missing = [title for title in chunk.heading_path if title not in chunk.text and title != document_title]
     return " > ".join(missing) + "\n" if missing else ""
 

@@ -125,3 +125,32 @@ def test_a_chunk_is_embedded_with_the_headings_above_it_that_its_text_lacks(tmp_
         assert f"account-settings - Account settings\nDelete your account\n{payload['text']}" in embedder.texts
     first = next(p.payload for p in points if p.payload["position"] == 0)
     assert f"account-settings - Account settings\n{first['text']}" in embedder.texts  # its text holds its heading
+
+
+def test_a_pdf_chunk_is_embedded_without_its_outline_headings(tmp_path):
+    from fpdf import FPDF
+
+    class Recording(HashEmbedder):
+        texts: list[str] = []
+
+        def embed(self, texts: list[str]) -> np.ndarray:
+            self.texts.extend(texts)
+            return super().embed(texts)
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    pdf.start_section("Table of Contents")  # a filing's outline: navigation, not a topic
+    pdf.multi_cell(0, 6, " ".join(f"Step {i} asks you to confirm it once more." for i in range(12)))
+    path = tmp_path / "docs" / "filing.pdf"
+    path.parent.mkdir()
+    pdf.output(str(path))
+    store = EdgeStore(tmp_path / "edge")
+    try:
+        embedder = Recording()
+        report = IngestionPipeline(store, embedder, Bm25Encoder()).ingest([path.parent], "c", OPTIONS)
+        points = store.scroll("c", {"document_id": report.files[0].document_id})
+    finally:
+        store.close()
+    assert any(p.payload["heading_path"] == ["Table of Contents"] for p in points)
+    assert embedder.texts and not any("Table of Contents" in text for text in embedder.texts)
