@@ -220,6 +220,8 @@ class ExtractiveAnswerer:
                 score *= NOTHING_NEW_FACTOR
             elif _is_title(sources[n - 1].units, span, terms - question_set):
                 score *= TITLE_FACTOR
+            if len(text.split()) < 2 and sources[n - 1].units[span[0]].kind != "row":
+                continue  # "Yes." under "Can I return an item?" says nothing alone (it still counts for the idf)
             candidates.append(Candidate(n, text, round(score, 4), vector, span))
         candidates.sort(key=lambda c: c.score, reverse=True)
         return candidates
@@ -409,7 +411,10 @@ _LEAN_BACK_STEPS = 2  # at most this many sentences before
 
 
 def _lead(chunk: ScoredChunk) -> str:
-    """The heading a chunk starts under (its payload's heading path) when its text does not hold it."""
+    """The heading a chunk starts under (its payload's heading path) when its text does not hold it;
+    none from a PDF's outline, which names navigation ("Cover") as often as topics (ingest/pipeline.py)."""
+    if chunk.payload.get("file_type") == "pdf":
+        return ""
     path = chunk.payload.get("heading_path") or ()
     return path[-1] if path and path[-1] not in chunk.text else ""
 
@@ -424,13 +429,12 @@ def _states_a_figure(heading: str) -> bool:
 
 
 def _scored_units(units: list[TextUnit]) -> list[tuple[str, tuple[int, ...]]]:
-    """(text, span) of the units worth scoring: sentences of two words or more, rows (not a table's
-    header row) and headings stating a figure, and a short label read with the unit after it (PDF
-    tables put "E07" on one line, its meaning on the next)."""
+    """(text, span) of the units worth scoring: sentences, rows (not a table's header row) and
+    headings stating a figure, and a short label read with the unit after it (PDF tables put "E07"
+    on one line, its meaning on the next)."""
     heads = {h for u in units if u.kind == "row" for h in u.header}  # a table's header row names columns
     scored = [(u.text, (i,)) for i, u in enumerate(units)
-              if (u.kind != "heading" or _states_a_figure(u.text)) and not (u.kind == "row" and i in heads)
-              and (u.words > 1 or u.kind == "row")]  # "Yes." under "Can I return an item?" says nothing alone
+              if (u.kind != "heading" or _states_a_figure(u.text)) and not (u.kind == "row" and i in heads)]
     for i, (label, value) in enumerate(zip(units, units[1:], strict=False)):
         if "heading" in (label.kind, value.kind) or label.kind == "row" or label.header:
             continue
