@@ -97,26 +97,36 @@ def test_a_bad_file_fails_alone(pipeline, tmp_path):
     assert [d.file_name for d in pipeline.list_documents("c")] == ["good.txt"]
 
 
-def test_a_chunk_is_embedded_with_the_headings_above_it_that_its_text_lacks(tmp_path):
-    class Recording(HashEmbedder):
-        def __init__(self) -> None:
-            self.texts: list[str] = []
+class RecordingEmbedder(HashEmbedder):
+    """Keeps every text it embeds: what the pipeline put before each chunk."""
 
-        def embed(self, texts: list[str]) -> np.ndarray:
-            self.texts.extend(texts)
-            return super().embed(texts)
+    def __init__(self) -> None:
+        self.texts: list[str] = []
 
-    steps = " ".join(f"Step {i} asks you to confirm it once more." for i in range(12))
-    path = tmp_path / "docs" / "account-settings.md"
-    path.parent.mkdir()
-    path.write_text(f"# Account settings\n\nManage your account here.\n\n## Delete your account\n\n{steps}\n")
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.texts.extend(texts)
+        return super().embed(texts)
+
+
+def _ingest_recorded(path: Path, tmp_path: Path) -> tuple[RecordingEmbedder, list]:
+    """Ingest the file's folder; the texts embedded and the file's stored points."""
     store = EdgeStore(tmp_path / "edge")
     try:
-        embedder = Recording()
+        embedder = RecordingEmbedder()
         report = IngestionPipeline(store, embedder, Bm25Encoder()).ingest([path.parent], "c", OPTIONS)
-        points = store.scroll("c", {"document_id": report.files[0].document_id})
+        return embedder, store.scroll("c", {"document_id": report.files[0].document_id})
     finally:
         store.close()
+
+
+STEPS = " ".join(f"Step {i} asks you to confirm it once more." for i in range(12))
+
+
+def test_a_chunk_is_embedded_with_the_headings_above_it_that_its_text_lacks(tmp_path):
+    path = tmp_path / "docs" / "account-settings.md"
+    path.parent.mkdir()
+    path.write_text(f"# Account settings\n\nManage your account here.\n\n## Delete your account\n\n{STEPS}\n")
+    embedder, points = _ingest_recorded(path, tmp_path)
     late = [p.payload for p in points if "Delete your account" not in p.payload["text"]
             and p.payload["heading_path"] == ["Account settings", "Delete your account"]]
     assert late  # steps that start a chunk after their heading
@@ -130,27 +140,14 @@ def test_a_chunk_is_embedded_with_the_headings_above_it_that_its_text_lacks(tmp_
 def test_a_pdf_chunk_is_embedded_without_its_outline_headings(tmp_path):
     from fpdf import FPDF
 
-    class Recording(HashEmbedder):
-        texts: list[str] = []
-
-        def embed(self, texts: list[str]) -> np.ndarray:
-            self.texts.extend(texts)
-            return super().embed(texts)
-
     pdf = FPDF()
     pdf.add_page()
     pdf.set_font("Helvetica", size=11)
     pdf.start_section("Table of Contents")  # a filing's outline: navigation, not a topic
-    pdf.multi_cell(0, 6, " ".join(f"Step {i} asks you to confirm it once more." for i in range(12)))
+    pdf.multi_cell(0, 6, STEPS)
     path = tmp_path / "docs" / "filing.pdf"
     path.parent.mkdir()
     pdf.output(str(path))
-    store = EdgeStore(tmp_path / "edge")
-    try:
-        embedder = Recording()
-        report = IngestionPipeline(store, embedder, Bm25Encoder()).ingest([path.parent], "c", OPTIONS)
-        points = store.scroll("c", {"document_id": report.files[0].document_id})
-    finally:
-        store.close()
+    embedder, points = _ingest_recorded(path, tmp_path)
     assert any(p.payload["heading_path"] == ["Table of Contents"] for p in points)
     assert embedder.texts and not any("Table of Contents" in text for text in embedder.texts)
