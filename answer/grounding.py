@@ -161,16 +161,6 @@ def _list_items(lines: list[str]) -> set[int]:
     return items
 
 
-def marked_headings(text: str) -> frozenset[str]:
-    """The headings a text marks as such, as its units read them: Markdown's "## Steps" (and HTML's
-    and Word's, which their readers write so) and FAQ questions wholly in bold; a numbered line
-    ("3.1 Placement") is a heading by its look only."""
-    if "#" not in text and "**" not in text and "__" not in text:
-        return frozenset()
-    return frozenset(_clean_line(line) for line in text.splitlines()
-                     if _MARKDOWN_HEADING.match(line) or (_BOLD_LINE.match(line) and _kind(line, _clean_line(line)) == "heading"))
-
-
 def _kind(raw: str, line: str, item: bool = False) -> str:
     if item:
         return "item"
@@ -323,6 +313,22 @@ def _text_units(text: str) -> tuple[TextUnit, ...]:
             header.append(group)
         units.append(TextUnit(sentence, kind, tuple(sorted(header))))
     return tuple(units)
+
+
+@lru_cache(maxsize=TEXT_CACHE)
+def marked_headings(text: str) -> frozenset[str]:
+    """The headings a text marks as such, as its units read them: Markdown's "## Steps" (and HTML's
+    and Word's, which their readers write so) and FAQ questions wholly in bold; a numbered line
+    ("3.1 Placement") is a heading by its look only."""
+    if "#" not in text and "**" not in text and "__" not in text:
+        return frozenset()
+    found = set()
+    for line in text.splitlines():
+        if _MARKDOWN_HEADING.match(line) or _BOLD_LINE.match(line):
+            title = _clean_line(line)
+            if _kind(line, title) == "heading":
+                found.add(title)
+    return frozenset(found)
 
 
 def evidence_units(text: str, headings: bool = True) -> list[str]:
