@@ -14,14 +14,39 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+_OWN_EXPORTS = pytest.StashKey[Path]()
+
+
+def pytest_configure(config):
+    """One folder of ONNX exports for the whole run, set before any fixture builds Settings, so a
+    module-scoped service (its own home, outside a test's environment) shares it too: each export
+    writes about 120 MB."""
+    if not os.environ.get("RAG_ONNX_CACHE"):
+        cache = getattr(config, "cache", None)
+        folder = cache.mkdir("onnx-exports") if cache is not None else None
+        if folder is None:
+            import tempfile
+
+            folder = Path(tempfile.mkdtemp(prefix="rag-onnx-exports-"))
+            config.stash[_OWN_EXPORTS] = folder
+        os.environ["RAG_ONNX_CACHE"] = str(folder)
+
+
+def pytest_unconfigure(config):
+    """A folder of exports made for this run alone (pytest's cache off) goes with the run."""
+    folder = config.stash.get(_OWN_EXPORTS, None)
+    if folder is not None:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop("RAG_ONNX_CACHE", None)
+
+
 @pytest.fixture(scope="session")
-def onnx_cache(request, tmp_path_factory) -> Path:
-    """ONNX exports, shared by every test and kept between runs (each is keyed by the model's
-    files and the CPU, so a stale one is never used): exporting MiniLM takes seconds."""
-    if os.environ.get("RAG_ONNX_CACHE"):
-        return Path(os.environ["RAG_ONNX_CACHE"])
-    cache = getattr(request.config, "cache", None)
-    return cache.mkdir("onnx-exports") if cache is not None else tmp_path_factory.mktemp("onnx-exports")
+def onnx_cache() -> Path:
+    """ONNX exports, shared by every test and kept between runs when pytest's cache is on (each is
+    keyed by the model's files and the CPU, so a stale one is never used)."""
+    return Path(os.environ["RAG_ONNX_CACHE"])
 
 
 @pytest.fixture(autouse=True)
