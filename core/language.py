@@ -26,6 +26,78 @@ _LATEST_CUES = {
     "english": re.compile(r"\b(latest|most recent|newest|most current)\b", re.IGNORECASE),
 }
 
+# A question may ask about the text itself, its writer or its reader ("What did the author work
+# on?", "What do the authors propose?", "How can a user reset the password?", "What does the essay
+# say about Boston?"), which the text does not name: it speaks as "I" or "we", to "you", and tells
+# rather than says it says. The answerer and the sentence reranker read a writer word in a question
+# as held by a sentence in the first person, a reader word by one in the second person, and leave
+# out such words, and words for the text or its telling, when no source holds them
+# (retrieval/sentences.py, answer/extractive.py). English only.
+_PERSONS = {
+    "english": {
+        # "I" before a lower-case word or an apostrophe ("I wrote", "I'd"), not "Part I, Item 2";
+        # lower-case "us", not "US".
+        "writer": (frozenset("author authors writer writers narrator essayist".split()),
+                   re.compile(r"\bI(?=['’]|\s+[a-z])|\b(?:[Mm]y|[Mm]e|[Mm]ine|[Mm]yself|[Ww]e|[Oo]ur|[Oo]urs|us)\b")),
+        "reader": (frozenset("user users customer customers reader readers".split()),
+                   re.compile(r"\b[Yy]ou(?:r|rs|rself|rselves)?\b")),
+    },
+}
+_TEXT_WORDS = {
+    "english": frozenset(
+        "essay essays article articles paper text passage excerpt document story context information say "
+        "says said mention mentions mentioned describe describes described discuss discusses discussed tell "
+        "tells".split()
+    ),
+}
+
+
+# A person named as the one speaking ("According to Paul Graham, ...", "What does Graham say about
+# ...?", "Graham argues that ..."): often the writer, whose name the text does not write.
+_NAME = r"((?:[A-Z][\w'’.-]*)(?:\s+[A-Z][\w'’.-]*)*)"
+_SAYING = "say argue suggest believe think recommend advise mention describe claim propose write explain"
+_SPEAKER = {
+    "english": (
+        re.compile(r"\b[Aa]ccording to " + _NAME),
+        re.compile(r"\b(?:does|did|do|would)\s+" + _NAME + r"\s+(?:" + _SAYING.replace(" ", "|") + r")\b"),
+        re.compile(_NAME + r"\s+(?:" + "|".join(v + "s" for v in _SAYING.split()) + r")\b"),
+        re.compile(_NAME + r"['’]s\s+(?:views?|opinions?|perspective|argument|advice|essay|article|paper)\b"),
+    ),
+}
+_NOT_A_SPEAKER = frozenset(
+    "what which who whom whose why how when where whether is are was were does do did the a an this that these those "
+    "in on at by for from of to as and but so if".split()
+)
+
+
+def speakers(question: str, language: str = DEFAULT_LANGUAGE) -> list[str]:
+    """The words of the names a question gives as the one speaking ("According to Paul Graham"
+    gives ["Paul", "Graham"])."""
+    words: list[str] = []
+    for pattern in _SPEAKER.get(check_language(language), ()):
+        for match in pattern.finditer(question):
+            words.extend(w for w in match.group(1).split() if w.lower() not in _NOT_A_SPEAKER)
+    return words
+
+
+def person_words(language: str = DEFAULT_LANGUAGE) -> dict[str, frozenset[str]]:
+    """Per person ("writer", "reader"), the words a question uses for it ("author", "user"); none
+    for a language without the rule."""
+    return {person: words for person, (words, _) in _PERSONS.get(check_language(language), {}).items()}
+
+
+def persons(text: str, language: str = DEFAULT_LANGUAGE) -> frozenset[str]:
+    """The persons a text speaks as or to: "writer" in the first person ("I", "we"), "reader" in
+    the second ("you")."""
+    rules = _PERSONS.get(check_language(language), {})
+    return frozenset(person for person, (_, pattern) in rules.items() if pattern.search(text))
+
+
+def text_words(language: str = DEFAULT_LANGUAGE) -> frozenset[str]:
+    """Words a question uses for the text it asks about and its telling ("essay", "article",
+    "say", "mention")."""
+    return _TEXT_WORDS.get(check_language(language), frozenset())
+
 
 # A word as the answerer reads it: letters and digits, joined by inner hyphens, slashes, dots,
 # commas or apostrophes ("AHP-9", "A7/W35", "2.4.0", "1,000").

@@ -14,14 +14,21 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from core.language import sentence_tokenizer, stopwords
+from core.language import (
+    person_words,
+    persons,
+    sentence_tokenizer,
+    speakers,
+    stopwords,
+    text_words,
+)
 
 _TOKEN = re.compile(r"[^\W_]+(?:[-/.,'’][^\W_]+)*")
 _PARAGRAPH = re.compile(r"\n\s*\n")
 CONTEXT_CREDIT = 0.5  # a question word only the document's name, title or codes hold counts half
 NUMBER_WEIGHT = 2.0  # a number or code in the question ("2019", "H1N1") is the strongest cue
 # Words that only shape a question ("how much", "what does X mean"): never evidence.
-_QUESTION_WORDS = frozenset("much many long often kind sort mean means meaning".split())
+_QUESTION_WORDS = frozenset("much many long often kind sort mean means meaning according".split())
 
 
 def _punkt() -> Any:
@@ -77,6 +84,18 @@ def _sentence_terms(text: str) -> tuple[frozenset[str], ...]:
     return tuple(frozenset(content_terms(s)) for s in split_sentences(text) or [text])
 
 
+@lru_cache(maxsize=8192)
+def _persons(text: str) -> tuple[frozenset[str], ...]:
+    """The persons each sentence of a text speaks as or to ("writer": "I", "reader": "you")."""
+    return tuple(persons(s) for s in split_sentences(text) or [text])
+
+
+@lru_cache(maxsize=1)
+def _person_and_text_terms() -> tuple[dict[str, frozenset[str]], frozenset[str]]:
+    people = {person: frozenset(t for w in words for t in content_terms(w)) for person, words in person_words().items()}
+    return people, frozenset(t for w in text_words() for t in content_terms(w))
+
+
 def _weight(term: str, idf: dict[str, float]) -> float:
     return idf.get(term, 1.0) * (NUMBER_WEIGHT if any(ch.isdigit() for ch in term) else 1.0)
 
@@ -93,7 +112,23 @@ def best_sentence_scores(question: str, texts: Sequence[str], contexts: Sequence
     above a revenue sentence of another company's, which the words of the sentence alone tie."""
     wanted = set(content_terms(question))
     sentence_terms = [[terms & wanted for terms in _sentence_terms(t)] for t in texts]
+    # As the answerer reads them (core/language.py): "the author" (or a speaker's name no source
+    # holds) is held by a sentence in the first person, "the essay" is left out when none holds it.
+    people_terms, text_kind = _person_and_text_terms()
+    present = set().union(*(terms for per_text in sentence_terms for terms in per_text))
+    if contexts:
+        present |= set().union(*(set(content_terms(c)) for c in contexts))
+    speaking = set(content_terms(" ".join(speakers(question)))) - present
+    people = {person: wanted & terms for person, terms in people_terms.items()}
+    people["writer"] = people.get("writer", set()) | (wanted & speaking)
+    if people := {person: terms for person, terms in people.items() if terms}:
+        sentence_terms = [
+            [terms.union(*(people[p] for p in spoken & people.keys())) for terms, spoken in
+             zip(per_text, _persons(t), strict=True)]
+            for per_text, t in zip(sentence_terms, texts, strict=True)
+        ]
     every = [terms for per_text in sentence_terms for terms in per_text]
+    wanted -= (wanted & text_kind.union(*people_terms.values())) - present.union(*every)
     if not wanted or not every:
         return [0.0] * len(texts)
     idf = {w: math.log(1 + len(every) / (1 + sum(w in terms for terms in every))) for w in wanted}

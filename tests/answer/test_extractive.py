@@ -397,6 +397,66 @@ class TestWithAStandInEmbedder:
         assert answer.text.startswith("Yes, but customs duties are charged on delivery. [1]")
         assert "**" not in answer.text
 
+    def test_the_author_is_the_voice_of_the_text_and_the_essay_its_own_name(self):
+        essay = source("e1", "What I Worked On\n\nBefore college the two main things I worked on, outside of "
+                       "school, were writing and programming. The school district's IBM 1401 stood in the basement "
+                       "of the junior high school.", page=1, name="worked.txt")
+        report = source("e2", "The district bought an IBM 1401 in 1962. It worked on payroll and grades.",
+                        page=1, name="district.txt")
+        # "author" and "essay" are words no source holds: they had weighed most and sunk every sentence.
+        answer = self.answerer.answer("What did the author work on before college?", [report, essay])
+        assert answer.text.startswith("Before college the two main things I worked on, outside of school, were "
+                                      "writing and programming. [2]")
+        stranger = self.answerer.answer("What did the plumber work on before college?", [report, essay])
+        assert answer.confidence > 1.2 * stranger.confidence  # "author" is found in "I", "plumber" nowhere
+        said = self.answerer.answer("What does the essay say about the IBM 1401?", [essay])
+        assert said.confidence == pytest.approx(self.answerer.answer("The IBM 1401?", [essay]).confidence, abs=0.08)
+        # The reader is "you": "a user" is found in "you can", and left out where nothing addresses one.
+        help_page = source("h1", "Password reset\n\nYou can reset your password from the sign-in page. Passwords "
+                           "expire after 90 days.", page=1, name="passwords.md")
+        reader = self.answerer.answer("How can a user reset the password?", [help_page])
+        assert reader.text.startswith("You can reset your password from the sign-in page. [1]")
+        assert reader.confidence > 1.2 * self.answerer.answer("How can a plumber reset the password?",
+                                                              [help_page]).confidence
+        # A text that names its kind keeps the word: "this article" counts where it is written.
+        article = source("a1", "This article explains the quiet mode. Quiet mode limits the compressor at night.",
+                         page=1, name="quiet.md")
+        assert self.answerer.answer("What does this article explain?", [article]).text.startswith(
+            "This article explains the quiet mode. [1]")
+
+    def test_a_speaker_no_source_names_is_the_voice_of_the_text(self):
+        essay = source("e1", "Cities and Ambition\n\nNew York tells you, above all: you should make more money. "
+                       "What I like about Cambridge is that the message there is: you should be smarter.",
+                       page=1, name="cities.txt")
+        rival = source("e2", "Boston's message to visitors is about its harbour and its history.", page=1,
+                       name="boston.txt")
+        answer = self.answerer.answer("According to Paul Graham, what message does Cambridge send?", [rival, essay])
+        assert answer.text.startswith("What I like about Cambridge is that the message there is: you should be "
+                                      "smarter. [2]")
+        other = self.answerer.answer("What message does Cambridge send to Paul Graham?", [rival, essay])
+        assert answer.confidence > 1.2 * other.confidence  # the same words: as the speaker the name is "I"
+        # A name the sources write is a name, not a voice: its sentences are the ones that count.
+        quoted = source("e3", "Paul Graham says Cambridge tells you to be smarter.", page=1, name="notes.txt")
+        cited = self.answerer.answer("According to Paul Graham, what message does Cambridge send?", [essay, quoted])
+        assert cited.text.startswith("Paul Graham says Cambridge tells you to be smarter. [2]")
+
+    def test_first_person_and_the_words_for_a_text(self):
+        from core.language import persons, speakers
+
+        assert speakers("According to Paul Graham, why do startups fail?") == ["Paul", "Graham"]
+        assert speakers("What does Graham say about cities?") == ["Graham"]
+        assert speakers("In Paul Graham's view, what matters?") == ["Paul", "Graham"]
+        assert speakers("What does Chikungunya mean in Swahili?") == []
+        assert speakers("What suggests a low genetic diversity?") == []
+        assert speakers("How has Apple's revenue changed?") == []
+
+        assert persons("I wrote short stories.") == persons("We propose a model.") == {"writer"}
+        assert persons("It was sent to us.") == persons("I'd say so.") == {"writer"}
+        assert persons("See Part I, Item 2.") == persons("The US economy grew.") == set()
+        assert persons("The authors thank the reviewers.") == set()
+        assert persons("You can reset your password.") == {"reader"}
+        assert persons("We will email you.") == {"writer", "reader"}
+
     def test_a_markdown_table_row_is_read_with_its_header(self):
         article = source("t1", "## Plans\n\n| Plan | Price | Seats |\n|---|---|---|\n| Starter | $9/month | 1 |\n"
                          "| Team | $29/month | 10 |\n", page=1, name="pricing.md")

@@ -244,6 +244,17 @@ def test_best_sentence_scores_weigh_rare_words_and_numbers():
     assert best_sentence_scores("What is it?", texts) == [0.0, 0.0, 0.0]
 
 
+def test_the_author_is_held_by_a_sentence_in_the_first_person():
+    from retrieval.sentences import best_sentence_scores
+
+    texts = ["Before college I worked on writing and programming.", "The college worked on new programming courses."]
+    mine, theirs = best_sentence_scores("What did the author work on before college?", texts)
+    assert mine > theirs  # before, both held the same words and "author" weighed most in neither
+    assert mine == pytest.approx(1.0)
+    # "the essay" that no sentence holds is left out, not a word every sentence misses
+    assert best_sentence_scores("What does the essay say about programming?", texts)[0] == pytest.approx(1.0)
+
+
 def test_make_reranker_sentence_needs_no_model():
     from retrieval.rerankers import SentenceReranker
 
