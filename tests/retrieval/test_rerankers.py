@@ -253,6 +253,11 @@ def test_the_author_is_held_by_a_sentence_in_the_first_person():
     assert mine == pytest.approx(1.0)
     # "the essay" that no sentence holds is left out, not a word every sentence misses
     assert best_sentence_scores("What does the essay say about programming?", texts)[0] == pytest.approx(1.0)
+    # and so is the scope a question asks in ("the main", "any significant") unless a sentence holds it
+    assert best_sentence_scores("What was the main programming before college?", texts) == [
+        pytest.approx(1.0), pytest.approx(1.0)]
+    campus = best_sentence_scores("Where is the main campus?", ["The main campus is in Turku.", "A campus in Pori."])
+    assert campus[0] == pytest.approx(1.0) and campus[1] < 0.6
 
 
 def test_make_reranker_sentence_needs_no_model():
