@@ -47,7 +47,7 @@ _TEXT_WORDS = {
     "english": frozenset(
         "essay essays article articles paper text passage excerpt document story context information say "
         "says said mention mentions mentioned describe describes described discuss discusses discussed tell "
-        "tells "
+        "tells argument arguments idea ideas theme themes topic topics point points purpose "
         # and the scope of what is asked ("the main reasons", "any significant change")
         "key main primary major significant specific notable particular various overall important".split()
     ),

@@ -433,6 +433,11 @@ class TestWithAStandInEmbedder:
         answer = self.answerer.answer("According to Paul Graham, what message does Cambridge send?", [rival, essay])
         assert answer.text.startswith("What I like about Cambridge is that the message there is: you should be "
                                       "smarter. [2]")
+        # "point", like "essay", frames the question: the text does not say it makes a point
+        point = self.answerer.answer("What point does the author make about Cambridge?", [rival, essay])
+        assert point.text.startswith("What I like about Cambridge is that the message there is")
+        gadget = self.answerer.answer("What gadget does the author make about Cambridge?", [rival, essay])
+        assert point.confidence > 1.1 * gadget.confidence  # "gadget" is a word no source holds; "point" frames
         other = self.answerer.answer("What message does Cambridge send to Paul Graham?", [rival, essay])
         assert answer.confidence > 1.2 * other.confidence  # the same words: as the speaker the name is "I"
         # A name the sources write is a name, not a voice: its sentences are the ones that count.
