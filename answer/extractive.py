@@ -620,11 +620,12 @@ _BOLD = re.compile(r"(?<!\*)\*\*(?![\s*])((?:(?!\*\*).)+?)(?<![\s*])\*\*(?!\*)")
 
 def quotable(text: str) -> str:
     """A source sentence as the answer quotes it: without the source's numbered references and
-    without tags that imitate the source blocks of a prompt, Markdown's bold markers ("**Note:**"),
-    link targets or inline HTML tags, a line-end hyphen as the page shows it."""
+    without tags that imitate the source blocks of a prompt, Markdown's bold markers ("**Note:**";
+    a bold "**Forgot password?**" reads as quoted), link targets or inline HTML tags, a line-end
+    hyphen as the page shows it."""
     text = as_shown(text)
-    if "**" in text:
-        text = _BOLD.sub(r"\1", text)
+    if "**" in text:  # a label ending in "?" or "!" is quoted, so the sentence reads on past it
+        text = _BOLD.sub(lambda m: f'"{m.group(1)}"' if m.group(1).endswith(("?", "!")) else m.group(1), text)
     if "[" not in text and "<" not in text:
         return text
     for pattern in (_LINK, _REFERENCE_LINK, _AUTOLINK):

@@ -242,9 +242,23 @@ def _sentences(text: str) -> list[tuple[str, str]]:
     return result
 
 
+# A question or exclamation inside a sentence ('select **Forgot password?** and enter your email',
+# 'click "Why am I seeing this?" to learn more'): punkt ends the sentence at its "?", and the rest
+# ("** and enter your email.") was read and quoted as a sentence of its own. A "?" or "!" followed
+# by a word wholly in lower case ends no sentence ("mRNA", "p53" may start one).
+_ENDS_INSIDE = re.compile(r"[?!][*_`\"'”’)\]]*$")
+_GOES_ON = re.compile(r"[*_`\"'”’)\]]*\s*[a-z]+(?=[\s,;:.!?]|$)")
+
+
 def prose_sentences(text: str) -> list[str]:
     """The sentences of one line of prose, as an answer's sentences are read (rows not kept whole)."""
-    return [s.strip() for s in _punkt().tokenize(text) if s.strip()]
+    spans: list[list[int]] = []
+    for start, end in _punkt().span_tokenize(text):
+        if spans and _ENDS_INSIDE.search(text[spans[-1][0]:spans[-1][1]]) and _GOES_ON.match(text[start:end]):
+            spans[-1][1] = end
+        else:
+            spans.append([start, end])
+    return [s for s in (text[a:b].strip() for a, b in spans) if s]
 
 
 def split_sentences(text: str) -> list[str]:

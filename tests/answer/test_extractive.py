@@ -445,6 +445,15 @@ class TestWithAStandInEmbedder:
         cited = self.answerer.answer("According to Paul Graham, what message does Cambridge send?", [essay, quoted])
         assert cited.text.startswith("Paul Graham says Cambridge tells you to be smarter. [2]")
 
+    def test_a_question_mark_inside_bold_or_quotes_ends_no_sentence(self):
+        page = source("f1", "# Reset your password\n\nOn the sign-in page, select **Forgot password?** and enter "
+                      "your email. Then open the link we send you.", page=1, name="passwords.md")
+        answer = self.answerer.answer("How do I reset my password on the sign-in page?", [page])
+        assert answer.text.startswith('On the sign-in page, select "Forgot password?" and enter your email. [1]')
+        assert verify(answer, [page], BagOfWordsEmbedder()).unsupported_sentences == []
+        assert [u.text for u in text_units('Select "Forgot password?" and enter it. Is it free? mRNA is not.')] == [
+            'Select "Forgot password?" and enter it.', "Is it free?", "mRNA is not."]
+
     def test_first_person_and_the_words_for_a_text(self):
         from core.language import persons, speakers
 
