@@ -69,6 +69,11 @@ WRONG_TYPE_FACTOR = 0.7  # "how much/when" needs a number the question lacks, "w
 # answerable questions answered; COVID-QA's numbered files name no period (README, "Answers
 # without an LLM").
 OTHER_PERIOD_FACTOR = 0.7
+# Near ties go to the source retrieval ranked higher: a sentence of the n-th of k sources is ordered
+# as if it scored RANK_TIE * (1 - (n - 1) / k) more (its score, the answer's confidence, is unchanged).
+# Dev splits, 0 / 0.02 / 0.05: COVID-QA answers citing the passage that holds the answer 0.812 /
+# 0.818 / 0.822, correct 0.288 / 0.291 / 0.296; docugami correct 0.165 / 0.165 / 0.153.
+RANK_TIE = 0.02
 KEEP_RATIO = 0.9  # further sentences must score within 90 % of the best one
 REDUNDANT_COSINE = 0.85  # a sentence this close to one already chosen says the same
 # Sentences and rows embedded per question: those holding most of the question's words. Embedding
@@ -147,7 +152,8 @@ class ExtractiveAnswerer:
         self.threshold = DEFAULT_THRESHOLD if threshold is None else threshold
 
     def rank_sentences(self, question: str, sources: list[ScoredChunk]) -> list[Candidate]:
-        """Every sentence of the sources scored for the question, best first."""
+        """Every sentence of the sources scored for the question, best first (near ties: the source
+        ranked higher first, see RANK_TIE)."""
         return self._rank(question, self._read(sources))
 
     @staticmethod
@@ -229,7 +235,7 @@ class ExtractiveAnswerer:
             if len(text.split()) < 2 and sources[n - 1].units[span[0]].kind != "row":
                 continue  # "Yes." under "Can I return an item?" says nothing alone (it still counts for the idf)
             candidates.append(Candidate(n, text, round(score, 4), vector, span))
-        candidates.sort(key=lambda c: c.score, reverse=True)
+        candidates.sort(key=lambda c: c.score + RANK_TIE * (1 - (c.n - 1) / len(sources)), reverse=True)
         return candidates
 
     def _choose(self, candidates: list[Candidate]) -> list[Candidate]:
@@ -265,7 +271,7 @@ class ExtractiveAnswerer:
         """The answer from `sources` (numbered 1..n in order), or NOT_FOUND_TEXT when support is weak."""
         read = self._read(sources)
         candidates = self._rank(question, read)
-        confidence = candidates[0].score if candidates else 0.0
+        confidence = max((c.score for c in candidates), default=0.0)
         if not candidates or confidence < self.threshold:
             return Answer(text=NOT_FOUND_TEXT, abstained=True, provider=self.name, question=question,
                           confidence=confidence)

@@ -454,6 +454,20 @@ class TestWithAStandInEmbedder:
         assert [u.text for u in text_units('Select "Forgot password?" and enter it. Is it free? mRNA is not.')] == [
             'Select "Forgot password?" and enter it.', "Is it free?", "mRNA is not."]
 
+    def test_a_near_tie_goes_to_the_source_ranked_higher(self):
+        said = "The magnetic filter on the return pipe of the heat pump is emptied once a year"
+        first = source("r1", f"{said}, usually.", page=1, name="a.md")
+        second = source("r2", f"{said}.", page=2, name="b.md")
+        question = "How often is the magnetic filter emptied?"
+        scores = {c.n: c.score for c in self.answerer.rank_sentences(question, [first, second])}
+        assert 0 < scores[2] - scores[1] < 0.01  # the second's sentence scores a little higher
+        answer = self.answerer.answer(question, [first, second])
+        assert answer.text.startswith(f"{said}, usually. [1]")
+        assert answer.confidence == scores[2]  # the confidence is the best score all the same
+        # a clear lead still wins
+        answer = self.answerer.answer(question, [source("r3", "The pump is quiet.", page=3), second])
+        assert answer.text.startswith(f"{said}. [2]")
+
     def test_first_person_and_the_words_for_a_text(self):
         from core.language import persons, speakers
 
