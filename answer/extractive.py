@@ -22,15 +22,13 @@ from answer.grounding import (
     content_terms,
     key_terms,
     marked_headings,
-    person_terms,
     pipe_row,
     plain_label,
     prose_sentences,
-    text_terms,
     text_units,
     weighted_containment,
 )
-from core.language import as_shown, persons, speakers
+from core.language import as_shown, frame_question, persons
 from core.settings import ABSTAIN_THRESHOLD, get_settings
 from core.stages import AnswerStream, word_pieces
 from core.types import NOT_FOUND_TEXT, Answer, Citation, ScoredChunk
@@ -376,30 +374,19 @@ def _has_expected_type(expects: str | None, text: str, new_terms: set[str]) -> b
 def _about_the_text(question: str, question_terms: list[str], held: set[str], unit_terms: list[set[str]],
                     texts: list[str]) -> tuple[list[str], set[str], set[str]]:
     """The question's terms as the sources can hold them, and the terms of the speaker it names
-    that no source holds (`unit_terms` gain in place). A text rarely names its own writer, reader
-    or kind: those words weighed most, as words no sentence holds, and essays' answers were refused.
-
-    A word for the text's writer ("What did the author work on?", "According to Paul Graham", when
-    no source writes the name) is held by a sentence in the first person ("I worked on"), one for
-    its reader ("How can a user reset it?") by a sentence in the second person ("you can"); such a
-    word no source holds even so, and a word for the text itself or its telling ("the essay",
-    "say"), is left out."""
+    that no source holds (`unit_terms` gain in place; `frame_question`). A text rarely names its
+    own writer, reader or kind: those words weighed most, as words no sentence holds, and essays'
+    answers were refused. A word for the text's writer ("What did the author work on?", "According
+    to Paul Graham", when no source writes the name) is held by a sentence in the first person ("I
+    worked on"), one for its reader ("How can a user reset it?") by a sentence in the second person
+    ("you can"); such a word no source holds even so, and a word for the text itself or its telling
+    ("the essay", "say"), is left out."""
     language = get_settings().language
-    question_set = set(question_terms)
-    speaking = set(content_terms(" ".join(speakers(question, language)))) - held
-    people = {person: question_set & terms for person, terms in person_terms().items()}
-    people["writer"] = people.get("writer", set()) | (question_set & speaking)
-    people = {person: terms for person, terms in people.items() if terms}
-    if people:
-        for terms, text in zip(unit_terms, texts, strict=True):
-            for person in persons(text, language) & people.keys():
-                terms |= people[person]
-    held = held.union(*unit_terms)
-    unheld = (question_set & (text_terms().union(*person_terms().values()))) - held
-    if unheld:
-        question_terms = [t for t in question_terms if t not in unheld]
-        question_set -= unheld
-    return question_terms, question_set, speaking
+    spoken = [persons(text, language) for text in texts]
+    left_out, speaking = frame_question(question, set(question_terms), unit_terms, spoken, held, content_terms,
+                                        language)
+    question_terms = [t for t in question_terms if t not in left_out]
+    return question_terms, set(question_terms), speaking
 
 
 def _idf(terms: set[str], units: list[set[str]]) -> dict[str, float]:

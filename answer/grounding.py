@@ -19,15 +19,7 @@ from typing import Any
 import numpy as np
 
 from core.citations import MARKER
-from core.language import (
-    WORD,
-    code_term,
-    person_words,
-    sentence_tokenizer,
-    stemmer,
-    stopwords,
-    text_words,
-)
+from core.language import WORD, code_term, sentence_tokenizer, stemmer, stopwords
 from core.settings import get_settings
 from core.types import Answer, Citation, ScoredChunk
 
@@ -399,22 +391,6 @@ def _content_terms(text: str, language: str) -> tuple[str, ...]:
         if "-" in token and not any(ch.isdigit() for ch in token):
             terms.extend(_normalise(p) for p in token.split("-") if p.lower() not in stop)
     return tuple(terms)
-
-
-def person_terms() -> dict[str, frozenset[str]]:
-    """Per person ("writer", "reader"), the terms of the words a question uses for it ("author", "user")."""
-    language = get_settings().language
-    return {person: _word_terms(words, language) for person, words in person_words(language).items()}
-
-
-def text_terms() -> frozenset[str]:
-    """The terms of the words a question uses for the text itself ("essay", "article", "paper")."""
-    return _word_terms(text_words(get_settings().language), get_settings().language)
-
-
-@lru_cache(maxsize=8)
-def _word_terms(words: frozenset[str], language: str) -> frozenset[str]:
-    return frozenset(term for word in words for term in _content_terms(word, language))
 
 
 def key_terms(text: str) -> set[str]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import importlib.util
 import re
-from functools import cache
+from collections.abc import Callable, Iterable, Sequence
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,40 @@ def text_words(language: str = DEFAULT_LANGUAGE) -> frozenset[str]:
     """Words a question uses for the text it asks about and its telling ("essay", "article",
     "say", "mention")."""
     return _TEXT_WORDS.get(check_language(language), frozenset())
+
+
+def frame_question(
+    question: str,
+    wanted: set[str],
+    unit_terms: Sequence[set[str]],
+    spoken: Sequence[frozenset[str]],
+    present: set[str],
+    terms: Callable[[str], Iterable[str]],
+    language: str = DEFAULT_LANGUAGE,
+) -> tuple[set[str], set[str]]:
+    """The question's words as the sources can hold them (see _PERSONS): each unit's terms gain
+    the question's words for the person it speaks as or to (`spoken`, from `persons`); returns the
+    question words to leave out (words for the text, its telling or a person that no unit and
+    nothing in `present` holds) and the terms of the speaker it names that `present` lacks.
+    `terms` reads a text into the caller's terms (the answerer and the reranker stem apart)."""
+    person_terms, framing = _framing_terms(terms, check_language(language))
+    speaking = set(terms(" ".join(speakers(question, language)))) - present
+    people = {person: wanted & words for person, words in person_terms.items()}
+    people["writer"] = people.get("writer", set()) | (wanted & speaking)
+    people = {person: words for person, words in people.items() if words}
+    if people:
+        for held, persons_of in zip(unit_terms, spoken, strict=True):
+            for person in persons_of & people.keys():
+                held |= people[person]
+    return (wanted & framing) - present.union(*unit_terms), speaking
+
+
+@lru_cache(maxsize=16)
+def _framing_terms(terms: Callable[[str], Iterable[str]],
+                   language: str) -> tuple[dict[str, frozenset[str]], frozenset[str]]:
+    """Per person, the terms of its words; and the terms of every word that frames a question."""
+    people = {person: frozenset(terms(" ".join(sorted(words)))) for person, words in person_words(language).items()}
+    return people, frozenset(terms(" ".join(sorted(text_words(language))))).union(*people.values())
 
 
 # A word as the answerer reads it: letters and digits, joined by inner hyphens, slashes, dots,

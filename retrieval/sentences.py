@@ -14,14 +14,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from core.language import (
-    person_words,
-    persons,
-    sentence_tokenizer,
-    speakers,
-    stopwords,
-    text_words,
-)
+from core.language import frame_question, persons, sentence_tokenizer, stopwords
 
 _TOKEN = re.compile(r"[^\W_]+(?:[-/.,'’][^\W_]+)*")
 _PARAGRAPH = re.compile(r"\n\s*\n")
@@ -90,12 +83,6 @@ def _persons(text: str) -> tuple[frozenset[str], ...]:
     return tuple(persons(s) for s in split_sentences(text) or [text])
 
 
-@lru_cache(maxsize=1)
-def _person_and_text_terms() -> tuple[dict[str, frozenset[str]], frozenset[str]]:
-    people = {person: frozenset(t for w in words for t in content_terms(w)) for person, words in person_words().items()}
-    return people, frozenset(t for w in text_words() for t in content_terms(w))
-
-
 def _weight(term: str, idf: dict[str, float]) -> float:
     return idf.get(term, 1.0) * (NUMBER_WEIGHT if any(ch.isdigit() for ch in term) else 1.0)
 
@@ -111,24 +98,17 @@ def best_sentence_scores(question: str, texts: Sequence[str], contexts: Sequence
     "Intel's revenue in the Q3 2023 10-Q" then ranks the revenue sentence of the Intel Q3 filing
     above a revenue sentence of another company's, which the words of the sentence alone tie."""
     wanted = set(content_terms(question))
-    sentence_terms = [[terms & wanted for terms in _sentence_terms(t)] for t in texts]
-    # As the answerer reads them (core/language.py): "the author" (or a speaker's name no source
-    # holds) is held by a sentence in the first person, "the essay" is left out when none holds it.
-    people_terms, text_kind = _person_and_text_terms()
-    present = set().union(*(terms for per_text in sentence_terms for terms in per_text))
+    sentence_terms = [[set(terms & wanted) for terms in _sentence_terms(t)] for t in texts]
+    every = [terms for per_text in sentence_terms for terms in per_text]
+    present = set().union(*every)
     if contexts:
         present |= set().union(*(set(content_terms(c)) for c in contexts))
-    speaking = set(content_terms(" ".join(speakers(question)))) - present
-    people = {person: wanted & terms for person, terms in people_terms.items()}
-    people["writer"] = people.get("writer", set()) | (wanted & speaking)
-    if people := {person: terms for person, terms in people.items() if terms}:
-        sentence_terms = [
-            [terms.union(*(people[p] for p in spoken & people.keys())) for terms, spoken in
-             zip(per_text, _persons(t), strict=True)]
-            for per_text, t in zip(sentence_terms, texts, strict=True)
-        ]
-    every = [terms for per_text in sentence_terms for terms in per_text]
-    wanted -= (wanted & text_kind.union(*people_terms.values())) - present.union(*every)
+    # As the answerer reads them (core/language.py `frame_question`): "the author" (or a speaker's
+    # name no source holds) is held by a sentence in the first person, "the essay" is left out when
+    # none holds it.
+    spoken = [person for t in texts for person in _persons(t)]
+    left_out, _ = frame_question(question, wanted, every, spoken, present, content_terms)
+    wanted -= left_out
     if not wanted or not every:
         return [0.0] * len(texts)
     idf = {w: math.log(1 + len(every) / (1 + sum(w in terms for terms in every))) for w in wanted}
