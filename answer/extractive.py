@@ -28,7 +28,7 @@ from answer.grounding import (
     text_units,
     weighted_containment,
 )
-from core.language import as_shown, frame_question, persons
+from core.language import as_shown, asked, frame_question, persons
 from core.settings import ABSTAIN_THRESHOLD, get_settings
 from core.stages import AnswerStream, word_pieces
 from core.types import NOT_FOUND_TEXT, Answer, Citation, ScoredChunk
@@ -182,13 +182,14 @@ class ExtractiveAnswerer:
                 pieces.append((n, text, f"{header} {text}" if header else text, span))
         if not pieces or not question.strip():
             return []
+        question = asked(question, get_settings().language)
         question_terms = content_terms(question)
         question_set = set(question_terms)
         keys = key_terms(question)
         names = question_names(question) - keys
         named = set().union(*(s.terms | s.name_terms | s.document_terms for s in sources)) & names
         expects = expected_answer_type(question)
-        asked = periods_of(question_set)
+        periods = periods_of(question_set)
         unit_terms = [set(content_terms(scored)) for _, _, scored, _ in pieces]
         held = set().union(*unit_terms, *(s.terms | s.name_terms | s.document_terms for s in sources))
         question_terms, question_set, speaking = _about_the_text(question, question_terms, held, unit_terms,
@@ -220,7 +221,7 @@ class ExtractiveAnswerer:
                 found = len(names & (terms | source.terms | source.name_terms | source.document_terms)) / len(names)
                 floor = MISSING_NAME_FLOOR if names <= named else NOWHERE_NAME_FLOOR
                 score *= floor + (1 - floor) * found
-            if other_period(asked, sources[n - 1].periods):
+            if other_period(periods, sources[n - 1].periods):
                 score *= OTHER_PERIOD_FACTOR
             if not _has_expected_type(expects, text, terms - question_set):
                 score *= WRONG_TYPE_FACTOR

@@ -19,6 +19,7 @@ from typing import Any
 
 from answer.condense import Condensed, Condenser, make_condenser
 from core.collection_settings import abstain_threshold_for
+from core.language import asked
 from core.options import PipelineOptions
 from core.settings import Settings
 from core.stages import (
@@ -53,7 +54,7 @@ def condense(condenser: Condenser, question: str, history: Sequence[str], trace:
 def search(retriever: HybridRetriever, query: Query, trace: Trace) -> Candidates:
     """Hybrid search for the query; the retriever puts its timings and fusion weights on the trace."""
     chunks = retriever.retrieve(
-        query.collection, query.text, query.fetch, dict(query.filters), mode=query.mode,  # type: ignore[arg-type]
+        query.collection, query.searched, query.fetch, dict(query.filters), mode=query.mode,  # type: ignore[arg-type]
         weights=query.weights, trace=trace,
     )
     trace.record_scores("retrieve", chunks)
@@ -68,7 +69,7 @@ def rerank(reranker: Any, candidates: Candidates, trace: Trace, warnings: tuple[
     chunks, name = list(candidates.chunks), "none"
     with trace.timed("rerank"):
         if reranker is not None:
-            chunks, name, warning = safe_rerank(reranker, query.text, chunks, query.top_k)
+            chunks, name, warning = safe_rerank(reranker, query.searched, chunks, query.top_k)
             warnings = (*warnings, warning) if warning else warnings
     chunks = chunks[: query.top_k]
     trace.record_scores("rerank", chunks)
@@ -179,7 +180,9 @@ class AnswerPipeline:
                 wanted = max(top_k, self.settings.candidates // 2) if reranker_model is not None else top_k
                 condensed = condense(self._condenser(chosen.answerer), question, list(history or ()), trace)
                 query = Query(condensed.standalone, collection, top_k, max(wanted, fetch or 0), dict(filters or {}),
-                              mode, tuple(weights) if weights is not None else None)  # type: ignore[arg-type]
+                              mode, tuple(weights) if weights is not None else None,  # type: ignore[arg-type]
+                              asked(condensed.standalone, self.settings.language))
+                trace.searched = query.searched
                 candidates = search(self.retriever, query, trace)
                 stream.candidates = candidates.chunks
                 ranked = rerank(reranker_model, candidates, trace, (*condensed.warnings, *((reason,) if reason else ())))

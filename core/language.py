@@ -136,6 +136,61 @@ def _framing_terms(terms: Callable[[str], Iterable[str]],
     return people, frozenset(terms(" ".join(sorted(text_words(language))))).union(*people.values())
 
 
+# A question may carry instructions to whoever answers it, as financial analysts' question sets
+# write them: "Round your answer to two decimal places.", "Give a response to the question by relying
+# on the details shown in the cash flow statement.", "Assume that you are a public equities analyst.",
+# "Answer the following question by primarily using information that is shown in the balance sheet:
+# what is ...?", "(in USD millions)". They ask nothing the documents could hold: search and the
+# extractive answerer read the question without them (`asked`), an LLM still gets them. Fiscal years
+# written "FY2018" or "FY18" are read as the years documents write ("2018"). English only.
+_INSTRUCTION = {
+    "english": (
+        # a sentence that only instructs
+        re.compile(
+            r"^(?:please (?:base|utili[sz]e|use|rely|refer|answer|respond|round|express|state|give|provide (?:a|an|your"
+            r"|the) (?:answer|response))\b|(?:assume|round|answer|respond|reply|express)\b"
+            r"|(?:give|provide|write|state) (?:a|an|your|the) (?:response|answer)\b|address (?:the|this) question"
+            r"|base your|(?:use|using|utili[sz]e|rely|relying)(?: on)?(?: the| only| primarily| mainly)*"
+            r" (?:information|details|data|figures|line items)\b|if\b.*\bplease\b)",
+            re.IGNORECASE),
+        # a clause leading a question to where its answer is ("Based on the information provided in the
+        # income statement, what is ...?")
+        re.compile(r"^(?:based (?:up)?on|using|relying on|according to|from) (?:the )?(?:information|details|data"
+                   r"|figures|line items)\b[^,:?]*[,:]\s*", re.IGNORECASE),
+        # words that make any sentence holding them one about the answer, not the documents
+        re.compile(r"\b(?:your (?:answer|response|judge?ments?)|the (?:following )?question|decimal places?)\b",
+                   re.IGNORECASE),
+    ),
+}
+_UNITS_ASKED = re.compile(
+    r"\s*\((?:in|as|expressed in)?\s*(?:USD|US\$|\$|dollars?)\s*(?:millions?|billions?|thousands?)?\)", re.IGNORECASE)
+_FISCAL_YEAR = re.compile(r"\bFY\s?['’]?((?:19|20)\d\d|\d\d)\b", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s+(?=[\"'“(]?[A-Z])")
+
+
+def asked(question: str, language: str = DEFAULT_LANGUAGE) -> str:
+    """The question without its instructions to the answerer, fiscal years as years (see
+    _INSTRUCTION); the question itself when everything in it reads as an instruction."""
+    text = _FISCAL_YEAR.sub(lambda m: _full_year(m.group(1)), question)
+    rules = _INSTRUCTION.get(check_language(language))
+    if rules is None:
+        return text
+    instructs, leading, about_answer = rules
+    kept = []
+    for sentence in _SENTENCE_END.split(_UNITS_ASKED.sub("", text).strip()):
+        head, colon, rest = sentence.partition(":")
+        # "Answer ... shown in the balance sheet: what is ...?", "Based on the information ..., what is ...?"
+        part = leading.sub("", rest.strip() if colon and rest.strip() and instructs.match(head) else sentence)
+        if not part.rstrip().endswith("?") and (instructs.match(part) or about_answer.search(part)):
+            continue  # a question is never dropped: "Please tell me how to reset it?"
+        kept.append(part if part == sentence else part[:1].upper() + part[1:])
+    return " ".join(kept) if kept else text
+
+
+def _full_year(digits: str) -> str:
+    return digits if len(digits) == 4 else ("20" if int(digits) < 70 else "19") + digits
+
+
 # A word as the answerer reads it: letters and digits, joined by inner hyphens, slashes, dots,
 # commas or apostrophes ("AHP-9", "A7/W35", "2.4.0", "1,000").
 WORD = re.compile(r"[^\W_]+(?:[-/.,'’][^\W_]+)*")

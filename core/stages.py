@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from core.language import asked
+from core.settings import get_settings
 from core.trace import Trace
 from core.types import Answer, ScoredChunk
 
@@ -30,10 +32,14 @@ class Query:
     filters: Mapping[str, Any] = field(default_factory=dict)
     mode: str | None = None  # hybrid | dense | sparse; None: the retriever's own
     weights: tuple[float, float] | None = None  # (dense, sparse) fusion weights; None: the retriever's own
+    searched: str = ""  # the text searched and reranked: the question without its instructions to the
+    # answerer (core/language.py `asked`, in the settings' language); empty: read from `text`
 
     def __post_init__(self) -> None:
         if not self.text.strip():
             raise ValueError("Type a question first.")
+        if not self.searched.strip():
+            object.__setattr__(self, "searched", asked(self.text, get_settings().language))
         if self.top_k <= 0:
             raise ValueError(f"top_k must be > 0 (got {self.top_k})")
         if self.fetch < self.top_k:

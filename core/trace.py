@@ -30,6 +30,9 @@ class Trace:
     # The question search and the answerer got: a follow-up completed from the earlier questions
     # of its conversation (answer/condense.py), else the question as asked; "" before search.
     standalone_question: str = ""
+    # What search and the extractive answerer read: the standalone question without its instructions to
+    # the answerer ("Round your answer to two decimal places."; core/language.py `asked`).
+    searched: str = ""
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     timings_ms: dict[str, float] = field(default_factory=dict)
     # The (dense, sparse) weights hybrid search fused with; None when no weighted fusion ran.
@@ -73,6 +76,7 @@ class Trace:
             "request_id": self.request_id,
             "question": self.question,
             "standalone_question": self.standalone_question,
+            "searched": self.searched,
             "collection": self.collection,
             "timings_ms": dict(self.timings_ms),
             "weights": list(self.weights) if self.weights is not None else None,

@@ -275,11 +275,15 @@ def prefetch_pages(turn: dict[str, Any]) -> None:
 
 
 def render_details(answer: Answer, trace: Trace, documents: list[str] | None = None) -> None:
-    """What was searched for (a follow-up rewritten to stand alone), the documents it was kept to,
+    """What was searched for (a follow-up rewritten to stand alone, a question without its instructions to
+    the answerer), the documents it was kept to,
     this request's stage timings and fusion weights (from its trace), tokens, cost, cache hit and who answered."""
     if trace.standalone_question and trace.standalone_question != trace.question:
         st.caption(f"Searched for: **{escape_markdown(trace.standalone_question)}** "
                    "(the follow-up completed from the earlier questions)")
+    if trace.searched and trace.searched != (trace.standalone_question or trace.question):
+        st.caption(f"Searched as: **{escape_markdown(trace.searched)}** "
+                   "(without the instructions to whoever answers, fiscal years as years)")
     if documents:
         st.caption("Only these documents: " + ", ".join(escape_markdown(d) for d in documents))
     cols = st.columns(4)

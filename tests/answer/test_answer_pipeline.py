@@ -63,6 +63,17 @@ def test_instructions_inside_a_document_do_not_steer_answers(service):
     assert "R290" in answer.text and "HACKED" not in answer.text
 
 
+def test_instructions_around_a_question_leave_its_answer_as_it_is(service):
+    bare = service.ask("Which refrigerant does the Aurora AHP-9 use?", "samples")
+    framed = service.ask("Assume that you are a heat pump installer. Answer the following question by primarily "
+                         "using information that is shown in the manual: which refrigerant does the Aurora AHP-9 "
+                         "use? Give a response to the question by relying on the details shown in the datasheet.",
+                         "samples")
+    assert not framed.abstained and "R290" in framed.text
+    assert (framed.text, framed.confidence) == (bare.text, bare.confidence)
+    assert [c.chunk_id for c in framed.citations] == [c.chunk_id for c in bare.citations]
+
+
 def test_filters_restrict_documents_and_types(service):
     hits = service.retriever.retrieve("samples", "warranty years compressor", 10, {"file_type": "md"})
     assert hits and {h.payload["file_type"] for h in hits} == {"md"}

@@ -424,6 +424,21 @@ class TestWithAStandInEmbedder:
         assert self.answerer.answer("What does this article explain?", [article]).text.startswith(
             "This article explains the quiet mode. [1]")
 
+    def test_instructions_to_the_answerer_are_not_words_the_sources_must_hold(self):
+        statement = source("cf", "Cash flows from investing activities\nPurchases of property, plant and equipment "
+                           "(PP&E) were $1,577 million in 2018 and $1,373 million in 2017.", page=54,
+                           name="3M_2018_10K.pdf")
+        notes = source("nt", "Note 7. Leases\nOperating lease cost was $325 million in 2018.", page=80,
+                       name="3M_2018_10K.pdf")
+        bare = self.answerer.answer("What were the 2018 purchases of property, plant and equipment for 3M?",
+                                    [notes, statement])
+        framed = self.answerer.answer(
+            "Assume that you are a public equities analyst. What were the FY2018 purchases of property, plant and "
+            "equipment (in USD millions) for 3M? Give a response to the question by relying on the details shown "
+            "in the cash flow statement. Round your answer to two decimal places.", [notes, statement])
+        assert bare.text.startswith("Purchases of property, plant and equipment (PP&E) were $1,577 million")
+        assert framed.text == bare.text and framed.confidence == bare.confidence
+
     def test_a_speaker_no_source_names_is_the_voice_of_the_text(self):
         essay = source("e1", "Cities and Ambition\n\nNew York tells you, above all: you should make more money. "
                        "What I like about Cambridge is that the message there is: you should be smarter.",

@@ -92,6 +92,31 @@ def test_each_stage_hands_on_a_typed_record_and_records_on_the_trace():
 
 
 @pytest.mark.unit
+def test_search_and_rerank_read_the_question_without_its_instructions_and_the_answerer_reads_it_whole():
+    seen: dict[str, str] = {}
+
+    class Recording(_Retriever):
+        def retrieve(self, collection, query, top_k, filters=None, **options):  # noqa: ANN001, ANN003, ANN201
+            seen["search"] = query
+            return super().retrieve(collection, query, top_k, filters, **options)
+
+    class Reranker:
+        name = "recording"
+
+        def rerank(self, query, chunks, top_k):  # noqa: ANN001, ANN201
+            seen["rerank"] = query
+            return chunks[:top_k]
+
+    question = ("What was the FY2023 revenue (in USD millions)? Round your answer to two decimal places.")
+    query = Query(question, "c", top_k=2, fetch=3)
+    assert query.searched == "What was the 2023 revenue?"
+    context = select(rerank(Reranker(), search(Recording(), query, Trace()), Trace()), 1000, Trace())
+    assert seen == {"search": "What was the 2023 revenue?", "rerank": "What was the 2023 revenue?"}
+    assert context.query.text == question  # an LLM gets the instructions; the extractive answerer reads past them
+    assert Query("Which refrigerant?", "c", 2, 3).searched == "Which refrigerant?"
+
+
+@pytest.mark.unit
 def test_a_failing_reranker_keeps_the_search_order_with_a_warning():
     class Broken:
         name = "broken"

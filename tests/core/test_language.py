@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.language import LANGUAGES, check_language, latest_cue, stemmer, stopwords
+from core.language import LANGUAGES, asked, check_language, latest_cue, stemmer, stopwords
 from core.settings import Settings
 
 pytestmark = pytest.mark.unit
@@ -69,3 +69,50 @@ def test_the_answer_checks_and_bm25_follow_the_setting(monkeypatch):
     assert len(english.encode_query("und die Häuser").indices) == 3
     with pytest.raises(ValueError, match="Unknown language"):
         Bm25Encoder(language="klingon")
+
+
+# Questions as financial analysts' question sets put them: instructions to whoever answers around the
+# question, fiscal years written "FY2018" or "FY22".
+ANALYST_QUESTIONS = [
+    ("What is the FY2018 capital expenditure amount (in USD millions) for 3M? Give a response to the question by "
+     "relying on the details shown in the cash flow statement.",
+     "What is the 2018 capital expenditure amount for 3M?"),
+    ("Assume that you are a public equities analyst. Answer the following question by primarily using information "
+     "that is shown in the balance sheet: what is the year end FY2018 net PPNE for 3M? Answer in USD billions.",
+     "What is the year end 2018 net PPNE for 3M?"),
+    ("What drove operating margin change as of FY22 for 3M? If operating margin is not a useful metric for a company "
+     "like this, then please state that and explain why.",
+     "What drove operating margin change as of 2022 for 3M?"),
+    ("Based on the information provided primarily in the statement of income, what is AMD's FY2015 gross margin? "
+     "Round your answer to two decimal places.",
+     "What is AMD's 2015 gross margin?"),
+    ("Does AMD have a healthy liquidity profile? Please utilize information provided primarily within the balance "
+     "sheet.",
+     "Does AMD have a healthy liquidity profile?"),
+]
+
+
+@pytest.mark.parametrize(("question", "searched"), ANALYST_QUESTIONS)
+def test_a_question_is_searched_without_its_instructions_to_the_answerer(question, searched):
+    assert asked(question) == searched
+
+
+@pytest.mark.parametrize("question", [
+    "What did the author work on before college?",
+    # a request about the content stays, so do definitions
+    "How have exchange rates affected NVIDIA? Please provide a breakdown for each reporting period.",
+    "What is Amazon's days payable outstanding? DPO is defined as: 365 * average accounts payable / COGS.",
+    "What is the EBITDA margin? Use operating income + depreciation and amortization.",
+    # a question is never dropped, even when it starts like an instruction
+    "I own an AHP-9. Please tell me how to reset it?",
+    "According to Paul Graham, what message does New York send?",
+    "what is the clinical manifestation similar to?",
+])
+def test_questions_without_instructions_are_searched_as_asked(question):
+    assert asked(question) == question
+
+
+def test_a_question_that_is_all_instruction_stays_whole_and_other_languages_only_read_fiscal_years():
+    assert asked("Answer in USD millions.") == "Answer in USD millions."
+    assert asked("Quel est le chiffre d'affaires FY2018 ? Répondez en millions.", "french") == (
+        "Quel est le chiffre d'affaires 2018 ? Répondez en millions.")

@@ -66,6 +66,19 @@ def test_a_follow_up_is_searched_as_a_standalone_question(app, two_documents) ->
     assert at.session_state["history"][0]["trace"].standalone_question == "What are its blades made of?"
 
 
+def test_a_question_with_instructions_is_searched_without_them(app, two_documents) -> None:  # noqa: ANN001
+    at = app.run()
+    at.chat_input[0].set_value("Assume that you are a wind farm engineer. How much power does the Zephyr turbine "
+                               "produce? Round your answer to two decimal places.").run()
+    assert not at.exception, at.exception
+    answer = " ".join(_plain(m.value) for msg in at.chat_message if msg.name == "assistant" for m in msg.markdown)
+    assert "4.2 megawatts" in answer
+    captions = [_plain(c.value) for c in at.caption]
+    assert "Searched as: **How much power does the Zephyr turbine produce?** (without the instructions to whoever " \
+           "answers, fiscal years as years)" in captions, captions
+    assert not [c for c in captions if c.startswith("Searched for:")]  # no follow-up was completed
+
+
 def test_the_sidebar_keeps_questions_to_the_chosen_documents(app, two_documents) -> None:  # noqa: ANN001
     at = app.run()
     [choice] = at.sidebar.multiselect
