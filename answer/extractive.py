@@ -102,11 +102,13 @@ class _Source:
     units: list[TextUnit]
     terms: set[str]
     name_terms: set[str]
-    document_terms: set[str] = field(default_factory=set)  # its document's frequent names (`doc_terms`)
+    # its document's frequent names (`doc_terms`) and the collection's subjects (retrieval/subjects.py)
+    document_terms: set[str] = field(default_factory=set)
     document_codes: set[str] = field(default_factory=set)  # codes its document uses throughout (`doc_codes`)
     periods: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())  # its name's years, quarters
     lead: str = ""  # the heading the chunk starts under when its text does not hold it
     marked: frozenset[str] = frozenset()  # the headings its text marks as such (`marked_headings`)
+    subjects: set[str] = field(default_factory=set)  # the collection's subjects alone
 
     def sections(self) -> list[str]:
         """Per unit, the marked heading it stands under ("" for none; a heading itself has none). A
@@ -119,12 +121,13 @@ class _Source:
                 current = unit.text
         return out
 
-    def around(self, keys: set[str]) -> set[str]:
-        """Terms a sentence of this source may lean on: the document name's and the codes its
-        document uses throughout ("10-Q"), and the text's except the question's codes and numbers,
-        which the answering sentence itself must hold ("E07" on one table row does not make the
-        page's other sentences about E07)."""
-        return (self.terms - keys) | self.name_terms | self.document_codes
+    def around(self, keys: set[str], names: set[str]) -> set[str]:
+        """Terms a sentence of this source may lean on: the document name's, the codes its document
+        uses throughout ("10-Q"), the collection's subjects among the question's `names` ("Coda" in
+        Coda's help centre), and the text's except the question's codes and numbers, which the
+        answering sentence itself must hold ("E07" on one table row does not make the page's other
+        sentences about E07)."""
+        return (self.terms - keys) | self.name_terms | self.document_codes | (self.subjects & names)
 
 
 class ExtractiveAnswerer:
@@ -158,9 +161,10 @@ class ExtractiveAnswerer:
     def _read(sources: list[ScoredChunk]) -> list[_Source]:
         return [
             _Source(text_units(chunk.text), set(content_terms(chunk.text)), set(content_terms(chunk.document)),
-                    set(content_terms(" ".join(chunk.payload.get("doc_terms") or ()))),
+                    set(content_terms(" ".join([*(chunk.payload.get("doc_terms") or ()),
+                                                *(chunk.payload.get("collection_terms") or ())]))),
                     set(chunk.payload.get("doc_codes") or ()), name_periods(chunk.payload), _lead(chunk),
-                    marked_headings(chunk.text))
+                    marked_headings(chunk.text), set(content_terms(" ".join(chunk.payload.get("collection_terms") or ()))))
             for chunk in sources
         ]
 
@@ -209,7 +213,7 @@ class ExtractiveAnswerer:
             lexical = weighted_containment(question_terms, terms, idf, LEXICAL_TERMS)
             # The question's words its source holds elsewhere (the company or period in the
             # document name, the subject a sentence before) count for part.
-            around = weighted_containment(question_terms, terms | sources[n - 1].around(keys), idf, LEXICAL_TERMS)
+            around = weighted_containment(question_terms, terms | sources[n - 1].around(keys, names), idf, LEXICAL_TERMS)
             lexical += CONTEXT_CREDIT * (around - lexical)
             score = COSINE_WEIGHT * max(float(cosine), 0.0) + (1 - COSINE_WEIGHT) * lexical
             if keys:  # a code the document uses throughout ("10-Q" in its page headers) is held too

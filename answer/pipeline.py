@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Generator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from answer.condense import Condensed, Condenser, make_condenser
@@ -37,6 +38,7 @@ from core.trace import Trace
 from core.types import NOT_FOUND_TEXT, Answer, Usage
 from llm.registry import EXTRACTIVE, answerer_names
 from retrieval.retriever import HybridRetriever
+from retrieval.subjects import CollectionSubjects
 
 
 def condense(condenser: Condenser, question: str, history: Sequence[str], trace: Trace) -> Condensed:
@@ -76,11 +78,15 @@ def rerank(reranker: Any, candidates: Candidates, trace: Trace, warnings: tuple[
     return Ranked(query, tuple(chunks), name, warnings)
 
 
-def select(ranked: Ranked, budget_tokens: int, trace: Trace) -> Context:
-    """The numbered sources: best first, no near-duplicates, within the token budget."""
+def select(ranked: Ranked, budget_tokens: int, trace: Trace, subjects: frozenset[str] = frozenset()) -> Context:
+    """The numbered sources: best first, no near-duplicates, within the token budget. `subjects`: the
+    names the collection is about (retrieval/subjects.py), put on each source's payload as
+    "collection_terms" for the answerer."""
     from answer.context import select_context
 
     sources = select_context(list(ranked.chunks), budget_tokens, count_tokens)
+    if subjects:
+        sources = [replace(c, payload={**c.payload, "collection_terms": sorted(subjects)}) for c in sources]
     trace.record_scores("context", sources)
     return Context(ranked, tuple(sources))
 
@@ -113,8 +119,10 @@ class AnswerPipeline:
     """Runs the stages for each question. Shared by concurrent requests: it holds only models and
     the rerankers and answerers it built (once each); everything of a request is on its Trace."""
 
-    def __init__(self, retriever: HybridRetriever, embedder: Any, settings: Settings, request_log: Any = None) -> None:
+    def __init__(self, retriever: HybridRetriever, embedder: Any, settings: Settings, request_log: Any = None,
+                 subjects: CollectionSubjects | None = None) -> None:
         self.retriever = retriever
+        self.subjects = subjects if subjects is not None else CollectionSubjects(retriever.store)
         self.embedder = embedder
         self.settings = settings
         self.request_log = request_log
@@ -186,7 +194,7 @@ class AnswerPipeline:
                 candidates = search(self.retriever, query, trace)
                 stream.candidates = candidates.chunks
                 ranked = rerank(reranker_model, candidates, trace, (*condensed.warnings, *((reason,) if reason else ())))
-                context = select(ranked, self.settings.context_tokens, trace)
+                context = select(ranked, self.settings.context_tokens, trace, self.subjects.terms(collection))
                 stream.sources = context.sources
                 with trace.timed("generate"):
                     drafted = yield from draft(self._answerer(chosen.answerer, threshold), context)

@@ -28,6 +28,7 @@ from monitoring.request_log import RequestLog
 from retrieval.embedder import CollectionEmbedders, SentenceEmbedder, sentence_embedder
 from retrieval.retriever import HybridRetriever
 from retrieval.sparse import Bm25Encoder
+from retrieval.subjects import CollectionSubjects
 from store.base import VectorStore
 
 
@@ -130,7 +131,17 @@ class RagService:
 
     @cached_property
     def answers(self) -> AnswerPipeline:
-        return AnswerPipeline(self.retriever, self.sentence_embedder, self.settings, self.request_log)
+        return AnswerPipeline(self.retriever, self.sentence_embedder, self.settings, self.request_log, self.subjects)
+
+    @cached_property
+    def subjects(self) -> CollectionSubjects:
+        """The names each collection is about, read again after every change to it (`_changed`)."""
+        return CollectionSubjects(self.store)
+
+    def _changed(self, collection: str) -> None:
+        """Forget what was read from the collection: it was written to, emptied or deleted."""
+        self.embedders.forget(collection)
+        self.subjects.forget(collection)
 
     # Answers
     def ask(
@@ -271,17 +282,18 @@ class RagService:
         sources = {**cleaned_sources(paths), **(sources or {})} or None
         with self._lock:
             fresh = not self.store.collection_exists(collection) or self.store.count(collection) == 0
-            self.embedders.forget(collection)
+            self._changed(collection)
             mismatch = None if fresh else self.vector_space_mismatch(collection)
             if mismatch:  # adding vectors of another space would mix two spaces in one index
                 raise RagError(mismatch)
             pipeline = self.ingest_pipeline(self.embedders.for_collection(collection))
-            self.embedders.forget(collection)
+            self._changed(collection)
             report = pipeline.ingest(
                 paths, collection, options or self.chunking_options(),
                 progress=progress, sources=sources, password=password,
             )
             self._index(collection, report)
+            self.subjects.forget(collection)  # a question asked while it ran may have read it half written
         report.files.extend(unsupported_results(paths))
         if report.chunks_added:  # monitoring: a new index restarts drift's reference; growth asks for calibration
             self.request_log.mark("reindex" if fresh else "ingest", collection, {
@@ -301,7 +313,7 @@ class RagService:
         for doc in self.pipeline.list_documents(collection):
             chunks += self.pipeline.delete_document(collection, doc.document_id)
             names.append(doc.source)
-        self.embedders.forget(collection)  # empty: the next ingestion picks the space again
+        self._changed(collection)  # empty: the next ingestion picks the space again
         return names, chunks
 
     def get_document(self, collection: str, name_or_id: str) -> DocumentInfo:
@@ -314,7 +326,7 @@ class RagService:
 
     def delete_document(self, collection: str, name_or_id: str) -> int:
         self._require(collection)
-        self.embedders.forget(collection)
+        self._changed(collection)
         return self.pipeline.delete_document(collection, name_or_id)
 
     # Collections
@@ -338,7 +350,7 @@ class RagService:
     def delete_collection(self, name: str) -> None:
         self._require(name)
         self.store.delete_collection(name)
-        self.embedders.forget(name)
+        self._changed(name)
 
     def vector_space_mismatch(self, collection: str) -> str | None:
         """What to do when the collection's chunks were embedded in another vector space (another

@@ -439,6 +439,20 @@ class TestWithAStandInEmbedder:
         assert bare.text.startswith("Purchases of property, plant and equipment (PP&E) were $1,577 million")
         assert framed.text == bare.text and framed.confidence == bare.confidence
 
+    def test_the_collections_subject_is_held_by_every_source_of_it(self):
+        about = source("a1", "What is Coda?\nCoda is a doc that brings words and data together. A Coda doc holds "
+                       "pages and tables.", page=1, name="what-is-coda.md")
+        packs = source("p1", "Using Packs\nPack tables refresh every hour by default. You can change the refresh "
+                       "rate in the Pack settings.", page=1, name="packs.md")
+        question = "How often do Pack tables refresh in Coda?"
+        alone = self.answerer.answer(question, [about, packs])
+        subject = [replace(c, payload={**c.payload, "collection_terms": ["coda"]}) for c in (about, packs)]
+        held = self.answerer.answer(question, subject)
+        assert held.text.startswith("Pack tables refresh every hour by default. [2]")
+        assert held.confidence > 1.2 * alone.confidence  # "Coda" lowered the article that never writes it
+        # a subject is no word of every sentence: a question about something no source holds stays weak
+        assert self.answerer.answer("How do I cancel a Coda subscription?", subject).abstained
+
     def test_a_speaker_no_source_names_is_the_voice_of_the_text(self):
         essay = source("e1", "Cities and Ambition\n\nNew York tells you, above all: you should make more money. "
                        "What I like about Cambridge is that the message there is: you should be smarter.",
