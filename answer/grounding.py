@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from core.citations import MARKER
-from core.language import WORD, code_term, sentence_tokenizer, stemmer, stopwords
+from core.language import WORD, code_term, sentence_tokenizer, spelled_out, stemmer, stopwords
 from core.settings import get_settings
 from core.types import Answer, Citation, ScoredChunk
 
@@ -382,7 +382,7 @@ def content_terms(text: str) -> list[str]:
 def _content_terms(text: str, language: str) -> tuple[str, ...]:
     terms: list[str] = []
     stop = _stopwords()
-    for token in _TOKEN.findall(text):
+    for token in _TOKEN.findall(spelled_out(text, language)):
         token = _POSSESSIVE.sub("", token)  # "AHP-9's" is "AHP-9"
         lowered = token.lower()
         if lowered in stop:

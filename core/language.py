@@ -191,6 +191,36 @@ def _full_year(digits: str) -> str:
     return digits if len(digits) == 4 else ("20" if int(digits) < 70 else "19") + digits
 
 
+# Abbreviations of financial statements' line items, which a question and a filing each write one
+# way or the other ("R&D expense", "Research and development"): the words of a text are read with
+# them spelled out (the answerer's and the sentence reranker's terms). The tokenizer read "R&D" as
+# the single letter "r", which no sentence that spells it out holds. English only.
+_ABBREVIATIONS = {
+    "english": {
+        "R&D": "research and development", "SG&A": "selling, general and administrative",
+        "PP&E": "property, plant and equipment", "PPNE": "property, plant and equipment net",
+        "COGS": "cost of goods sold", "D&A": "depreciation and amortization", "M&A": "mergers and acquisitions",
+        "EPS": "earnings per share", "CapEx": "capital expenditures", "Capex": "capital expenditures",
+        "capex": "capital expenditures",
+    },
+}
+_ABBREVIATION = {
+    language: re.compile(r"(?<![\w&])(?:" + "|".join(re.escape(a) for a in sorted(table, key=len, reverse=True))
+                         + r")(?![\w&])")
+    for language, table in _ABBREVIATIONS.items()
+}
+
+
+def spelled_out(text: str, language: str = DEFAULT_LANGUAGE) -> str:
+    """The text with the abbreviations of _ABBREVIATIONS written out ("R&D" -> "research and
+    development"); as it is in a language without the table."""
+    pattern = _ABBREVIATION.get(language)
+    if pattern is None:
+        return text
+    table = _ABBREVIATIONS[language]
+    return pattern.sub(lambda m: table[m.group(0)], text)
+
+
 # A word as the answerer reads it: letters and digits, joined by inner hyphens, slashes, dots,
 # commas or apostrophes ("AHP-9", "A7/W35", "2.4.0", "1,000").
 WORD = re.compile(r"[^\W_]+(?:[-/.,'’][^\W_]+)*")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from core.language import frame_question, persons, sentence_tokenizer, stopwords
+from core.language import frame_question, persons, sentence_tokenizer, spelled_out, stopwords
 
 _TOKEN = re.compile(r"[^\W_]+(?:[-/.,'’][^\W_]+)*")
 _PARAGRAPH = re.compile(r"\n\s*\n")
@@ -62,7 +62,7 @@ def content_terms(text: str) -> list[str]:
     """Stemmed, lower-case words of a text without stopwords; hyphenated words also give their parts."""
     stop = _stopwords()
     terms: list[str] = []
-    for token in _TOKEN.findall(text.lower().replace("’", "'")):
+    for token in _TOKEN.findall(spelled_out(text).lower().replace("’", "'")):
         if token in stop:
             continue
         terms.append(_stem(token))

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from core.language import LANGUAGES, asked, check_language, latest_cue, stemmer, stopwords
+from core.language import (
+    LANGUAGES,
+    asked,
+    check_language,
+    latest_cue,
+    spelled_out,
+    stemmer,
+    stopwords,
+)
 from core.settings import Settings
 
 pytestmark = pytest.mark.unit
@@ -116,3 +124,21 @@ def test_a_question_that_is_all_instruction_stays_whole_and_other_languages_only
     assert asked("Answer in USD millions.") == "Answer in USD millions."
     assert asked("Quel est le chiffre d'affaires FY2018 ? Répondez en millions.", "french") == (
         "Quel est le chiffre d'affaires 2018 ? Répondez en millions.")
+
+
+def test_line_item_abbreviations_are_read_spelled_out_and_names_with_an_ampersand_are_not():
+    assert spelled_out("R&D and SG&A grew; PP&E, net; COGS; capex") == (
+        "research and development and selling, general and administrative grew; property, plant and equipment, "
+        "net; cost of goods sold; capital expenditures")
+    assert spelled_out("AT&T and the S&P 500; R&Ds; steps") == "AT&T and the S&P 500; R&Ds; steps"
+    assert spelled_out("R&D", "french") == "R&D"
+
+
+def test_a_question_and_a_sentence_writing_one_line_item_two_ways_share_its_words():
+    from answer.grounding import content_terms
+    from retrieval.sentences import content_terms as reranker_terms
+
+    for terms in (content_terms, reranker_terms):
+        asked_terms = set(terms("What was Amazon's R&D expense?"))
+        assert {"research", "develop"} <= asked_terms and "r" not in asked_terms
+        assert asked_terms - set(terms("Research and development expense grew")) == {"amazon"}
