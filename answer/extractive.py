@@ -159,14 +159,15 @@ class ExtractiveAnswerer:
 
     @staticmethod
     def _read(sources: list[ScoredChunk]) -> list[_Source]:
-        return [
-            _Source(text_units(chunk.text), set(content_terms(chunk.text)), set(content_terms(chunk.document)),
-                    set(content_terms(" ".join([*(chunk.payload.get("doc_terms") or ()),
-                                                *(chunk.payload.get("collection_terms") or ())]))),
-                    set(chunk.payload.get("doc_codes") or ()), name_periods(chunk.payload), _lead(chunk),
-                    marked_headings(chunk.text), set(content_terms(" ".join(chunk.payload.get("collection_terms") or ()))))
-            for chunk in sources
-        ]
+        read = []
+        for chunk in sources:
+            subjects = set(content_terms(" ".join(chunk.payload.get("collection_terms") or ())))
+            read.append(_Source(
+                text_units(chunk.text), set(content_terms(chunk.text)), set(content_terms(chunk.document)),
+                set(content_terms(" ".join(chunk.payload.get("doc_terms") or ()))) | subjects,
+                set(chunk.payload.get("doc_codes") or ()), name_periods(chunk.payload), _lead(chunk),
+                marked_headings(chunk.text), subjects))
+        return read
 
     def _rank(self, question: str, sources: list[_Source]) -> list[Candidate]:
         pieces: list[tuple[int, str, str, tuple[int, ...]]] = []  # (n, quoted text, scored text, span)
