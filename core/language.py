@@ -50,7 +50,10 @@ _TEXT_WORDS = {
         "says said mention mentions mentioned describe describes described discuss discusses discussed tell "
         "tells argument arguments idea ideas theme themes topic topics point points purpose "
         # and the scope of what is asked ("the main reasons", "any significant change")
-        "key main primary major significant specific notable particular various overall important".split()
+        "key main primary major significant specific notable particular various overall important "
+        # and the frame of an analytical question ("What role does X play in Y?", "the factors behind",
+        # "the implications of")
+        "role roles play plays played playing factor factors implication implications aspect aspects".split()
     ),
 }
 

@@ -453,6 +453,19 @@ class TestWithAStandInEmbedder:
         # a subject is no word of every sentence: a question about something no source holds stays weak
         assert self.answerer.answer("How do I cancel a Coda subscription?", subject).abstained
 
+    def test_the_frame_of_an_analytical_question_is_not_a_word_the_sources_must_hold(self):
+        packs = source("p1", "Using Packs\nPacks connect your doc to other tools such as Slack and Jira. Pack "
+                       "tables refresh every hour.", page=1, name="packs.md")
+        framed = self.answerer.answer("What role do Packs play in connecting other tools?", [packs])
+        assert framed.text.startswith("Packs connect your doc to other tools such as Slack and Jira. [1]")
+        plain = self.answerer.answer("What do Packs do in connecting other tools?", [packs])
+        assert framed.confidence == pytest.approx(plain.confidence, abs=0.05)
+        # a source that writes the word keeps it: "role" counts where it is written
+        roles = source("r1", "Roles\nEach member has a role: editor or viewer. Packs connect your doc to other "
+                       "tools.", page=1, name="roles.md")
+        assert self.answerer.answer("Which role can a member have?", [roles]).text.startswith(
+            "Each member has a role: editor or viewer. [1]")
+
     def test_a_speaker_no_source_names_is_the_voice_of_the_text(self):
         essay = source("e1", "Cities and Ambition\n\nNew York tells you, above all: you should make more money. "
                        "What I like about Cambridge is that the message there is: you should be smarter.",
