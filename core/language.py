@@ -157,9 +157,11 @@ _INSTRUCTION = {
             r" (?:information|details|data|figures|line items)\b|if\b.*\bplease\b)",
             re.IGNORECASE),
         # a clause leading a question to where its answer is ("Based on the information provided in the
-        # income statement, what is ...?")
-        re.compile(r"^(?:based (?:up)?on|using|relying on|according to|from) (?:the )?(?:information|details|data"
-                   r"|figures|line items)\b[^,:?]*[,:]\s*", re.IGNORECASE),
+        # income statement, what is ...?", "According to the document, what ...?")
+        re.compile(r"^(?:based (?:up)?on|using|relying on|according to|from|as (?:described|stated|mentioned) in)"
+                   r" (?:the |this )?(?:(?:provided|given) )?(?:information|details|data|figures|line items|context"
+                   r"|text|document|passage|excerpt|essay|article|paper|report|filing)\b[^,:?]*[,:]\s*",
+                   re.IGNORECASE),
         # words that make any sentence holding them one about the answer, not the documents
         re.compile(r"\b(?:your (?:answer|response|judge?ments?)|the (?:following )?question|decimal places?)\b",
                    re.IGNORECASE),

@@ -97,6 +97,11 @@ ANALYST_QUESTIONS = [
     ("Does AMD have a healthy liquidity profile? Please utilize information provided primarily within the balance "
      "sheet.",
      "Does AMD have a healthy liquidity profile?"),
+    # and as quiz questions generated from a passage put them
+    ("According to the document, what are the two primary objectives of the work?",
+     "What are the two primary objectives of the work?"),
+    ("Based on the provided context, how did the author gain access to the IBM 1401?",
+     "How did the author gain access to the IBM 1401?"),
 ]
 
 
