@@ -186,8 +186,10 @@ def _started(stream: AnswerStream) -> tuple[str | None, Iterator[str]]:
     return next(pieces, None), pieces
 
 
-def _standalone(stream: AnswerStream) -> str:
-    return stream.trace.standalone_question if stream.trace is not None else ""
+def _searched(stream: AnswerStream) -> dict[str, str]:
+    """What the answer searched for: the follow-up made whole, and that without its instructions."""
+    trace = stream.trace
+    return {"standalone_question": trace.standalone_question, "searched": trace.searched} if trace else {}
 
 
 def create_api(service_of: ServiceOf, *, keys: ApiKeys, jobs: IngestJobs, metrics: ServingMetrics) -> FastAPI:
@@ -327,7 +329,7 @@ def create_api(service_of: ServiceOf, *, keys: ApiKeys, jobs: IngestJobs, metric
                                          session=body.session, source="api")
         if "text/event-stream" not in request.headers.get("accept", ""):
             answer = stream.result()
-            return AnswerOut.from_answer(answer, _standalone(stream))
+            return AnswerOut.from_answer(answer, **_searched(stream))
         first, rest = _started(stream)
 
         def events() -> Iterator[str]:
@@ -336,7 +338,7 @@ def create_api(service_of: ServiceOf, *, keys: ApiKeys, jobs: IngestJobs, metric
                     yield _sse("token", {"text": first})
                 for piece in rest:
                     yield _sse("token", {"text": piece})
-                yield _sse("answer", AnswerOut.from_answer(stream.result(), _standalone(stream)).model_dump())
+                yield _sse("answer", AnswerOut.from_answer(stream.result(), **_searched(stream)).model_dump())
             except Exception as exc:  # the status is sent already: the error becomes the last event
                 status = status_for(exc) if isinstance(exc, RagError | ValueError) else 500
                 if status == 500:

@@ -237,15 +237,19 @@ def ask(
                                     documents=documents, history=previous)
         answer = stream.result()
         standalone = stream.trace.standalone_question if stream.trace else ""
+        searched = stream.trace.searched if stream.trace else ""
     except (RagError, ValueError) as exc:
         _fail(str(exc), as_json)
     finally:
         service.close()
     if as_json:
-        _emit_json({**answer_json(answer), "standalone_question": standalone})
+        _emit_json({**answer_json(answer), "standalone_question": standalone, "searched": searched})
         return
     if standalone and standalone != question.strip():
         out.print(f"Searched for: {standalone}", style="dim", markup=False, highlight=False)
+    if searched and searched != (standalone or question.strip()):
+        out.print(f"Searched as: {searched} (without the instructions to whoever answers)", style="dim",
+                  markup=False, highlight=False)
     out.print(answer.text, markup=False, highlight=False)
     for c in answer.citations:
         out.print(f"[{c.n}] {c.document}, page {c.page} (score {c.score:.3f})", markup=False, highlight=False)

@@ -147,6 +147,7 @@ class RemoteService:
         out = AnswerOut.model_validate(self._checked(response).json())
         trace = Trace(question=question, collection=name, request_id=out.request_id)
         trace.standalone_question = out.standalone_question
+        trace.searched = out.searched
         return RemoteAnswer(out.to_answer(), trace)
 
     def list_documents(self, collection: str) -> list[DocumentInfo]:

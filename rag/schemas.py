@@ -97,10 +97,12 @@ class AnswerOut(BaseModel):
     cache_hit: bool
     warnings: list[str]
     standalone_question: str = Field(default="", description="what was searched for (a follow-up made whole)")
+    searched: str = Field(default="", description="what search read: the standalone question without its "
+                                                  "instructions to the answerer, fiscal years as years")
     request_id: str = Field(default="", description="for feedback: POST /api/v1/feedback")
 
     @classmethod
-    def from_answer(cls, answer: Answer, standalone_question: str = "") -> AnswerOut:
+    def from_answer(cls, answer: Answer, standalone_question: str = "", searched: str = "") -> AnswerOut:
         return cls(
             answer=answer.text,
             abstained=answer.abstained,
@@ -117,6 +119,7 @@ class AnswerOut(BaseModel):
             cache_hit=answer.cache_hit,
             warnings=list(answer.warnings),
             standalone_question=standalone_question,
+            searched=searched,
             request_id=answer.request_id,
         )
 

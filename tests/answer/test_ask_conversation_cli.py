@@ -88,3 +88,15 @@ def test_previous_questions_make_a_follow_up_stand_alone(runner) -> None:  # noq
                                "--previous", "Which refrigerant does the Aurora AHP-9 use?"])
     assert text.exit_code == 0, text.stdout
     assert "Searched for: " in text.stdout and "AHP-9" in text.stdout
+
+
+def test_a_question_with_instructions_is_searched_without_them(runner) -> None:  # noqa: ANN001
+    question = "Which refrigerant does the Aurora AHP-9 use? Give a response to the question by relying on the datasheet."
+    data = _ask(runner, question)
+    assert data["standalone_question"] == question
+    assert data["searched"] == "Which refrigerant does the Aurora AHP-9 use?" and "R290" in data["answer"]
+    text = runner.invoke(app, ["ask", question, "--collection", "s"])
+    assert text.exit_code == 0, text.stdout
+    shown = " ".join(text.stdout.split())  # the console wraps long lines
+    assert "Searched as: Which refrigerant does the Aurora AHP-9 use? (without the instructions" in shown
+    assert "Searched for:" not in shown

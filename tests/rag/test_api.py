@@ -15,7 +15,8 @@ TURBINE = ("Wind farm report. The Zephyr turbine produces 4.2 megawatts at a win
            "per second. Its blades are made of carbon fibre and measure sixty metres each.")
 CANTEEN = "Staff canteen. Lunch is served from noon until two o'clock and the menu changes every Monday."
 ANSWER_FIELDS = {"answer", "abstained", "grounded", "citations", "unsupported_sentences", "timings_ms", "usage",
-                 "cost_usd", "provider", "reranker", "cache_hit", "warnings", "standalone_question", "request_id"}
+                 "cost_usd", "provider", "reranker", "cache_hit", "warnings", "standalone_question", "searched",
+                 "request_id"}
 
 
 def upload(client, collection: str, *files: tuple[str, bytes], **form: str):  # noqa: ANN001, ANN201
