@@ -151,7 +151,9 @@ _INSTRUCTION = {
         # a sentence that only instructs
         re.compile(
             r"^(?:please (?:base|utili[sz]e|use|rely|refer|answer|respond|round|express|state|give|provide (?:a|an|your"
-            r"|the) (?:answer|response))\b|(?:assume|round|answer|respond|reply|express)\b"
+            r"|the) (?:answer|response))\b|assume (?:that|you)\b|round (?:your|the|all|each|it|to|numbers|figures"
+            r"|amounts|answers?)\b|(?:answer|respond|reply) (?:in|the|with|as|using|only|briefly|concisely|yes|by)\b"
+            r"|express (?:your|the|all|it|each|numbers|figures|amounts|answers?)\b"
             r"|(?:give|provide|write|state) (?:a|an|your|the) (?:response|answer)\b|address (?:the|this) question"
             r"|base your|(?:use|using|utili[sz]e|rely|relying)(?: on)?(?: the| only| primarily| mainly)*"
             r" (?:information|details|data|figures|line items)\b|if\b.*\bplease\b)",

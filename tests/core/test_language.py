@@ -120,6 +120,10 @@ def test_a_question_is_searched_without_its_instructions_to_the_answerer(questio
     "I own an AHP-9. Please tell me how to reset it?",
     "According to Paul Graham, what message does New York send?",
     "what is the clinical manifestation similar to?",
+    # sentences that only start like an instruction
+    "Express shipping to Norway. How long does it take?",
+    "Round-trip time of the AHP-9 link. What limits it?",
+    "Answers to the FAQ were updated. When did the warranty change?",
 ])
 def test_questions_without_instructions_are_searched_as_asked(question):
     assert asked(question) == question
