@@ -286,7 +286,7 @@ def eval_command(
     limit: int | None = typer.Option(None, help="Only the first N questions"),
     split: str = typer.Option("all", "--split", help="dev (tune on it) | test (report on it) | all"),
     unanswerable_from: Path | None = typer.Option(
-        None, "--unanswerable-from", help="Another data set whose questions become unanswerable ones"),
+        None, "--unanswerable-from", help="Another data set whose questions (of the same --split) become unanswerable ones"),
     unanswerable: int = typer.Option(10, "--unanswerable", help="How many to add with --unanswerable-from"),
     hard_negatives: int = typer.Option(
         0, "--hard-negatives", help="Also ask N of its questions with their gold documents filtered out"),
@@ -314,7 +314,9 @@ def eval_command(
         if hard_negatives:
             dataset = dataset.with_questions(dataset.questions + with_hard_negatives(dataset, hard_negatives))
         if unanswerable_from is not None:
-            other = load_dataset(unanswerable_from)
+            # the other set's questions of the same split, as `rag calibrate` takes them: a test run asks none
+            # of the questions a calibration on dev saw
+            other = load_dataset(unanswerable_from).split(split)
             dataset = dataset.with_questions(dataset.questions + with_unanswerable(dataset, other, unanswerable))
         service = _service()
         config = EvalConfig(chunker=chunker, chunk_size=chunk_size, chunk_overlap=chunk_overlap, retrieval=retrieval,
