@@ -150,12 +150,15 @@ _INSTRUCTION = {
     "english": (
         # a sentence that only instructs
         re.compile(
-            r"^(?:please (?:base|utili[sz]e|use|rely|refer|answer|respond|round|express|state|give|provide (?:a|an|your"
-            r"|the) (?:answer|response))\b|assume (?:that|you)\b|round (?:your|the|all|each|it|to|numbers|figures"
-            r"|amounts|answers?)\b|(?:answer|respond|reply) (?:in|the|with|as|using|only|briefly|concisely|yes|by)\b"
+            r"^(?:please (?:base|utili[sz]e|use|rely|refer|answer|respond|round|express|state|help|give|provide"
+            r" (?:a|an|your|the) (?:answer|response|solution))\b|assume (?:that|you)\b"
+            r"|round (?:your|the|all|each|it|to|numbers|figures|amounts|answers?)\b"
+            r"|(?:answer|respond|reply) (?:in|the|with|as|using|only|briefly|concisely|yes|by|to)\b"
             r"|express (?:your|the|all|it|each|numbers|figures|amounts|answers?)\b"
-            r"|(?:give|provide|write|state) (?:a|an|your|the) (?:response|answer)\b|address (?:the|this) question"
-            r"|base your|(?:use|using|utili[sz]e|rely|relying)(?: on)?(?: the| only| primarily| mainly)*"
+            r"|(?:give|provide|offer|write|state) (?:a|an|your|the) (?:response|answer|solution)\b"
+            r"|(?:address|approach|tackle) (?:the|this) question|base your|calculate what was asked"
+            r"|compute or extract|we want to (?:calculate|compute|know)"
+            r"|(?:use|using|utili[sz]e|rely|relying)(?: on)?(?: the| only| primarily| mainly)*"
             r" (?:information|details|data|figures|line items)\b|if\b.*\bplease\b)",
             re.IGNORECASE),
         # a clause leading a question to where its answer is ("Based on the information provided in the
@@ -165,12 +168,14 @@ _INSTRUCTION = {
                    r"|text|document|passage|excerpt|essay|article|paper|report|filing)\b[^,:?]*[,:]\s*",
                    re.IGNORECASE),
         # words that make any sentence holding them one about the answer, not the documents
-        re.compile(r"\b(?:your (?:answer|response|judge?ments?)|the (?:following )?question|decimal places?)\b",
-                   re.IGNORECASE),
+        re.compile(r"\b(?:your (?:answers?|response|judge?ments?|abilities)|the (?:following )?question|here'?s the"
+                   r" question|decimal places?)\b", re.IGNORECASE),
     ),
 }
+# "(in USD millions)", "(in units of percents and round to one decimal place)"
 _UNITS_ASKED = re.compile(
-    r"\s*\((?:in|as|expressed in)?\s*(?:USD|US\$|\$|dollars?)\s*(?:millions?|billions?|thousands?)?\)", re.IGNORECASE)
+    r"\s*\((?:in |as |expressed in )?(?:units of )?(?:USD|US\$|\$|dollars?|percents?|percentages?|%|basis points)"
+    r"\b[^)]*\)", re.IGNORECASE)
 _FISCAL_YEAR = re.compile(r"\bFY\s?['’]?((?:19|20)\d\d|\d\d)\b", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+(?=[\"'“(]?[A-Z])")
 
@@ -187,7 +192,8 @@ def asked(question: str, language: str = DEFAULT_LANGUAGE) -> str:
     for sentence in _SENTENCE_END.split(_UNITS_ASKED.sub("", text).strip()):
         head, colon, rest = sentence.partition(":")
         # "Answer ... shown in the balance sheet: what is ...?", "Based on the information ..., what is ...?"
-        part = leading.sub("", rest.strip() if colon and rest.strip() and instructs.match(head) else sentence)
+        led_by_instruction = instructs.match(head) or about_answer.search(head)
+        part = leading.sub("", rest.strip() if colon and rest.strip() and led_by_instruction else sentence)
         if not part.rstrip().endswith("?") and (instructs.match(part) or about_answer.search(part)):
             continue  # a question is never dropped: "Please tell me how to reset it?"
         kept.append(part if part == sentence else part[:1].upper() + part[1:])

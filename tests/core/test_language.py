@@ -97,6 +97,15 @@ ANALYST_QUESTIONS = [
     ("Does AMD have a healthy liquidity profile? Please utilize information provided primarily within the balance "
      "sheet.",
      "Does AMD have a healthy liquidity profile?"),
+    ("Using the cash flow statement, answer the following question to the best of your abilities: how much cash "
+     "did Block generate from operating activities in FY2020?",
+     "How much cash did Block generate from operating activities in 2020?"),
+    ("What is Adobe's change in operating income from FY2015 to FY2016 (in units of percents and round to one "
+     "decimal place)? Give a solution to the question by using the income statement.",
+     "What is Adobe's change in operating income from 2015 to 2016?"),
+    ("We want to calculate a financial metric. Please help us compute it by basing your answers off of the cash "
+     "flow statement. Here's the question: what is the FY2019 EBITDA less capex for Adobe?",
+     "What is the 2019 EBITDA less capex for Adobe?"),
     # and as quiz questions generated from a passage put them
     ("According to the document, what are the two primary objectives of the work?",
      "What are the two primary objectives of the work?"),
