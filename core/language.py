@@ -175,15 +175,18 @@ _INSTRUCTION = {
 # "(in USD millions)", "(in units of percents and round to one decimal place)"
 _UNITS_ASKED = re.compile(
     r"\s*\((?:in |as |expressed in )?(?:units of )?(?:USD|US\$|\$|dollars?|percents?|percentages?|%|basis points)"
-    r"\b[^)]*\)", re.IGNORECASE)
+    r"(?!\w)[^)]*\)", re.IGNORECASE)
 _FISCAL_YEAR = re.compile(r"\bFY\s?['’]?((?:19|20)\d\d|\d\d)\b", re.IGNORECASE)
+# Quarters written "1Q23", "Q1'23" or "Q1 FY23" are read as "Q1 2023", as documents and file names write them
+_SHORT_QUARTER = re.compile(r"\b(?:([1-4])Q|Q([1-4])\s?['’])((?:19|20)\d\d|\d\d)\b", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+(?=[\"'“(]?[A-Z])")
 
 
 def asked(question: str, language: str = DEFAULT_LANGUAGE) -> str:
-    """The question without its instructions to the answerer, fiscal years as years (see
-    _INSTRUCTION); the question itself when everything in it reads as an instruction."""
+    """The question without its instructions to the answerer, fiscal years as years and short quarters
+    written out (see _INSTRUCTION); the question itself when everything in it reads as an instruction."""
     text = _FISCAL_YEAR.sub(lambda m: _full_year(m.group(1)), question)
+    text = _SHORT_QUARTER.sub(lambda m: f"Q{m.group(1) or m.group(2)} {_full_year(m.group(3))}", text)
     rules = _INSTRUCTION.get(check_language(language))
     if rules is None:
         return text

@@ -138,6 +138,12 @@ def test_questions_without_instructions_are_searched_as_asked(question):
     assert asked(question) == question
 
 
+def test_short_quarters_and_percent_units_are_read_as_documents_write_them():
+    assert asked("What was Intel's revenue in 1Q23 and in Q2'23?") == "What was Intel's revenue in Q1 2023 and in Q2 2023?"
+    assert asked("What was the gross margin in Q3 FY22 (in %)?") == "What was the gross margin in Q3 2022?"
+    assert asked("How many 4Q-ready units (in stock) are there?") == "How many 4Q-ready units (in stock) are there?"
+
+
 def test_a_question_that_is_all_instruction_stays_whole_and_other_languages_only_read_fiscal_years():
     assert asked("Answer in USD millions.") == "Answer in USD millions."
     assert asked("Quel est le chiffre d'affaires FY2018 ? Répondez en millions.", "french") == (
