@@ -182,6 +182,7 @@ _SHORT_QUARTER = re.compile(r"\b(?:([1-4])Q|Q([1-4])\s?['’])((?:19|20)\d\d|\d\
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+(?=[\"'“(]?[A-Z])")
 
 
+@lru_cache(maxsize=1024)  # search and the extractive answerer both read each question so
 def asked(question: str, language: str = DEFAULT_LANGUAGE) -> str:
     """The question without its instructions to the answerer, fiscal years as years and short quarters
     written out (see _INSTRUCTION); the question itself when everything in it reads as an instruction."""
