@@ -298,6 +298,10 @@ class SentenceChunker(_TextSplitterChunker):
         _check_sizes(chunk_size, chunk_overlap)
         super().__init__(_sentence_splitter(chunk_size, chunk_overlap), chunk_size, chunk_overlap)
 
+    def settings(self) -> dict[str, Any]:
+        """Name, sizes in tokens, the tokenizer and where a long sentence is cut."""
+        return {**super().settings(), "splits": _SPLITS}
+
 
 class _PlainSentenceSplitter(SentenceSplitter):
     """A SentenceSplitter that splits node text alone: our nodes carry no metadata.
@@ -314,9 +318,23 @@ class _PlainSentenceSplitter(SentenceSplitter):
         return self.split_text(text)
 
 
+# What SentenceSplitter cuts a sentence too long for a chunk into: lines (then words). Its default
+# cuts at every comma and period, so a table (one long "sentence" to the sentence tokenizer: no
+# full stops) was cut inside its numbers ("113,599" into "113," and "599"), chunks began and
+# ended mid-row and the overlap carried half rows. Every character belongs to one line piece, as
+# with the default: the pieces join back into the text.
+_LINES = r"[^\n]*\n+|[^\n]+"
+# Recorded in the chunker's settings: chunks made before the change differ, so a document is
+# chunked again when it is ingested again.
+_SPLITS = "lines"
+
+
 def _sentence_splitter(chunk_size: int, chunk_overlap: int) -> SentenceSplitter:
     splitter = _PlainSentenceSplitter(
-        chunk_size=chunk_size, chunk_overlap=chunk_overlap, tokenizer=_splitter_tokenizer
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        tokenizer=_splitter_tokenizer,
+        secondary_chunking_regex=_LINES,
     )
     return _with_fast_privates(splitter)
 
@@ -365,6 +383,7 @@ class RecursiveChunker(_PageChunker):
             "chunk_sizes": list(self.chunk_sizes),
             "chunk_overlap": self.chunk_overlap,
             "tokenizer": ENCODING_NAME,
+            "splits": _SPLITS,
         }
 
     def _split_page(self, page: Page) -> list[_Span]:

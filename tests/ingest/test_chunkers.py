@@ -458,3 +458,38 @@ def test_semantic_with_the_bundled_model(monkeypatch: pytest.MonkeyPatch) -> Non
     assert_spans_exact(doc, chunks)
     assert_no_text_lost(doc, chunks)
     assert len(cooking) + 1 in {c.start for c in chunks}
+
+
+def _statement_page() -> Page:
+    """A page of a quarterly report's statement of operations, as PDF text comes out: one line a
+    row, thousands separators and decimals, no full stop for the sentence tokenizer to cut at."""
+    rows = ["CONDENSED CONSOLIDATED STATEMENTS OF OPERATIONS (In millions, except per share amounts)",
+            "Three Months Ended Six Months Ended", "April 1, 2023 March 26, 2022 April 1, 2023 March 26, 2022"]
+    labels = ["Products", "Services", "Total net sales", "Cost of sales", "Gross margin", "Research and development",
+              "Selling, general and administrative", "Total operating expenses", "Operating income",
+              "Other income/(expense), net", "Provision for income taxes", "Net income"]
+    for k, label in enumerate(labels * 3):
+        base = 1_000 + 7_919 * (k + 1)
+        rows.append(f"{label} $ {base:,} $ {base + 311:,} $ {2 * base:,} $ {2 * base + 97:,} {k % 9}.{k % 7}{k % 5}")
+    return Page(number=4, text="\n".join(rows))
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("name", ["sentence", "recursive"])
+def test_a_table_is_cut_between_its_rows_never_inside_a_number(name: str) -> None:
+    page = _statement_page()
+    doc = Document(path="q2.pdf", name="q2.pdf", file_type="pdf", sha256="2" * 64, pages=[page])
+    chunks = make_chunker(name, 60, 10).split(doc)
+    assert len(chunks) > 3
+    lines = page.text.split("\n")
+    for chunk in chunks:
+        # Each chunk starts where a row starts and ends where a row ends: whole rows, numbers whole.
+        assert chunk.start == 0 or page.text[chunk.start - 1] == "\n", chunk.text[:40]
+        assert chunk.end == len(page.text) or page.text[chunk.end] == "\n", chunk.text[-40:]
+        assert set(chunk.text.split("\n")) <= set(lines)
+
+
+@pytest.mark.unit
+def test_chunks_cut_at_line_ends_record_it_so_old_chunks_are_replaced() -> None:
+    assert SentenceChunker(90, 9).settings()["splits"] == "lines"
+    assert make_chunker("recursive", 150, 15, parent_chunk_size=600).settings()["splits"] == "lines"
