@@ -20,7 +20,7 @@ from typing import Any
 
 from answer.condense import Condensed, Condenser, make_condenser
 from core.collection_settings import abstain_threshold_for
-from core.language import asked
+from core.language import searched_for
 from core.options import PipelineOptions
 from core.settings import Settings
 from core.stages import (
@@ -189,7 +189,7 @@ class AnswerPipeline:
                 condensed = condense(self._condenser(chosen.answerer), question, list(history or ()), trace)
                 query = Query(condensed.standalone, collection, top_k, max(wanted, fetch or 0), dict(filters or {}),
                               mode, tuple(weights) if weights is not None else None,  # type: ignore[arg-type]
-                              asked(condensed.standalone, self.settings.language))
+                              searched_for(condensed.standalone, self.settings.language))
                 trace.searched = query.searched
                 candidates = search(self.retriever, query, trace)
                 stream.candidates = candidates.chunks

@@ -139,6 +139,15 @@ def _framing_terms(terms: Callable[[str], Iterable[str]],
     return people, frozenset(terms(" ".join(sorted(text_words(language))))).union(*people.values())
 
 
+# The statements financial analysts point to in their instructions ("... relying on the details
+# shown in the cash flow statement"): where the answer is, words worth searching for even though the
+# instruction is not (`searched_for`).
+_STATEMENTS = (r"(?:(?:consolidated )?balance sheets?|cash flows? statements?|statements? of (?:consolidated )?"
+               r"(?:cash flows?|operations|income|earnings|financial position|comprehensive income)|income statements?"
+               r"|(?:P&L|profit and loss) statements?|statements? of (?:stockholders|shareholders)['’]? equity)")
+_STATEMENT_NAMED = {"english": re.compile(rf"\b{_STATEMENTS}\b", re.IGNORECASE)}
+
+
 # A question may carry instructions to whoever answers it, as financial analysts' question sets
 # write them: "Round your answer to two decimal places.", "Give a response to the question by relying
 # on the details shown in the cash flow statement.", "Assume that you are a public equities analyst.",
@@ -158,8 +167,8 @@ _INSTRUCTION = {
             r"|(?:give|provide|offer|write|state) (?:a|an|your|the) (?:response|answer|solution)\b"
             r"|(?:address|approach|tackle) (?:the|this) question|base your|calculate what was asked"
             r"|compute or extract|we want to (?:calculate|compute|know)"
-            r"|(?:use|using|utili[sz]e|rely|relying)(?: on)?(?: the| only| primarily| mainly)*"
-            r" (?:information|details|data|figures|line items)\b|if\b.*\bplease\b)",
+            r"|(?:use|using|utili[sz]e|rely|relying|refer|referring)(?: on| to)?(?: the| only| primarily| mainly)*"
+            rf" (?:information|details|data|figures|line items|{_STATEMENTS})\b|if\b.*\bplease\b)",
             re.IGNORECASE),
         # a clause leading a question to where its answer is ("Based on the information provided in the
         # income statement, what is ...?", "According to the document, what ...?")
@@ -202,6 +211,20 @@ def asked(question: str, language: str = DEFAULT_LANGUAGE) -> str:
             continue  # a question is never dropped: "Please tell me how to reset it?"
         kept.append(part if part == sentence else part[:1].upper() + part[1:])
     return " ".join(kept) if kept else text
+
+
+def searched_for(question: str, language: str = DEFAULT_LANGUAGE) -> str:
+    """The text a question is searched with: `asked`, followed by the financial statements its
+    dropped instructions name ("... shown in the cash flow statement": the page that holds the
+    answer says "Statements of Cash Flows"). The extractive answerer reads `asked` alone: no
+    sentence needs those words to answer."""
+    read = asked(question, language)
+    pattern = _STATEMENT_NAMED.get(check_language(language))
+    if pattern is None:
+        return read
+    kept = {m.group(0).lower() for m in pattern.finditer(read)}
+    named = [m.group(0) for m in pattern.finditer(question) if m.group(0).lower() not in kept]
+    return " ".join([read, *dict.fromkeys(named)]) if named else read
 
 
 def _full_year(digits: str) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from core.language import asked
+from core.language import searched_for
 from core.settings import get_settings
 from core.trace import Trace
 from core.types import Answer, ScoredChunk
@@ -33,13 +33,14 @@ class Query:
     mode: str | None = None  # hybrid | dense | sparse; None: the retriever's own
     weights: tuple[float, float] | None = None  # (dense, sparse) fusion weights; None: the retriever's own
     searched: str = ""  # the text searched and reranked: the question without its instructions to the
-    # answerer (core/language.py `asked`, in the settings' language); empty: read from `text`
+    # answerer, with the statements they name (core/language.py `searched_for`, in the settings'
+    # language); empty: read from `text`
 
     def __post_init__(self) -> None:
         if not self.text.strip():
             raise ValueError("Type a question first.")
         if not self.searched.strip():
-            object.__setattr__(self, "searched", asked(self.text, get_settings().language))
+            object.__setattr__(self, "searched", searched_for(self.text, get_settings().language))
         if self.top_k <= 0:
             raise ValueError(f"top_k must be > 0 (got {self.top_k})")
         if self.fetch < self.top_k:

@@ -114,6 +114,8 @@ def test_search_and_rerank_read_the_question_without_its_instructions_and_the_an
     assert seen == {"search": "What was the 2023 revenue?", "rerank": "What was the 2023 revenue?"}
     assert context.query.text == question  # an LLM gets the instructions; the extractive answerer reads past them
     assert Query("Which refrigerant?", "c", 2, 3).searched == "Which refrigerant?"
+    pointed = Query("What was the 2023 capex? Use the cash flow statement.", "c", 2, 3)
+    assert pointed.searched == "What was the 2023 capex? cash flow statement"  # where the answer is, searched for
 
 
 @pytest.mark.unit

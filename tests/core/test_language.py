@@ -9,6 +9,7 @@ from core.language import (
     asked,
     check_language,
     latest_cue,
+    searched_for,
     spelled_out,
     stemmer,
     stopwords,
@@ -166,3 +167,17 @@ def test_a_question_and_a_sentence_writing_one_line_item_two_ways_share_its_word
         asked_terms = set(terms("What was Amazon's R&D expense?"))
         assert {"research", "develop"} <= asked_terms and "r" not in asked_terms
         assert asked_terms - set(terms("Research and development expense grew")) == {"amazon"}
+
+
+def test_the_statement_an_instruction_points_to_is_searched_for_and_not_read_as_the_question():
+    question = ("What is the FY2018 capital expenditure amount (in USD millions) for 3M? Give a response to the "
+                "question by relying on the details shown in the cash flow statement.")
+    assert asked(question) == "What is the 2018 capital expenditure amount for 3M?"
+    assert searched_for(question) == "What is the 2018 capital expenditure amount for 3M? cash flow statement"
+    assert searched_for("Answer the following question by primarily using information that is shown in the balance "
+                        "sheet: what is the year end FY2018 net PPNE for 3M?") == (
+        "What is the year end 2018 net PPNE for 3M? balance sheet")
+    # Named in the question itself, a statement is searched for once; no instruction, nothing added.
+    assert searched_for("What does the balance sheet show for cash? Use the balance sheet.") == (
+        "What does the balance sheet show for cash?")
+    assert searched_for("Which refrigerant does it use?") == "Which refrigerant does it use?"
