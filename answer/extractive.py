@@ -59,6 +59,7 @@ QUESTION_FACTOR = 0.8  # a sentence ending in "?" restates a question, it does n
 NOTHING_NEW_FACTOR = 0.7  # a sentence with no content word beyond the question's adds nothing
 TITLE_FACTOR = 0.8  # a short line without a full stop or a new figure names a topic, it does not answer
 TITLE_WORDS = 12
+NAME_WORDS = 2  # a line of two words names something even with a full stop ("Apple Inc.")
 WRONG_TYPE_FACTOR = 0.7  # "how much/when" needs a number the question lacks, "who" a new name, a price money
 # A question naming a year or quarter ("Amazon's Q3 2022 10-Q") asks for the document of that
 # period: a source whose file name names only other ones ("2023 Q3 AMZN.pdf") scores lower.
@@ -488,7 +489,8 @@ def _is_title(units: list[TextUnit], span: tuple[int, ...], new_terms: set[str])
 
 
 def _title_like(unit: TextUnit) -> bool:
-    return unit.kind == "text" and unit.words <= TITLE_WORDS and not unit.text.endswith(TERMINAL)
+    return unit.kind == "text" and (unit.words <= NAME_WORDS or unit.words <= TITLE_WORDS
+                                    and not unit.text.endswith(TERMINAL))
 
 
 def _is_label(text: str) -> bool:

@@ -157,6 +157,14 @@ class TestWithAStandInEmbedder:
             source("a", "Aurora heat pump warranty terms and conditions for owners.\n", page=1)])
         assert title[0].score < sentence[0].score
 
+    def test_a_two_word_line_names_its_company_and_answers_nothing_even_with_a_full_stop(self):
+        # A statement page opens with the company's name: "Apple Inc." held the question's name and
+        # came before the row that answers.
+        page = "Apple Inc.\nInventories 5,433 6,580\nVendor non-trade receivables 12,000 9,000"
+        ranked = self.answerer.rank_sentences("What were Apple's inventories?", [source("b", page, page=6)])
+        assert ranked[0].text.startswith("Inventories 5,433")
+        assert any(c.text == "Apple Inc." for c in ranked[1:])  # still read, ranked lower
+
     def test_question_names(self, monkeypatch):
         from answer.extractive import question_names
         from core.settings import get_settings
