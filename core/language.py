@@ -53,7 +53,11 @@ _TEXT_WORDS = {
         "key main primary major significant specific notable particular various overall important "
         # and the frame of an analytical question ("What role does X play in Y?", "the factors behind",
         # "the implications of")
-        "role roles play plays played playing factor factors implication implications aspect aspects".split()
+        "role roles play plays played playing factor factors implication implications aspect aspects "
+        # the verb of "What method was used?"
+        "use uses used using employ employs employed utilize utilizes utilized "
+        # the measure a "how" question asks for ("How large is the index?": "it takes 18 GB")
+        "large big long old far tall wide high heavy fast often".split()
     ),
 }
 

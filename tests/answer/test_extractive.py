@@ -474,6 +474,22 @@ class TestWithAStandInEmbedder:
         assert self.answerer.answer("Which role can a member have?", [roles]).text.startswith(
             "Each member has a role: editor or viewer. [1]")
 
+    def test_the_verb_and_the_measure_of_a_short_question_are_not_words_the_sources_must_hold(self):
+        paper = source("p1", "3 Experiments\nWe train for 40 epochs with a batch size of 128 and a learning rate "
+                       "of 2e-5. The index of 21 million passages takes 18 GB on disk.", page=3, name="termweight.pdf")
+        used = self.answerer.answer("What learning rate was used?", [paper])
+        assert used.text.startswith("We train for 40 epochs with a batch size of 128 and a learning rate of 2e-5.")
+        assert used.confidence == pytest.approx(self.answerer.answer("What learning rate?", [paper]).confidence,
+                                                abs=0.05)
+        large = self.answerer.answer("How large is the index?", [paper])
+        assert large.text.startswith("The index of 21 million passages takes 18 GB on disk.")
+        assert large.confidence == pytest.approx(self.answerer.answer("How is the index?", [paper]).confidence,
+                                                 abs=0.05)
+        # written in a source, the word counts: "long" where a sentence says how long
+        warranty = source("w1", "The warranty is valid for a long period of five years. Filters are changed yearly.",
+                          page=1, name="warranty.md")
+        assert self.answerer.answer("How long is the warranty?", [warranty]).text.startswith("The warranty is valid")
+
     def test_a_speaker_no_source_names_is_the_voice_of_the_text(self):
         essay = source("e1", "Cities and Ambition\n\nNew York tells you, above all: you should make more money. "
                        "What I like about Cambridge is that the message there is: you should be smarter.",
