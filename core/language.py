@@ -57,7 +57,9 @@ _TEXT_WORDS = {
         # the verb of "What method was used?"
         "use uses used using employ employs employed utilize utilizes utilized "
         # the measure a "how" question asks for ("How large is the index?": "it takes 18 GB")
-        "large big long old far tall wide high heavy fast often".split()
+        "large big long old far tall wide high heavy fast often "
+        # and of a comparison ("How does X differ from Y?", "How does X compare with Y?")
+        "differ differs differed difference differences compare compares compared comparison".split()
     ),
 }
 

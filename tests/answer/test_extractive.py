@@ -485,6 +485,9 @@ class TestWithAStandInEmbedder:
         assert large.text.startswith("The index of 21 million passages takes 18 GB on disk.")
         assert large.confidence == pytest.approx(self.answerer.answer("How is the index?", [paper]).confidence,
                                                  abs=0.05)
+        compared = self.answerer.answer("How does the index compare with the batch size?", [paper])
+        assert compared.confidence == pytest.approx(
+            self.answerer.answer("How does the index with the batch size?", [paper]).confidence, abs=0.05)
         # written in a source, the word counts: "long" where a sentence says how long
         warranty = source("w1", "The warranty is valid for a long period of five years. Filters are changed yearly.",
                           page=1, name="warranty.md")
