@@ -479,8 +479,9 @@ def _scored_units(units: list[TextUnit]) -> list[tuple[str, tuple[int, ...]]]:
 
 
 def _is_title(units: list[TextUnit], span: tuple[int, ...], new_terms: set[str]) -> bool:
-    """Whether a candidate is one short line of prose without a full stop and without a figure
-    the question lacks: a document or section title ("Aurora AHP-9 - User Manual")."""
+    """Whether a candidate is one short line of prose without a full stop (or of two words, "Apple
+    Inc.") and without a figure the question lacks: a document or section title ("Aurora AHP-9 -
+    User Manual"), a company's name."""
     unit = units[span[0]]
     return (
         len(span) == 1 and _title_like(unit)
@@ -489,8 +490,8 @@ def _is_title(units: list[TextUnit], span: tuple[int, ...], new_terms: set[str])
 
 
 def _title_like(unit: TextUnit) -> bool:
-    return unit.kind == "text" and (unit.words <= NAME_WORDS or unit.words <= TITLE_WORDS
-                                    and not unit.text.endswith(TERMINAL))
+    return unit.kind == "text" and (unit.words <= NAME_WORDS
+                                    or (unit.words <= TITLE_WORDS and not unit.text.endswith(TERMINAL)))
 
 
 def _is_label(text: str) -> bool:
