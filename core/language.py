@@ -59,7 +59,11 @@ _TEXT_WORDS = {
         # the measure a "how" question asks for ("How large is the index?": "it takes 18 GB")
         "large big long old far tall wide high heavy fast often "
         # and of a comparison ("How does X differ from Y?", "How does X compare with Y?")
-        "differ differs differed difference differences compare compares compared comparison".split()
+        "differ differs differed difference differences compare compares compared comparison "
+        # and of a request ("Is it possible to ...?", "Is there a way to ...?", "What happens when ...?",
+        # "give someone else ...")
+        "possible possibly able way ways happen happens happened someone somebody anyone anybody "
+        "something anything everyone everybody everything else".split()
     ),
 }
 

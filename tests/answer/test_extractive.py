@@ -488,6 +488,12 @@ class TestWithAStandInEmbedder:
         compared = self.answerer.answer("How does the index compare with the batch size?", [paper])
         assert compared.confidence == pytest.approx(
             self.answerer.answer("How does the index with the batch size?", [paper]).confidence, abs=0.05)
+        # and of a request: "Is it possible to give someone else ...", "What happens to ...?"
+        owner = source("o1", "Transfer doc ownership\nOnly the doc owner can transfer ownership. Open the Share "
+                       "dialog and select Make owner.", page=1, name="transfer-ownership.md")
+        possible = self.answerer.answer("Is it possible to give someone else ownership of my doc?", [owner])
+        assert possible.confidence == pytest.approx(
+            self.answerer.answer("Is it to give ownership of my doc?", [owner]).confidence, abs=0.05)
         # written in a source, the word counts: "long" where a sentence says how long
         warranty = source("w1", "The warranty is valid for a long period of five years. Filters are changed yearly.",
                           page=1, name="warranty.md")
