@@ -283,7 +283,8 @@ def render_details(answer: Answer, trace: Trace, documents: list[str] | None = N
                    "(the follow-up completed from the earlier questions)")
     if trace.searched and trace.searched != (trace.standalone_question or trace.question):
         st.caption(f"Searched as: **{escape_markdown(trace.searched)}** "
-                   "(without the instructions to whoever answers, fiscal years as years)")
+                   "(without the instructions to whoever answers, fiscal years as years, with any statement "
+                   "they point to)")
     if documents:
         st.caption("Only these documents: " + ", ".join(escape_markdown(d) for d in documents))
     cols = st.columns(4)

@@ -248,7 +248,8 @@ def ask(
     if standalone and standalone != question.strip():
         out.print(f"Searched for: {standalone}", style="dim", markup=False, highlight=False)
     if searched and searched != (standalone or question.strip()):
-        out.print(f"Searched as: {searched} (without the instructions to whoever answers)", style="dim",
+        out.print(f"Searched as: {searched} (without the instructions to whoever answers, with any statement they "
+                  "point to)", style="dim",
                   markup=False, highlight=False)
     out.print(answer.text, markup=False, highlight=False)
     for c in answer.citations:

@@ -75,7 +75,7 @@ def test_a_question_with_instructions_is_searched_without_them(app, two_document
     assert "4.2 megawatts" in answer
     captions = [_plain(c.value) for c in at.caption]
     assert "Searched as: **How much power does the Zephyr turbine produce?** (without the instructions to whoever " \
-           "answers, fiscal years as years)" in captions, captions
+           "answers, fiscal years as years, with any statement they point to)" in captions, captions
     assert not [c for c in captions if c.startswith("Searched for:")]  # no follow-up was completed
 
 
