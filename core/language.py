@@ -261,14 +261,44 @@ _ABBREVIATION = {
 }
 
 
+# Line items that statements and analysts name in different words: the cash flow statement's
+# "Purchases of property, plant and equipment" is the "capital expenditure" a question asks about,
+# "Net cash provided by operating activities" its "operating cash flow" or "cash from operations",
+# "Cost of revenue" the "cost of goods sold". Each way of writing one is read with the group's name
+# after it, in questions and sentences alike (the words as written still count). English only.
+_PPE = r"property(?:,? plant,? and|,? plant &| and) equipment"
+_LINE_ITEMS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "english": (
+        ("capital expenditures", (
+            r"capital expenditures?", rf"(?:purchases?|payments?) (?:of|for|related to) (?:the )?(?:acquisition of )?{_PPE}",
+            rf"additions to {_PPE}", rf"(?:purchases?|acquisitions?) of {_PPE}", r"capex")),
+        ("operating cash flow", (
+            r"operating cash flows?", r"cash flows? (?:from|provided by|generated (?:from|by)) (?:operations|operating activities)",
+            r"cash (?:generated |provided )?(?:from|by) operations",
+            r"(?:net )?cash (?:provided by|from|generated (?:from|by)|provided by \(used (?:in|for)\)|"
+            r"\(used in\) provided by) operating activities")),
+        ("cost of sales", (r"costs? of (?:goods|products) sold", r"costs? of revenues?", r"costs? of sales")),
+    ),
+}
+_LINE_ITEM = {
+    language: [(name, re.compile(r"(?<!\w)(?:" + "|".join(ways) + r")(?!\w)", re.IGNORECASE)) for name, ways in groups]
+    for language, groups in _LINE_ITEMS.items()
+}
+
+
 def spelled_out(text: str, language: str = DEFAULT_LANGUAGE) -> str:
     """The text with the abbreviations of _ABBREVIATIONS written out ("R&D" -> "research and
-    development"); as it is in a language without the table."""
+    development") and each line item of _LINE_ITEMS followed by its group's name ("Purchases of
+    property and equipment (capital expenditures)"); as it is in a language without the tables."""
     pattern = _ABBREVIATION.get(language)
     if pattern is None:
         return text
     table = _ABBREVIATIONS[language]
-    return pattern.sub(lambda m: table[m.group(0)], text)
+    text = pattern.sub(lambda m: table[m.group(0)], text)
+    for name, ways in _LINE_ITEM.get(language, ()):
+        text = ways.sub(lambda m, name=name: m.group(0) if m.group(0).lower() == name else f"{m.group(0)} ({name})",
+                        text)
+    return text
 
 
 # A word as the answerer reads it: letters and digits, joined by inner hyphens, slashes, dots,

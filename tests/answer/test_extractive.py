@@ -447,6 +447,16 @@ class TestWithAStandInEmbedder:
         assert bare.text.startswith("Purchases of property, plant and equipment (PP&E) were $1,577 million")
         assert framed.text == bare.text and framed.confidence == bare.confidence
 
+    def test_a_line_item_asked_in_the_analysts_words_is_found_in_the_statements(self):
+        statement = source("cf", "CONSOLIDATED STATEMENTS OF CASH FLOWS\n(In millions) 2023 2022\nNet income 4,210 "
+                           "3,985\nNet cash provided by operating activities 5,354 5,228\nPurchases of property, "
+                           "plant and equipment (1,577) (1,373)\nDividends paid (3,193) (3,090)", page=3,
+                           name="acme-2023-10k.pdf")
+        capex = self.answerer.rank_sentences("What is ACME's 2023 capital expenditure amount?", [statement])
+        assert capex[0].text.startswith("Purchases of property, plant and equipment (1,577)")
+        cash = self.answerer.rank_sentences("What was ACME's cash flow from operations in 2023?", [statement])
+        assert cash[0].text.startswith("Net cash provided by operating activities 5,354")
+
     def test_the_collections_subject_is_held_by_every_source_of_it(self):
         about = source("a1", "What is Coda?\nCoda is a doc that brings words and data together. A Coda doc holds "
                        "pages and tables.", page=1, name="what-is-coda.md")

@@ -154,9 +154,23 @@ def test_a_question_that_is_all_instruction_stays_whole_and_other_languages_only
 def test_line_item_abbreviations_are_read_spelled_out_and_names_with_an_ampersand_are_not():
     assert spelled_out("R&D and SG&A grew; PP&E, net; COGS; capex") == (
         "research and development and selling, general and administrative grew; property, plant and equipment, "
-        "net; cost of goods sold; capital expenditures")
+        "net; cost of goods sold (cost of sales); capital expenditures")
     assert spelled_out("AT&T and the S&P 500; R&Ds; steps") == "AT&T and the S&P 500; R&Ds; steps"
     assert spelled_out("R&D", "french") == "R&D"
+
+
+def test_a_line_item_written_the_statements_way_or_the_analysts_way_is_read_with_one_name():
+    assert spelled_out("Purchases of property, plant and equipment (1,577); Additions to property, plant, and "
+                       "equipment; capex") == (
+        "Purchases of property, plant and equipment (capital expenditures) (1,577); Additions to property, plant, "
+        "and equipment (capital expenditures); capital expenditures")
+    assert spelled_out("Net cash provided by (used in) operating activities 3,663; cash flow from operations") == (
+        "Net cash provided by (used in) operating activities (operating cash flow) 3,663; cash flow from operations "
+        "(operating cash flow)")
+    assert spelled_out("Cost of revenue 2,544") == "Cost of revenue (cost of sales) 2,544"
+    # property itself is not spent: the balance sheet's line stays as written
+    assert spelled_out("Property, plant and equipment, net 9,331") == "Property, plant and equipment, net 9,331"
+    assert spelled_out("Cost of revenue", "german") == "Cost of revenue"
 
 
 def test_a_question_and_a_sentence_writing_one_line_item_two_ways_share_its_words():
@@ -167,6 +181,8 @@ def test_a_question_and_a_sentence_writing_one_line_item_two_ways_share_its_word
         asked_terms = set(terms("What was Amazon's R&D expense?"))
         assert {"research", "develop"} <= asked_terms and "r" not in asked_terms
         assert asked_terms - set(terms("Research and development expense grew")) == {"amazon"}
+        asked_terms = set(terms("What was the 2018 capital expenditure?"))
+        assert asked_terms <= set(terms("Purchases of property, plant and equipment (1,577) in 2018"))
 
 
 def test_the_statement_an_instruction_points_to_is_searched_for_and_not_read_as_the_question():
