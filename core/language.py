@@ -271,7 +271,7 @@ _LINE_ITEMS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "english": (
         ("capital expenditures", (
             r"capital expenditures?", rf"(?:purchases?|payments?) (?:of|for|related to) (?:the )?(?:acquisition of )?{_PPE}",
-            rf"additions to {_PPE}", rf"(?:purchases?|acquisitions?) of {_PPE}", r"capex")),
+            rf"additions to {_PPE}", rf"acquisitions? of {_PPE}", r"capex")),
         ("operating cash flow", (
             r"operating cash flows?", r"cash flows? (?:from|provided by|generated (?:from|by)) (?:operations|operating activities)",
             r"cash (?:generated |provided )?(?:from|by) operations",
