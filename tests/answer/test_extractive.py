@@ -718,3 +718,22 @@ def test_the_check_flags_a_sentence_the_sources_do_not_hold(embedder, sample_chu
     assert checked.grounded
     assert any(f"[{ghost}]" in w for w in checked.warnings)
     assert f"[{ghost}]" not in checked.text and all(c.n != ghost for c in checked.citations)
+
+
+@pytest.mark.unit
+def test_a_misspelt_word_is_read_as_the_sources_word_spelled_almost_like_it(embedder, monkeypatch):
+    sources = [
+        source("c1", "Carrageenan is a high molecular weight sulfated polymer derived from red seaweed. It is "
+               "used as a thickener in food.", page=2, name="2634.txt"),
+        source("c2", "Zanamivir is a neuraminidase inhibitor given by inhalation. Treatment started within 48 "
+               "hours of the first symptoms.", page=5, name="2634.txt"),
+    ]
+    answerer = ExtractiveAnswerer(embedder)
+    answer = answerer.answer("What is carageenan?", sources)
+    assert not answer.abstained
+    assert answer.text.startswith("Carrageenan is a high molecular weight sulfated polymer")
+    import answer.extractive as extractive
+
+    monkeypatch.setattr(extractive, "respelled", lambda question, texts, language: question)
+    unread = answerer.answer("What is carageenan?", sources)
+    assert unread.abstained and unread.confidence < answer.confidence - 0.2

@@ -9,6 +9,7 @@ from core.language import (
     asked,
     check_language,
     latest_cue,
+    respelled,
     searched_for,
     spelled_out,
     stemmer,
@@ -197,3 +198,29 @@ def test_the_statement_an_instruction_points_to_is_searched_for_and_not_read_as_
     assert searched_for("What does the balance sheet show for cash? Use the balance sheet.") == (
         "What does the balance sheet show for cash?")
     assert searched_for("Which refrigerant does it use?") == "Which refrigerant does it use?"
+
+
+SOURCES_WRITTEN = ["Carrageenan and zanamivir were given in a retrospective study of CEACAM1 receptors. The cancer "
+                   "trial was stopped. Key limitations are listed. A refund is due. The thermal and thermos tests."]
+
+
+@pytest.mark.parametrize(("question", "read"), [
+    ("What is carageenan?", "What is carrageenan?"),
+    ("Do Carageenan and Zanamavir help?", "Do Carrageenan and Zanamivir help?"),  # a capital stays one
+    ("How many domains has CEAMCAM1?", "How many domains has CEACAM1?"),
+    ("What are the restrospective studies and key limtations?", "What are the retrospective studies and key limitations?"),
+])
+def test_a_misspelt_word_is_read_as_the_sources_word_spelled_almost_like_it(question, read):
+    assert respelled(question, SOURCES_WRITTEN) == read
+
+
+@pytest.mark.parametrize("question", [
+    "How do I cancel?",  # a word the dictionary knows is never another ("cancer")
+    "Was it refunded?",  # the sources' word in another form: left as written
+    "How many domains has CEAMCAM5?",  # another number is another name
+    "Which thermas test?",  # as close to two different words: no guess
+    "What is intranasal therapy?",  # nothing close
+])
+def test_a_word_is_left_as_written_when_no_one_source_word_is_its_likely_spelling(question):
+    assert respelled(question, SOURCES_WRITTEN) == question
+    assert respelled(question, SOURCES_WRITTEN, "german") == question

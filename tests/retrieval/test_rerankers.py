@@ -244,6 +244,14 @@ def test_best_sentence_scores_weigh_rare_words_and_numbers():
     assert best_sentence_scores("What is it?", texts) == [0.0, 0.0, 0.0]
 
 
+def test_a_misspelt_word_is_read_as_the_candidates_spelling():
+    from retrieval.sentences import best_sentence_scores
+
+    texts = ["Carrageenan nasal spray reduced the viral load.", "The nasal spray was given twice a day."]
+    held, other = best_sentence_scores("Did carageenan nasal spray reduce viral load?", texts)
+    assert held == pytest.approx(1.0) and other < 0.5
+
+
 def test_the_author_is_held_by_a_sentence_in_the_first_person():
     from retrieval.sentences import best_sentence_scores
 
