@@ -28,7 +28,7 @@ from answer.grounding import (
     text_units,
     weighted_containment,
 )
-from core.language import as_shown, asked, frame_question, persons, respelled
+from core.language import as_shown, asked, counted, frame_question, persons, respelled
 from core.settings import ABSTAIN_THRESHOLD, get_settings
 from core.stages import AnswerStream, word_pieces
 from core.types import NOT_FOUND_TEXT, Answer, Citation, ScoredChunk
@@ -197,7 +197,7 @@ class ExtractiveAnswerer:
         named = set().union(*(s.terms | s.name_terms | s.document_terms for s in sources)) & names
         expects = expected_answer_type(question)
         periods = periods_of(question_set)
-        unit_terms = [set(content_terms(scored)) for _, _, scored, _ in pieces]
+        unit_terms = [counted(set(content_terms(scored)), keys, language) for _, _, scored, _ in pieces]
         held = set().union(*unit_terms, *(s.terms | s.name_terms | s.document_terms for s in sources))
         question_terms, question_set, speaking = _about_the_text(question, question_terms, held, unit_terms,
                                                                  [p[2] for p in pieces])

@@ -399,6 +399,8 @@ def _nltk_folders() -> list[Path]:
 RESPELL_MIN_LETTERS = 6
 RESPELL_CUTOFF = 0.85  # difflib's ratio: one letter left out, added or changed in 7 letters or more
 _PLAIN_WORD = re.compile(r"[^\W_]+")
+# A name written apart from its number: "COVID -19", "COVID - 19", "COVID 19" (the sources may write "COVID-19").
+_APART = re.compile(r"(?<![\w-])([A-Za-z][A-Za-z]+)(?: +- *| *- +| +)(\d[\w]*)(?![\w-])")
 _RESPELLABLE = re.compile(r"(?<![\w-])[A-Za-z][A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*(?![\w-])")
 
 
@@ -413,17 +415,24 @@ def _dictionary(language: str) -> frozenset[str]:
 
 
 def respelled(question: str, sources: Iterable[str], language: str = DEFAULT_LANGUAGE) -> str:
-    """The question with each word the `sources` (texts) lack and the dictionary does not know
-    replaced by the one source word spelled almost like it (same digits, same first letter)."""
+    """The question as the `sources` (texts) write it: a name and its number written apart that the
+    sources write as one ("COVID -19", "COVID 19": "COVID-19"), and each word the sources lack and the
+    dictionary does not know replaced by the one source word spelled almost like it (same digits,
+    same first letter)."""
     known = _dictionary(language)
     if not known:  # no word list for the language: no guess
         return question
+    apart = list(_APART.finditer(question))
     unknown = {m.group(0).lower() for m in _RESPELLABLE.finditer(question)} - known
     unknown = {w for w in unknown if sum(ch.isalpha() for ch in w) >= RESPELL_MIN_LETTERS}
-    if not unknown:  # the usual case: nothing to read, no source to scan
+    if not unknown and not apart:  # the usual case: nothing to read, no source to scan
         return question
     text = " ".join(sources)
     lowered_text = text.lower()
+    for match in reversed(apart):
+        written = _written(text, match.group(1), match.group(2))
+        if written is not None:
+            question = question[:match.start()] + written + question[match.end():]
     unknown = {w for w in unknown if w not in lowered_text}  # a quick look first: most are written there
     if not unknown:
         return question
@@ -450,3 +459,32 @@ def respelled(question: str, sources: Iterable[str], language: str = DEFAULT_LAN
         return written[0].upper() + written[1:] if written.islower() else written
 
     return _RESPELLABLE.sub(fix, question)
+
+
+def _written(text: str, name: str, number: str) -> str | None:
+    """How the sources write a name and its number the question writes apart, when they write them
+    only as one word ("COVID-19" or "COVID19"); None otherwise."""
+    name, number = re.escape(name), re.escape(number)
+    if re.search(rf"(?<![^\W_]){name}(?: +- *| *- +| +){number}(?![^\W_])", text, re.IGNORECASE):
+        return None  # the sources write them apart too
+    joined = re.search(rf"(?<![^\W_-]){name}-?{number}(?![^\W_])", text, re.IGNORECASE)
+    return joined.group(0) if joined else None
+
+
+# A figure the question writes in digits may be written out by the sources: "all 3 of Koch's
+# postulates" is answered by "His postulates can be summarized in three points".
+_NUMBER_WORDS = {"english": "two three four five six seven eight nine ten eleven twelve".split()}
+
+
+@cache
+def _number_stems(language: str) -> dict[str, str]:
+    stem = stemmer(language).stem
+    return {stem(word): str(n) for n, word in enumerate(_NUMBER_WORDS.get(language, ()), start=2)}
+
+
+def counted(terms: set[str] | frozenset[str], figures: set[str], language: str = DEFAULT_LANGUAGE) -> set[str]:
+    """`terms` (stemmed) with the figure of each number word among them that `figures` holds:
+    {"three", "point"} counts {"3"} when the question asks about 3."""
+    if not figures:
+        return set(terms)
+    return set(terms) | {figure for stem, figure in _number_stems(language).items() if stem in terms and figure in figures}

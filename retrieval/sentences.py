@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from core.language import (
+    counted,
     frame_question,
     persons,
     respelled,
@@ -106,7 +107,8 @@ def best_sentence_scores(question: str, texts: Sequence[str], contexts: Sequence
     above a revenue sentence of another company's, which the words of the sentence alone tie."""
     question = respelled(question, texts)  # "carageenan": the candidates' "carrageenan"
     wanted = set(content_terms(question))
-    sentence_terms = [[set(terms & wanted) for terms in _sentence_terms(t)] for t in texts]
+    figures = {w for w in wanted if w.isdigit()}  # "3" is held by a sentence writing "three"
+    sentence_terms = [[counted(terms, figures) & wanted for terms in _sentence_terms(t)] for t in texts]
     every = [terms for per_text in sentence_terms for terms in per_text]
     present = set().union(*every)
     if contexts:

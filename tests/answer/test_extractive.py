@@ -457,6 +457,17 @@ class TestWithAStandInEmbedder:
         cash = self.answerer.rank_sentences("What was ACME's cash flow from operations in 2023?", [statement])
         assert cash[0].text.startswith("Net cash provided by operating activities 5,354")
 
+    def test_a_figure_the_question_writes_in_digits_is_held_by_a_sentence_writing_it_out(self, monkeypatch):
+        postulates = source("k", "Koch's postulates were published in 1890. His postulates can be summarized in three "
+                            "points: the microbe occurs in every case of the disease.", page=1, name="1676.txt")
+        question = "What are all 3 of Koch's postulates?"
+        ranked = self.answerer.rank_sentences(question, [postulates])
+        assert ranked[0].text.startswith("His postulates can be summarized in three points")
+        import answer.extractive as extractive
+
+        monkeypatch.setattr(extractive, "counted", lambda terms, figures, language: set(terms))
+        assert self.answerer.rank_sentences(question, [postulates])[0].score < ranked[0].score - 0.1
+
     def test_the_collections_subject_is_held_by_every_source_of_it(self):
         about = source("a1", "What is Coda?\nCoda is a doc that brings words and data together. A Coda doc holds "
                        "pages and tables.", page=1, name="what-is-coda.md")

@@ -8,6 +8,7 @@ from core.language import (
     LANGUAGES,
     asked,
     check_language,
+    counted,
     latest_cue,
     respelled,
     searched_for,
@@ -224,3 +225,26 @@ def test_a_misspelt_word_is_read_as_the_sources_word_spelled_almost_like_it(ques
 def test_a_word_is_left_as_written_when_no_one_source_word_is_its_likely_spelling(question):
     assert respelled(question, SOURCES_WRITTEN) == question
     assert respelled(question, SOURCES_WRITTEN, "german") == question
+
+
+@pytest.mark.parametrize(("question", "read"), [
+    ("What are the steps for mitigating the COVID -19 transmission?", "What are the steps for mitigating the COVID-19 transmission?"),
+    ("How many covid 19 cases?", "How many COVID-19 cases?"),
+    ("What is the similarity between IFITM 1 and IFITM 3?", "What is the similarity between IFITM1 and IFITM3?"),
+])
+def test_a_name_and_its_number_written_apart_are_read_as_the_sources_write_them(question, read):
+    sources = ["Mitigating the spread of COVID-19 is a priority. IFITM1, IFITM2 and IFITM3 are similar."]
+    assert respelled(question, sources) == read
+
+
+@pytest.mark.parametrize("question", ["Does Windows 11 work?", "How many cases were there on 5 March?"])
+def test_a_name_and_a_number_the_sources_also_write_apart_stay_apart(question):
+    sources = ["Windows 11 and Windows-11 builds. As of 5 March 2020 there were 12 cases."]
+    assert respelled(question, sources) == question
+
+
+def test_a_number_word_counts_as_the_figure_a_question_asks_for():
+    assert counted({"three", "point"}, {"3"}) == {"three", "point", "3"}
+    assert counted({"twelv", "month"}, {"12", "2"}) == {"twelv", "month", "12"}
+    assert counted({"three", "point"}, {"4"}) == {"three", "point"}  # another figure is not held
+    assert counted({"three"}, {"3"}, "german") == {"three"}  # English number words only
