@@ -69,6 +69,14 @@ _TEXT_WORDS = {
 }
 
 
+# The text a question asks about, named as such ("the essay", "this paper"): never a word to look for,
+# even where a source writes it ("What is the essay about?" is not answered by "I didn't write essays.").
+_THE_TEXT = {
+    "english": re.compile(r"\b(?:the|this|that|these|those)\s+(essays?|articles?|papers?|texts?|passages?|excerpts?|"
+                          r"documents?|story|stories)\b", re.IGNORECASE),
+}
+
+
 # A person named as the one speaking ("According to Paul Graham, ...", "What does Graham say about
 # ...?", "Graham argues that ..."): often the writer, whose name the text does not write.
 _NAME = r"((?:[A-Z][\w'’.-]*)(?:\s+[A-Z][\w'’.-]*)*)"
@@ -139,7 +147,9 @@ def frame_question(
         for held, persons_of in zip(unit_terms, spoken, strict=True):
             for person in persons_of & people.keys():
                 held |= people[person]
-    return (wanted & framing) - present.union(*unit_terms), speaking
+    named_text = _THE_TEXT.get(check_language(language))
+    itself = set(terms(" ".join(named_text.findall(question)))) if named_text else set()
+    return ((wanted & framing) - present.union(*unit_terms)) | (wanted & itself), speaking
 
 
 @lru_cache(maxsize=16)

@@ -244,6 +244,16 @@ def test_best_sentence_scores_weigh_rare_words_and_numbers():
     assert best_sentence_scores("What is it?", texts) == [0.0, 0.0, 0.0]
 
 
+def test_the_text_a_question_names_is_never_a_word_to_look_for():
+    from retrieval.sentences import best_sentence_scores
+
+    texts = ["I didn't write essays.", "Great cities attract ambitious people."]
+    assert best_sentence_scores("What is the essay about?", texts) == [0.0, 0.0]  # was [1.0, 0.0]
+    assert best_sentence_scores("Did the author write essays?", texts)[0] == pytest.approx(1.0)
+    cities = best_sentence_scores("What does this essay say about cities?", texts)
+    assert cities[1] == pytest.approx(1.0) and cities[0] == 0.0
+
+
 def test_a_misspelt_word_is_read_as_the_candidates_spelling():
     from retrieval.sentences import best_sentence_scores
 
