@@ -119,6 +119,9 @@ def best_sentence_scores(question: str, texts: Sequence[str], contexts: Sequence
     spoken = [person for t in texts for person in _persons(t)]
     left_out, _ = frame_question(question, wanted, every, spoken, present, content_terms)
     wanted -= left_out
+    if left_out & present:  # "the essay" a source writes: no longer a word its sentences hold
+        sentence_terms = [[terms - left_out for terms in per_text] for per_text in sentence_terms]
+        every = [terms for per_text in sentence_terms for terms in per_text]
     if not wanted or not every:
         return [0.0] * len(texts)
     idf = {w: math.log(1 + len(every) / (1 + sum(w in terms for terms in every))) for w in wanted}
