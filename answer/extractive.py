@@ -28,7 +28,15 @@ from answer.grounding import (
     text_units,
     weighted_containment,
 )
-from core.language import as_shown, asked, counted, frame_question, persons, respelled
+from core.language import (
+    as_shown,
+    asked,
+    counted,
+    frame_question,
+    overview_asked,
+    persons,
+    respelled,
+)
 from core.settings import ABSTAIN_THRESHOLD, get_settings
 from core.stages import AnswerStream, word_pieces
 from core.types import NOT_FOUND_TEXT, Answer, Citation, ScoredChunk
@@ -276,6 +284,10 @@ class ExtractiveAnswerer:
     def answer(self, question: str, sources: list[ScoredChunk]) -> Answer:
         """The answer from `sources` (numbered 1..n in order), or NOT_FOUND_TEXT when support is weak."""
         read = self._read(sources)
+        if sources and _opening(sources[0]) and overview_asked(question, get_settings().language):
+            overview = self._overview(question, sources, read)
+            if overview is not None:
+                return overview
         candidates = self._rank(question, read)
         confidence = max((c.score for c in candidates), default=0.0)
         if not candidates or confidence < self.threshold:
@@ -304,6 +316,30 @@ class ExtractiveAnswerer:
         return Answer(
             text=text, citations=citations, provider=self.name, question=question, confidence=confidence,
         )
+
+    def _overview(self, question: str, sources: list[ScoredChunk], read: list[_Source]) -> Answer | None:
+        """What a text is about, in its own words: the first sentences of its opening (source 1, the
+        document's first chunk; see answer/pipeline.py `open_with_opening`), headings, titles and
+        table rows left out, within `max_words`. Its confidence is 1: the text says so itself. None
+        when the opening holds no sentence."""
+        units = read[0].units
+        positions: list[int] = []
+        words = 0
+        for i, unit in enumerate(units):
+            if unit.kind not in ("text", "item") or _title_like(unit) or _is_label(unit.text):
+                continue
+            if positions and words + unit.words > self.max_words:
+                break
+            positions.append(i)
+            words += unit.words
+        if not positions:
+            return None
+        chunk = sources[0]
+        first = units[positions[0]].text
+        citation = Citation(n=1, chunk_id=chunk.id, document=chunk.document, page=chunk.page, text=chunk.text,
+                            score=chunk.score, supporting_sentence=first, support=1.0, document_id=chunk.document_id)
+        return Answer(text=" ".join(_cited_pieces(units, positions, 1)), citations=[citation], provider=self.name,
+                      question=question, confidence=1.0)
 
     def stream(self, question: str, sources: list[ScoredChunk]) -> AnswerStream:
         """The answer text in pieces, then `.answer`: the same Answer as `answer()`."""
@@ -444,6 +480,11 @@ _LEANS_BACK = re.compile(
     re.IGNORECASE,
 )
 _LEAN_BACK_STEPS = 2  # at most this many sentences before
+
+
+def _opening(chunk: ScoredChunk) -> bool:
+    """Whether a chunk is its document's first."""
+    return chunk.payload.get("chunk_index") == 0 and chunk.payload.get("level") != "parent"
 
 
 def _lead(chunk: ScoredChunk) -> str:

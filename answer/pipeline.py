@@ -20,7 +20,7 @@ from typing import Any
 
 from answer.condense import Condensed, Condenser, make_condenser
 from core.collection_settings import abstain_threshold_for
-from core.language import searched_for
+from core.language import overview_asked, searched_for
 from core.options import PipelineOptions
 from core.settings import Settings
 from core.stages import (
@@ -76,6 +76,29 @@ def rerank(reranker: Any, candidates: Candidates, trace: Trace, warnings: tuple[
     chunks = chunks[: query.top_k]
     trace.record_scores("rerank", chunks)
     return Ranked(query, tuple(chunks), name, warnings)
+
+
+OPENING_CHUNKS = 2  # a text's opening: its first chunks (a paper's title and abstract, an essay's first paragraphs)
+
+
+def open_with_opening(store: Any, ranked: Ranked, trace: Trace) -> Ranked:
+    """For a question about what a text is about ("What is this paper about?", `overview_asked`): the
+    best-ranked document's opening chunks first, then the ranked chunks, cut to top_k. No sentence
+    holds such a question's words; the text's own opening answers it."""
+    if not ranked.chunks:
+        return ranked
+    query = ranked.query
+    document = ranked.chunks[0].document_id
+    with trace.timed("rerank"):
+        opening = [c for c in store.scroll(query.collection, {"document_id": document,
+                                                              "chunk_index": list(range(OPENING_CHUNKS))})
+                   if c.payload.get("level") != "parent"]
+    opening = [replace(c, score=ranked.chunks[0].score)  # the best-ranked document's, as ranked
+               for c in sorted(opening, key=lambda c: int(c.payload.get("chunk_index") or 0))]
+    first = {c.id for c in opening}
+    chunks = (*opening, *(c for c in ranked.chunks if c.id not in first))[: query.top_k]
+    trace.record_scores("rerank", chunks)
+    return replace(ranked, chunks=chunks)
 
 
 def select(ranked: Ranked, budget_tokens: int, trace: Trace, subjects: frozenset[str] = frozenset()) -> Context:
@@ -194,6 +217,8 @@ class AnswerPipeline:
                 candidates = search(self.retriever, query, trace)
                 stream.candidates = candidates.chunks
                 ranked = rerank(reranker_model, candidates, trace, (*condensed.warnings, *((reason,) if reason else ())))
+                if overview_asked(condensed.standalone, self.settings.language):
+                    ranked = open_with_opening(self.retriever.store, ranked, trace)
                 context = select(ranked, self.settings.context_tokens, trace, self.subjects.terms(collection))
                 stream.sources = context.sources
                 with trace.timed("generate"):

@@ -498,3 +498,27 @@ def counted(terms: set[str] | frozenset[str], figures: set[str], language: str =
     if not figures:
         return set(terms)
     return set(terms) | {figure for stem, figure in _number_stems(language).items() if stem in terms and figure in figures}
+
+
+# A question about what a text is about as a whole ("What is this paper about?", "Summarize the
+# essay", "What is the main idea of the article?"): no sentence holds its words, the text's opening
+# answers it (answer/pipeline.py puts the best-ranked document's opening first).
+_KIND = r"(?:essay|article|paper|document|text|report|page|post|story|book|chapter|file|pdf|doc|guide|manual|memo|letter)s?"
+_OVERVIEW = {
+    "english": re.compile(
+        r"^\W*(?:(?:can|could) you |please )*(?:"
+        rf"(?:summari[sz]e|sum up|give (?:me )?(?:a |an )?(?:short |brief |quick )?(?:summary|overview|synopsis|gist)(?: of)?)"
+        rf"(?: (?:it|this|that|(?:the|this|that) (?:\w+ ){{0,2}}?{_KIND}(?: (?:on|about|of|by) [^?]*)?))?\W*$"
+        rf"|what(?:'s|’s| is| are) (?:the |this |that |these )(?:\w+ ){{0,2}}?{_KIND} (?:\w+ ){{0,6}}?about\b"
+        r"|what(?:'s|’s| is| are) the (?:main |central |key |overall |general |primary )?(?:idea|point|topic|subject|theme"
+        rf"|argument|thesis|gist|summary|takeaway|message|purpose|contribution)s? (?:of|in) (?:the|this|that) (?:\w+ ){{0,2}}?{_KIND}\W*$"
+        rf"|what does (?:the|this|that) (?:\w+ ){{0,2}}?{_KIND} (?:discuss|cover|describe|argue|present|propose|say)\W*$"
+        r"|tl;? ?dr\b)",
+        re.IGNORECASE),
+}
+
+
+def overview_asked(question: str, language: str = DEFAULT_LANGUAGE) -> bool:
+    """Whether a question asks what a text is about as a whole (English; False for other languages)."""
+    pattern = _OVERVIEW.get(check_language(language))
+    return bool(pattern and pattern.search(asked(question, language)))

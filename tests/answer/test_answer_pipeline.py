@@ -84,6 +84,21 @@ def test_filters_restrict_documents_and_types(service):
     assert all(c.document.endswith(".docx") for c in answer.citations)
 
 
+def test_what_a_document_is_about_is_answered_by_its_opening(service):
+    warranty = next(d for d in service.list_documents("samples") if d.file_name == "warranty-faq.md")
+    answer = service.ask("What is this document about?", "samples", filters={"document_id": warranty.document_id})
+    assert not answer.abstained and answer.grounded
+    assert answer.text.startswith("This page explains the warranty of Aurora heat pumps and answers the questions "
+                                  "that owners ask most often. [1]")
+    first = answer.citations[0]
+    assert first.document == "warranty-faq.md" and first.supporting_sentence.startswith("This page explains")
+    # the same document found by what the question names, no filter
+    named = service.ask("Summarize the warranty FAQ document.", "samples")
+    assert named.citations[0].document == "warranty-faq.md" and named.text.startswith("This page explains")
+    # a question about one thing in it is answered as before, not by the opening
+    assert "7 years" in service.ask("How long is the compressor covered?", "samples").text
+
+
 def test_modes_all_find_the_refrigerant_page(service):
     for mode in ("hybrid", "dense", "sparse"):
         hits = service.retriever.retrieve("samples", "Which refrigerant does the AHP-9 use?", 3, mode=mode)

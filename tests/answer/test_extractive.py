@@ -468,6 +468,22 @@ class TestWithAStandInEmbedder:
         monkeypatch.setattr(extractive, "counted", lambda terms, figures, language: set(terms))
         assert self.answerer.rank_sentences(question, [postulates])[0].score < ranked[0].score - 0.1
 
+    def test_what_a_text_is_about_is_answered_by_its_opening_sentences(self):
+        opening = ScoredChunk("p#0", 0.4, "Sparse Retrieval with Learned Term Weights\nAbstract\nWe present "
+                              "TermWeight, a sparse retriever that learns a weight for each term. It reaches 81.3 % "
+                              "top-20 accuracy on Natural Questions.\n1 Introduction\nRetrieval systems read passages.",
+                              {"file_name": "paper.pdf", "document_id": "paper.pdf", "page": 1, "chunk_index": 0})
+        later = source("p#4", "TermWeight is trained for 40 epochs.", page=3, name="paper.pdf")
+        answer = self.answerer.answer("What is this paper about?", [opening, later])
+        assert answer.text.startswith("We present TermWeight, a sparse retriever that learns a weight for each term. "
+                                      "[1] It reaches 81.3 % top-20 accuracy on Natural Questions. [1]")
+        assert "Sparse Retrieval with Learned" not in answer.text and "Introduction" not in answer.text
+        assert answer.confidence == 1.0 and [c.n for c in answer.citations] == [1]
+        assert answer.citations[0].supporting_sentence.startswith("We present TermWeight")
+        # a source that is not a document's opening is read as for any question
+        moved = replace(opening, payload={**opening.payload, "chunk_index": 3})
+        assert self.answerer.answer("What is this paper about?", [moved, later]).confidence < 1.0
+
     def test_the_collections_subject_is_held_by_every_source_of_it(self):
         about = source("a1", "What is Coda?\nCoda is a doc that brings words and data together. A Coda doc holds "
                        "pages and tables.", page=1, name="what-is-coda.md")

@@ -10,6 +10,7 @@ from core.language import (
     check_language,
     counted,
     latest_cue,
+    overview_asked,
     respelled,
     searched_for,
     spelled_out,
@@ -248,3 +249,23 @@ def test_a_number_word_counts_as_the_figure_a_question_asks_for():
     assert counted({"twelv", "month"}, {"12", "2"}) == {"twelv", "month", "12"}
     assert counted({"three", "point"}, {"4"}) == {"three", "point"}  # another figure is not held
     assert counted({"three"}, {"3"}, "german") == {"three"}  # English number words only
+
+
+@pytest.mark.parametrize("question", [
+    "What is this paper about?", "What is the essay on cities about?", "Summarize the article.", "Can you summarize this?",
+    "Summarize the essay on what the author worked on", "Give me a short summary of the report",
+    "What is the main idea of the article?", "What are the key takeaways of this paper?", "What does the paper propose?",
+    "What is the main contribution of the paper?", "tl;dr",
+])
+def test_a_question_about_what_a_text_is_about_is_an_overview(question):
+    assert overview_asked(question)
+    assert not overview_asked(question, "german")
+
+
+@pytest.mark.parametrize("question", [
+    "What is the warranty about?", "What does the paper say about dense retrieval?",
+    "Summarize the risk factors to Apple's business", "What is the purpose of the magnetic filter?",
+    "Summary of significant accounting policies?",
+])
+def test_a_question_about_one_thing_in_a_text_is_no_overview(question):
+    assert not overview_asked(question)
