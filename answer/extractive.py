@@ -484,7 +484,7 @@ _LEAN_BACK_STEPS = 2  # at most this many sentences before
 
 def _opening(chunk: ScoredChunk) -> bool:
     """Whether a chunk is its document's first."""
-    return chunk.payload.get("chunk_index") == 0 and chunk.payload.get("level") != "parent"
+    return chunk.payload.get("chunk_index") == 0
 
 
 def _lead(chunk: ScoredChunk) -> str:

@@ -79,6 +79,7 @@ def rerank(reranker: Any, candidates: Candidates, trace: Trace, warnings: tuple[
 
 
 OPENING_CHUNKS = 2  # a text's opening: its first chunks (a paper's title and abstract, an essay's first paragraphs)
+OPENING_SCAN = 4  # chunk numbers looked at for them
 
 
 def open_with_opening(store: Any, ranked: Ranked, trace: Trace) -> Ranked:
@@ -90,11 +91,11 @@ def open_with_opening(store: Any, ranked: Ranked, trace: Trace) -> Ranked:
     query = ranked.query
     document = ranked.chunks[0].document_id
     with trace.timed("rerank"):
-        opening = [c for c in store.scroll(query.collection, {"document_id": document,
-                                                              "chunk_index": list(range(OPENING_CHUNKS))})
-                   if c.payload.get("level") != "parent"]
+        found = store.scroll(query.collection, {"document_id": document, "chunk_index": list(range(OPENING_SCAN))})
+    # recursive chunking numbers a parent before its children and answers from parents
+    opening = [c for c in found if c.payload.get("level") == "parent"] or found
     opening = [replace(c, score=ranked.chunks[0].score)  # the best-ranked document's, as ranked
-               for c in sorted(opening, key=lambda c: int(c.payload.get("chunk_index") or 0))]
+               for c in sorted(opening, key=lambda c: int(c.payload.get("chunk_index") or 0))[:OPENING_CHUNKS]]
     first = {c.id for c in opening}
     chunks = (*opening, *(c for c in ranked.chunks if c.id not in first))[: query.top_k]
     trace.record_scores("rerank", chunks)

@@ -126,3 +126,8 @@ def test_recursive_collection_returns_parents_merged(service):
     assert top.payload["matched_children"] and top.payload["matched_text"] in top.text
     answer = service.ask("Which refrigerant does the Aurora AHP-9 use?", "recursive")
     assert "R290" in answer.text and answer.citations[0].page == 1
+    # a parent is numbered before its children: the opening is the first parent
+    overview = service.ask("What is this manual about?", "recursive")
+    assert not overview.abstained and overview.citations[0].page == 1
+    opening = service.store.retrieve("recursive", [overview.citations[0].chunk_id])[0]
+    assert opening.payload["level"] == "parent" and opening.payload["chunk_index"] == 0
