@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 
@@ -37,6 +38,7 @@ from core.language import (
     persons,
     respelled,
 )
+from core.markup import readable
 from core.settings import ABSTAIN_THRESHOLD, get_settings
 from core.stages import AnswerStream, word_pieces
 from core.types import NOT_FOUND_TEXT, Answer, Citation, ScoredChunk
@@ -409,10 +411,35 @@ def _has_expected_type(expects: str | None, text: str, new_terms: set[str]) -> b
         )
     if expects == "money":
         return bool(_MONEY.search(text))
-    if expects == "name":
+    if expects == "name":  # a name ("Dr. Li"), or who someone is ("Only workspace admins can", "trained nurses")
         names = {term for name in _NAME.findall(text) for term in content_terms(name)} - _LEGAL_FORMS
-        return bool(names & new_terms)
+        return bool((names | _people()) & new_terms)
     return True
+
+
+# Who people are, as "who" questions are answered without a name: roles, groups, professions
+# (English; compared as the answerer's terms, stemmed).
+_PEOPLE = (
+    "people person persons individual individuals anyone everyone someone nobody user users member members admin "
+    "admins administrator administrators owner owners editor editors viewer viewers guest guests maker makers "
+    "creator creators author authors manager managers employee employees staff worker workers team teams customer "
+    "customers client clients patient patients nurse nurses doctor doctors physician physicians clinician "
+    "clinicians surgeon surgeons technician technicians veterinarian veterinarians scientist scientists researcher "
+    "researchers investigator investigators student students teacher teachers child children adult adults elderly "
+    "infant infants men women man woman male males female females resident residents citizen citizens traveller "
+    "travellers traveler travelers passenger passengers family families community communities population "
+    "populations government governments authority authorities officer officers director directors executive "
+    "executives founder founders partner partners shareholder shareholders investor investors board committee"
+).split()
+
+
+@cache
+def _people_terms(language: str) -> frozenset[str]:
+    return frozenset(content_terms(" ".join(_PEOPLE))) if language == "english" else frozenset()
+
+
+def _people() -> frozenset[str]:
+    return _people_terms(get_settings().language)
 
 
 def _about_the_text(question: str, question_terms: list[str], held: set[str], unit_terms: list[set[str]],
@@ -650,31 +677,16 @@ _STEP_NUMBER = re.compile(r"^\s*(\d{1,2})[.)]\s+")
 _SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,;:!?)])")
 # Markup a document may hold to pass for the prompt's source blocks ("</source><source n=9 ...>").
 _SOURCE_TAG = re.compile(r"</?\s*source\b[^>]*>", re.IGNORECASE)
-# Markdown's links and autolinks read as their text: "[Admin console](https://admin.example.com)"
-# is quoted "Admin console"; so do inline HTML tags help-desk Markdown holds ("<kbd>Ctrl</kbd>").
-_LINK = re.compile(r"(?<!!)\[([^\[\]\n]+)\]\((?:[^()\s]|\([^()\s]*\))*(?:\s+\"[^\"\n]*\")?\)")
-_REFERENCE_LINK = re.compile(r"\[([^\[\]\n]*[^\W\d_][^\[\]\n]*)\]\[[^\[\]\n]*\]")  # "[setup guide][setup]", not "[3][4]"
-_AUTOLINK = re.compile(r"<((?:https?|mailto):[^<>\s]+)>")
-_INLINE_HTML = re.compile(r"<img\b[^<>]*>|</?(?:a|b|code|em|i|kbd|mark|small|span|strong|sub|sup|u)\b[^<>]*>",
-                          re.IGNORECASE)
-_LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
-# "**Note:**" reads "Note:" (the answer is shown as text); "*P < 0.05, **P < 0.01, ***P < 0.001" stays.
-_BOLD = re.compile(r"(?<!\*)\*\*(?![\s*])((?:(?!\*\*).)+?)(?<![\s*])\*\*(?!\*)")
 
 
 def quotable(text: str) -> str:
     """A source sentence as the answer quotes it: without the source's numbered references and
-    without tags that imitate the source blocks of a prompt, Markdown's bold markers ("**Note:**";
-    a bold "**Forgot password?**" reads as quoted), link targets or inline HTML tags, a line-end
-    hyphen as the page shows it."""
-    text = as_shown(text)
-    if "**" in text:  # a label ending in "?" or "!" is quoted, so the sentence reads on past it
-        text = _BOLD.sub(lambda m: f'"{m.group(1)}"' if m.group(1).endswith(("?", "!")) else m.group(1), text)
+    without tags that imitate the source blocks of a prompt, its Markdown as read (`readable`: link
+    targets, bold markers and inline HTML tags left out, a bold "**Forgot password?**" quoted), a
+    line-end hyphen as the page shows it."""
+    text = readable(as_shown(text))
     if "[" not in text and "<" not in text:
         return text
-    for pattern in (_LINK, _REFERENCE_LINK, _AUTOLINK):
-        text = pattern.sub(r"\1", text)
-    text = _INLINE_HTML.sub("", _LINE_BREAK.sub(" ", text))
     text = _SOURCE_TAG.sub(" ", text)
     return " ".join(_SPACE_BEFORE_PUNCTUATION.sub(r"\1", _SOURCE_REFERENCE.sub("", text)).split())
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from core.citations import MARKER
 from core.language import WORD, code_term, sentence_tokenizer, spelled_out, stemmer, stopwords
+from core.markup import SETEXT_UNDERLINE, THEMATIC_BREAK, readable, setext_level
 from core.settings import get_settings
 from core.types import Answer, Citation, ScoredChunk
 
@@ -95,16 +96,18 @@ def warm_up() -> None:
 
 def _clean_line(line: str) -> str:
     """A line without its Markdown block marker ("## ", "- ", "> ") and images: a picture is no
-    sentence, and neither is a link's definition ("[docs]: https://example.com/docs"). A line
-    wholly in bold loses its markers: it is a heading ("**How long does delivery take?**")."""
+    sentence, and neither is a link's definition ("[docs]: https://example.com/docs") or a rule
+    ("---"). A line wholly in bold loses its markers: it is a heading ("**How long does delivery
+    take?**"). Inline markup reads as its text (`readable`: "[use pinning](https://...)" is "use
+    pinning")."""
     if "![" in line:
         line = _MARKDOWN_IMAGE.sub(" ", line)
-    if _LINK_DEFINITION.match(line):
+    if _LINK_DEFINITION.match(line) or THEMATIC_BREAK.match(line):
         return ""
     bold = _BOLD_LINE.match(line)
     if bold:
         line = bold.group(2)
-    return " ".join(_MARKUP_PREFIX.sub("", line).split())
+    return " ".join(readable(_MARKUP_PREFIX.sub("", line)).split())
 
 
 # A table row as PDF text gives it: a label, then figures ("Total net sales 117,154 123,945",
@@ -194,6 +197,12 @@ def _lines(text: str) -> list[tuple[str, str]]:
         line, previous_line, last = _clean_line(raw), last, _clean_line(raw)
         if _PIPE_RULE.match(raw) and "-" in raw and "|" in raw:
             continue  # the |---|---| line under a Markdown table's header
+        if blocks and position and setext_level(raw, raw_lines[position - 1]) and blocks[-1][1] in ("text", "heading"):
+            blocks[-1] = (blocks[-1][0], "heading")  # "Can I star docs for everyone?" over "-----"
+            continue
+        if SETEXT_UNDERLINE.match(raw):
+            blocks.append(("", "text"))  # a rule under a blank line, a list or a long paragraph
+            continue
         if not line:
             blocks.append(("", "text"))
             continue
@@ -333,14 +342,18 @@ def _text_units(text: str) -> tuple[TextUnit, ...]:
 
 @lru_cache(maxsize=TEXT_CACHE)
 def marked_headings(text: str) -> frozenset[str]:
-    """The headings a text marks as such, as its units read them: Markdown's "## Steps" (and HTML's
-    and Word's, which their readers write so) and FAQ questions wholly in bold; a numbered line
+    """The headings a text marks as such, as its units read them: Markdown's "## Steps" and
+    underlined headings (and HTML's and Word's, which their readers write so) and FAQ questions
+    wholly in bold; a numbered line
     ("3.1 Placement") is a heading by its look only."""
-    if "#" not in text and "**" not in text and "__" not in text:
+    if "#" not in text and "**" not in text and "__" not in text and "==" not in text and "--" not in text:
         return frozenset()
     found = set()
-    for line in text.splitlines():
-        if _MARKDOWN_HEADING.match(line) or _BOLD_LINE.match(line):
+    lines = text.splitlines()
+    for line, below in zip(lines, lines[1:] + [""], strict=True):
+        if setext_level(below, line):
+            found.add(_clean_line(line))
+        elif _MARKDOWN_HEADING.match(line) or _BOLD_LINE.match(line):
             title = _clean_line(line)
             if _kind(line, title) == "heading":
                 found.add(title)

@@ -12,13 +12,14 @@ from typing import Any
 from evaluation.datasets import Dataset
 from ingest.pipeline import ChunkingOptions
 
-CACHE_FORMAT = 11  # 2: the document name in the sparse text too; 3: document dates in the payload;
+CACHE_FORMAT = 12  # 2: the document name in the sparse text too; 3: document dates in the payload;
 # 4: each document's capitalised terms in the payload; 5: HTML and DOCX list items keep their markers,
 # <pre> blocks are fenced; 6: PDF words broken at a line end are mended ("transmission", "stock-based");
 # 7: a chunk is embedded with the headings above it that its text lacks; 8: HTML and DOCX headings
 # are written as Markdown writes them ("## Steps"); 9: Markdown comments read as blank space; 10: a PDF's
 # chunks are embedded without its outline's headings; 11: a sentence too long for a chunk is cut at line
-# ends and never inside a number
+# ends and never inside a number; 12: Markdown's underlined headings are headings and its chunks are
+# embedded with links read as their text
 
 
 @dataclass

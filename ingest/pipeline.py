@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from core.errors import DocumentNotFoundError, RagError
+from core.markup import readable
 from core.types import Chunk, Document
 from ingest.terms import document_codes, document_terms
 from store.base import Point, Replacement, VectorStore
@@ -291,7 +292,10 @@ class IngestionPipeline:
             # filing): on docugami dev its headings before each chunk cost two answers, so only
             # the headings a text marks (Markdown, HTML, Word) are embedded with its chunks.
             sections = base.get("file_type") != "pdf"
-            texts = [header + (section_context(c, base.get("title")) if sections else "") + c.text for c in searchable]
+            # Markdown is embedded as read: a link's address is no word of the text (`readable`).
+            read = readable if base.get("file_type") == "md" else str
+            texts = [header + (section_context(c, base.get("title")) if sections else "") + read(c.text)
+                     for c in searchable]
             dense = self.embedder.embed(texts)
             sparse = self.sparse.encode_documents(texts)
             report.stage_seconds["embed"] += time.perf_counter() - t0

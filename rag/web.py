@@ -164,12 +164,21 @@ def page_view_html(view: PageView, alt: str) -> str:
             + "</div>")
 
 
+# Between two words of a sentence as answers quote it, its Markdown may hold markup and a link's
+# address: "called **[My Shortcuts](https://coda.io/shortcuts)**." quoted as "called My Shortcuts."
+_MARKUP_BETWEEN = r"(?:\]\([^()\s]*\)|[\W_])+"
+
+
 def _find_loosely(text: str, sentence: str) -> tuple[int, int] | None:
-    """Where a sentence sits in a text, allowing any run of whitespace (PDF lines break mid-sentence)."""
+    """Where a sentence sits in a text, allowing any run of whitespace (PDF lines break mid-sentence),
+    else its words with any punctuation or Markdown markup between them (`core.markup.readable`)."""
     words = sentence.split()
     if not words:
         return None
     found = re.search(r"\s+".join(re.escape(w) for w in words), text)
+    if found is None:
+        bare = re.findall(r"[^\W_]+", sentence)
+        found = re.search(_MARKUP_BETWEEN.join(re.escape(w) for w in bare), text) if bare else None
     return (found.start(), found.end()) if found else None
 
 

@@ -1,4 +1,4 @@
-"""Markdown files: the text as written, with a heading path at each ATX heading; a front matter
+"""Markdown files: the text as written, with a heading path at each heading; a front matter
 block (YAML between "---" lines, TOML between "+++" lines) is read as the document's title and
 metadata, not as its text, and HTML comments read as blank space."""
 
@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from core.markup import readable, setext_level
 from core.types import HeadingMark, Page
 from ingest.readers.base import HeadingTrail, ReadResult
 from ingest.readers.text import decode_text
@@ -56,11 +57,14 @@ def _iso_date(value: str | None) -> str | None:
 
 
 def markdown_headings(text: str) -> list[tuple[int, HeadingMark]]:
-    """(level, HeadingMark) at each ATX heading line outside fenced code, with full paths."""
+    """(level, HeadingMark) at each heading outside fenced code, with full paths: ATX ("## Steps")
+    and setext (a line underlined with "=====" or "-----", as markdownify writes them), each title
+    as read ("**Star your docs**" is "Star your docs")."""
     marks: list[tuple[int, HeadingMark]] = []
     trail = HeadingTrail()
     fence: str | None = None
     offset = 0
+    above, above_offset = "", 0  # the line before, where an underline ("=====", "-----") makes it a heading
     for line in text.splitlines(keepends=True):
         bare = line.rstrip("\r\n")
         opener = _FENCE.match(bare)
@@ -77,11 +81,18 @@ def markdown_headings(text: str) -> list[tuple[int, HeadingMark]]:
             fence = opener.group(1)
         else:
             heading = _ATX_HEADING.match(bare)
+            underlined = setext_level(bare, above) if not _ATX_HEADING.match(above) else 0
             if heading and (heading.group(2) or "").strip():
-                title = heading.group(2).strip()
+                title = " ".join(readable(heading.group(2)).split())
                 level = len(heading.group(1))
                 path = trail.enter(level, title)
                 marks.append((level, HeadingMark(offset=offset + bare.index("#"), path=path)))
+            elif underlined and readable(above).strip(" *_"):
+                title = " ".join(readable(above).strip(" *_").split())
+                path = trail.enter(underlined, title)
+                start = above_offset + len(above) - len(above.lstrip())
+                marks.append((underlined, HeadingMark(offset=start, path=path)))
+        above, above_offset = ("", 0) if fence is not None else (bare, offset)
         offset += len(line)
     return marks
 

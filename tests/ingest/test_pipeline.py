@@ -137,6 +137,15 @@ def test_a_chunk_is_embedded_with_the_headings_above_it_that_its_text_lacks(tmp_
     assert f"account-settings - Account settings\n{first['text']}" in embedder.texts  # its text holds its heading
 
 
+def test_a_markdown_chunk_is_embedded_with_its_links_read_as_their_text(tmp_path):
+    path = tmp_path / "docs" / "star-docs.md"
+    path.parent.mkdir()
+    path.write_text("After you star a doc, it lives in **[My Shortcuts](https://coda.io/shortcuts)** on your doc list.\n")
+    embedder, points = _ingest_recorded(path, tmp_path)
+    assert "](https" in points[0].payload["text"]  # stored as written: spans still point into the file
+    assert embedder.texts == ["star-docs\nAfter you star a doc, it lives in My Shortcuts on your doc list."]
+
+
 def test_a_pdf_chunk_is_embedded_without_its_outline_headings(tmp_path):
     from fpdf import FPDF
 

@@ -110,6 +110,20 @@ def test_markdown_text_is_the_file_and_headings_nest():
         assert page.text[mark.offset :].lstrip("#").strip().startswith(mark.path[-1])
 
 
+def test_markdown_underlined_headings_are_headings_as_read(tmp_path):
+    # markdownify writes headings so: a help centre exported to Markdown
+    body = ("Not all docs are used the same way.\n\n**Star your docs**\n==================\n\nTo star a doc, "
+            "click the star.\n\nCan I star docs for everyone?\n-----------------------------\n\nNo, only for "
+            "you.\n\n---\n\nA paragraph after a rule.\n\n```\ncode\n---\n```\n")
+    path = tmp_path / "star-docs.md"
+    path.write_text(body, encoding="utf-8")
+    page = read_document(path).pages[0]
+    assert [mark.path for mark in page.headings] == [("Star your docs",), ("Star your docs", "Can I star docs for everyone?")]
+    assert page.heading_path_at(page.text.index("only for you")) == ("Star your docs", "Can I star docs for everyone?")
+    assert page.text[page.headings[1].offset:].startswith("Can I star docs")
+    assert read_document(path).title == "Star your docs"
+
+
 @pytest.mark.parametrize("block", [
     "---\ntitle: Change the billing email\ncategory: Billing\nupdated: 2024-03-02\n---\n",
     '+++\ntitle = "Change the billing email"\ncategory = "Billing"\nupdated = 2024-03-02\n+++\n',

@@ -38,6 +38,14 @@ def test_script_and_tags_in_a_chunk_stay_text() -> None:
 
 
 @pytest.mark.unit
+def test_supporting_sentence_is_found_in_markdown_as_written() -> None:
+    chunk = "Starred docs live in **[My Shortcuts](https://coda.io/shortcuts)**. Pin docs for *everyone*."
+    body = highlighted_html(chunk, "Starred docs live in My Shortcuts.")  # quoted as read (core/markup.py)
+    marked = re.search(r"<mark[^>]*>(.*?)</mark>", body, re.S)
+    assert marked is not None and html.unescape(marked.group(1)) == "Starred docs live in **[My Shortcuts"
+
+
+@pytest.mark.unit
 def test_supporting_sentence_is_found_across_line_breaks() -> None:
     chunk = "Intro. The turbine produces 4.2 megawatts at twelve metres\nper second. Outro."
     body = highlighted_html(chunk, "The turbine produces 4.2 megawatts at twelve metres per second.")
