@@ -26,7 +26,11 @@ _LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _BOLD = re.compile(r"(?<!\*)\*\*(?![\s*])((?:(?!\*\*).)+?)(?<![\s*])\*\*(?!\*)|(?<![\w_])__(?=\S)(.+?)(?<=\S)__(?![\w_])")
 _EMPHASIS = re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]+?)(?<=[^\s*])\*(?![\w*])|(?<![\w_])_(?=[^\s_])([^_\n]+?)(?<=[^\s_])_(?![\w_])")
 _CODE = re.compile(r"`([^`\n]+)`")
-_MARKS = ("[", "*", "_", "`", "<")
+# markdownify escapes what Markdown would read as markup: "Doc\_Maker", "\*required".
+_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+_ASIDE = 0xF000
+_ASIDE_CHARS = re.compile("[\uf021-\uf07e]")
+_MARKS = ("[", "*", "_", "`", "<", "\\")
 
 
 def _bold(match: re.Match[str]) -> str:
@@ -46,10 +50,13 @@ SETEXT_WORDS = 20  # a longer line over "-----" is a paragraph above a rule, not
 
 def readable(text: str) -> str:
     """Inline Markdown as read: links as their text, images and HTML tags left out (a line break
-    as a space), bold, emphasis and code without their markers. Text without such markup is
-    returned as it is."""
+    as a space), bold, emphasis and code without their markers, escaped characters without their
+    backslash. Text without such markup is returned as it is."""
     if not any(mark in text for mark in _MARKS):
         return text
+    escaped = "\\" in text
+    if escaped:  # an escaped character is no markup: kept aside (a private-use character) until the end
+        text = _ESCAPE.sub(lambda m: chr(_ASIDE + ord(m.group(1))), text)
     if "[" in text or "<" in text:
         text = _IMAGE.sub(" ", text)
         for pattern in (_LINK, _REFERENCE_LINK, _AUTOLINK):
@@ -61,7 +68,7 @@ def readable(text: str) -> str:
         text = _BOLD.sub(_bold, text)
     if "*" in text or "_" in text:
         text = _EMPHASIS.sub(lambda m: m.group(1) or m.group(2), text)
-    return text
+    return _ASIDE_CHARS.sub(lambda m: chr(ord(m.group(0)) - _ASIDE), text) if escaped else text
 
 
 def setext_level(line: str, above: str) -> int:

@@ -19,6 +19,7 @@ from core.markup import readable, setext_level
     ('A picture ![Share dialog](images/share.png) <img src="x.png" width="300"> here.', "A picture    here."),
     ("Press <kbd>Ctrl</kbd>+<kbd>S</kbd>.<br>Then P < 0.05 and <Enter>.", "Press Ctrl+S. Then P < 0.05 and <Enter>."),
     ("Select **Forgot password?** and enter your email.", 'Select "Forgot password?" and enter your email.'),
+    (r"Only Doc\_Makers can edit \*required\* fields.", "Only Doc_Makers can edit *required* fields."),
 ])
 def test_inline_markdown_reads_as_its_text(written, read):
     assert readable(written) == read
@@ -31,6 +32,7 @@ def test_inline_markdown_reads_as_its_text(written, read):
     "footnote* and the other one*",
     "*P < 0.05, **P < 0.01, ***P < 0.001",
     "see [3][4] and [12]",
+    r"C:\Users\data and a\b",
 ])
 def test_text_without_markup_is_left_as_written(text):
     assert readable(text) == text
