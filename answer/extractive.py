@@ -212,6 +212,12 @@ class ExtractiveAnswerer:
         question_terms, question_set, speaking = _about_the_text(question, question_terms, held, unit_terms,
                                                                  [p[2] for p in pieces])
         names -= speaking
+        # The collection's own subject named in the question ("Coda" in Coda's help centre) is what
+        # every source is about: a sentence that happens to write it is no likelier to answer.
+        subjects = set().union(*(s.subjects for s in sources)) & names & question_set
+        if subjects and question_set - subjects:
+            question_terms = [t for t in question_terms if t not in subjects]
+            question_set -= subjects
         idf = _idf(question_set, unit_terms)
         if len(pieces) > EMBEDDED_PIECES:  # embedding is the answer step's cost: the likeliest only
             lex = [weighted_containment(question_terms, terms | sources[p[0] - 1].name_terms, idf, LEXICAL_TERMS)

@@ -19,7 +19,15 @@ from typing import Any
 import numpy as np
 
 from core.citations import MARKER
-from core.language import WORD, code_term, sentence_tokenizer, spelled_out, stemmer, stopwords
+from core.language import (
+    WORD,
+    code_term,
+    full_form,
+    sentence_tokenizer,
+    spelled_out,
+    stemmer,
+    stopwords,
+)
 from core.markup import SETEXT_UNDERLINE, THEMATIC_BREAK, readable, setext_level
 from core.settings import get_settings
 from core.types import Answer, Citation, ScoredChunk
@@ -383,7 +391,7 @@ def _normalise(token: str) -> str:
 
 @lru_cache(maxsize=65536)
 def _normalised(token: str, language: str) -> str:  # stemming: most of the answer step's non-model time
-    return _stemmer().stem(token)
+    return _stemmer().stem(full_form(token, language))
 
 
 def content_terms(text: str) -> list[str]:

@@ -297,6 +297,22 @@ _LINE_ITEM = {
 }
 
 
+# Short forms that stand for the word itself: a help centre writes "docs" and "admins" where the
+# people asking write "documents" and "administrators". Each is read as its full word (English).
+_SHORT_FORMS: dict[str, dict[str, str]] = {
+    "english": {
+        "doc": "document", "docs": "documents", "info": "information", "admin": "administrator",
+        "admins": "administrators", "config": "configuration", "configs": "configurations", "repo": "repository",
+        "repos": "repositories",
+    },
+}
+
+
+def full_form(word: str, language: str = DEFAULT_LANGUAGE) -> str:
+    """The word a lower-case short form stands for ("docs" -> "documents"); other words as they are."""
+    return _SHORT_FORMS.get(language, {}).get(word, word)
+
+
 def spelled_out(text: str, language: str = DEFAULT_LANGUAGE) -> str:
     """The text with the abbreviations of _ABBREVIATIONS written out ("R&D" -> "research and
     development") and each line item of _LINE_ITEMS followed by its group's name ("Purchases of

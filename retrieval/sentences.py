@@ -17,12 +17,14 @@ from typing import Any
 from core.language import (
     counted,
     frame_question,
+    full_form,
     persons,
     respelled,
     sentence_tokenizer,
     spelled_out,
     stopwords,
 )
+from core.markup import readable
 
 _TOKEN = re.compile(r"[^\W_]+(?:[-/.,'’][^\W_]+)*")
 _PARAGRAPH = re.compile(r"\n\s*\n")
@@ -52,7 +54,7 @@ def _stemmer() -> Any:
 def _stem(token: str) -> str:
     if any(ch.isdigit() for ch in token):
         return token.replace("-", "")  # "AHP-9" and "AHP9" are one model name
-    return str(_stemmer().stem(token))
+    return str(_stemmer().stem(full_form(token)))
 
 
 def split_sentences(text: str) -> list[str]:
@@ -60,7 +62,7 @@ def split_sentences(text: str) -> list[str]:
     lines), punkt inside each. A table without full stops stays one unit."""
     sentences: list[str] = []
     for paragraph in _PARAGRAPH.split(text):
-        joined = " ".join(paragraph.split())
+        joined = " ".join(readable(paragraph).split())  # Markdown as read: a link's address is no word
         if joined:
             sentences.extend(s for s in _punkt().tokenize(joined) if s.strip())
     return sentences

@@ -524,6 +524,24 @@ class TestWithAStandInEmbedder:
         # a subject is no word of every sentence: a question about something no source holds stays weak
         assert self.answerer.answer("How do I cancel a Coda subscription?", subject).abstained
 
+    def test_the_collections_subject_named_in_a_question_picks_no_sentence(self):
+        text = ("Not all Coda docs are used the same way. Starring marks docs of personal importance. Click the "
+                "star icon to star it.")
+        star = ScoredChunk("s1", 0.5, text, {"file_name": "star-docs.md", "document_id": "star-docs.md", "page": 1,
+                                             "collection_terms": ["coda"]})
+        answer = self.answerer.answer("What is the purpose of starring docs in Coda?", [star])
+        assert answer.text.startswith("Starring marks docs of personal importance. [1]")  # not "Not all Coda docs"
+
+    def test_a_short_form_is_read_as_its_word(self):
+        help_page = source("h1", "Admins manage billing for the workspace. Each document lists its pages on the "
+                           "left. To star a doc, click the star icon.", page=1, name="star.md")
+        answer = self.answerer.answer("How do I star a document?", [help_page])
+        assert answer.text.startswith("To star a doc, click the star icon. [1]")
+        assert self.answerer.rank_sentences("Who can administrators manage?", [help_page])[0].text.startswith("Admins")
+        from answer.grounding import content_terms
+
+        assert content_terms("docs and admin info") == content_terms("documents and administrator information")
+
     def test_the_frame_of_an_analytical_question_is_not_a_word_the_sources_must_hold(self):
         packs = source("p1", "Using Packs\nPacks connect your doc to other tools such as Slack and Jira. Pack "
                        "tables refresh every hour.", page=1, name="packs.md")

@@ -9,6 +9,7 @@ from core.language import (
     asked,
     check_language,
     counted,
+    full_form,
     latest_cue,
     overview_asked,
     respelled,
@@ -269,3 +270,9 @@ def test_a_question_about_what_a_text_is_about_is_an_overview(question):
 ])
 def test_a_question_about_one_thing_in_a_text_is_no_overview(question):
     assert not overview_asked(question)
+
+
+def test_a_short_form_stands_for_its_word_in_english_only():
+    assert full_form("docs") == "documents" and full_form("admin") == "administrator"
+    assert full_form("dock") == "dock"
+    assert full_form("docs", "german") == "docs"

@@ -303,3 +303,13 @@ def test_words_of_the_document_name_count_half_for_every_sentence():
     fused = [ScoredChunk("nvda", 0.2, texts[0], {"source": "2023 Q3 NVDA.pdf", "title": "NVIDIA"}),
              ScoredChunk("intc", 0.1, texts[1], payload)]
     assert [c.id for c in SentenceReranker().rerank(question, fused)] == ["intc", "nvda"]
+
+
+def test_markdown_is_scored_as_read_and_short_forms_as_their_words():
+    from retrieval.sentences import best_sentence_scores, split_sentences
+
+    text = "Starred docs live in **[My Shortcuts](https://coda.io/articles/2865511-pinned-docs)**."
+    assert split_sentences(text) == ["Starred docs live in My Shortcuts."]
+    linked, plain = best_sentence_scores("Where are pinned articles?", [text, "Pinned articles are shared."])
+    assert linked == 0.0 and plain == pytest.approx(1.0)  # the link's address holds no word of the text
+    assert best_sentence_scores("Where do starred documents live?", [text])[0] == pytest.approx(1.0)
