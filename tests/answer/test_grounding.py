@@ -171,6 +171,18 @@ def test_pdf_line_wraps_are_joined_and_table_rows_kept_apart():
     ]
 
 
+def test_a_wrapped_sentence_ending_a_line_in_figures_is_no_table_row():
+    # a paper's column: a line of prose that ends in "72 GB" looks like a row's label and figures
+    text = ("We train for 40 epochs with a batch size of 128 and a learning rate of 2e-5. The index\n"
+            "of 21 million Wikipedia passages takes 18 GB, against 72 GB\nfor the dense index.\n\n"
+            "Income before provision for income taxes and\nequity income 35,623 41,241")
+    assert [(u.kind, u.text) for u in text_units(text)] == [
+        ("text", "We train for 40 epochs with a batch size of 128 and a learning rate of 2e-5."),
+        ("text", "The index of 21 million Wikipedia passages takes 18 GB, against 72 GB for the dense index."),
+        ("row", "Income before provision for income taxes and equity income 35,623 41,241"),  # a wrapped label
+    ]
+
+
 def test_adjacent_numbered_lines_are_list_steps_a_lone_one_is_a_heading():
     units = text_units("3.1 Placement\nThe unit stands on a flat base.\n\n1. Open the sign-in page\n"
                        "2. Enter the email address of your account and the code we sent to\n   your phone\n"
