@@ -50,6 +50,9 @@ _TEXT_WORDS = {
         "essay essays article articles paper text passage excerpt document story context information say "
         "says said mention mentions mentioned describe describes described discuss discusses discussed tell "
         "tells argument arguments idea ideas theme themes topic topics point points purpose "
+        # and what its writer thinks ("What is the author's view on cities?", "What does she think of it?")
+        "view views opinion opinions perspective perspectives stance attitude attitudes think thinks believe "
+        "believes feel feels "
         # and the scope of what is asked ("the main reasons", "any significant change")
         "key main primary major significant specific notable particular various overall important "
         # and the frame of an analytical question ("What role does X play in Y?", "the factors behind",

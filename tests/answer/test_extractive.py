@@ -445,6 +445,13 @@ class TestWithAStandInEmbedder:
         assert answer.confidence > 1.2 * stranger.confidence  # "author" is found in "I", "plumber" nowhere
         said = self.answerer.answer("What does the essay say about the IBM 1401?", [essay])
         assert said.confidence == pytest.approx(self.answerer.answer("The IBM 1401?", [essay]).confidence, abs=0.08)
+        # What the writer thinks is what the text says: "view" is no word to look for where none writes it.
+        cities = source("c1", "Great cities attract ambitious people. New York tells you to make more money.",
+                        page=1, name="cities.txt")
+        view = self.answerer.answer("What is the author's view on cities?", [cities])
+        assert view.text.startswith("Great cities attract ambitious people. [1]")
+        assert view.confidence > 1.5 * self.answerer.answer("What is the author's verdict on cities?",
+                                                            [cities]).confidence  # a word no source holds
         # The reader is "you": "a user" is found in "you can", and left out where nothing addresses one.
         help_page = source("h1", "Password reset\n\nYou can reset your password from the sign-in page. Passwords "
                            "expire after 90 days.", page=1, name="passwords.md")
