@@ -243,8 +243,7 @@ class OnnxSentenceEncoder:
         from retrieval.onnx_export import mean_pool_normalised
 
         out = np.empty((len(texts), self._dim), dtype=np.float32)
-        for positions, feeds in self.runner.batches(self.runner.encode(texts), batch_size):
-            hidden = self.runner.run(feeds)
+        for positions, feeds, hidden in self.runner.outputs(self.runner.encode(texts), batch_size):
             out[positions] = mean_pool_normalised(hidden, feeds["attention_mask"], self.pooling)
         return out
 

@@ -151,8 +151,8 @@ class OnnxCrossEncoder:
         import numpy as np
 
         out = np.empty(len(texts), dtype=np.float32)
-        for positions, feeds in self.runner.batches(self.runner.encode([(query, t) for t in texts]), batch_size):
-            logits = self.runner.run(feeds).reshape(len(positions), -1)[:, 0]
+        for positions, _, output in self.runner.outputs(self.runner.encode([(query, t) for t in texts]), batch_size):
+            logits = output.reshape(len(positions), -1)[:, 0]
             out[positions] = 1 / (1 + np.exp(-logits)) if self.activation == "sigmoid" else logits
         return [float(s) for s in out]
 
