@@ -164,6 +164,14 @@ def _prose(text: str) -> bool:
     return len(text.split()) > _LABEL_WORDS or bool(_SENTENCE_END_INSIDE.search(text))
 
 
+def _name_line(line: str) -> bool:
+    """A line of one or two capitalised words without punctuation ("Abstract", "References"): a
+    heading under a long title line, not the end of a sentence the page wrapped (a paragraph's last
+    line ends with its full stop)."""
+    words = line.split()
+    return len(words) <= 2 and words[0][:1].isupper() and not line.endswith(TERMINAL) and not figure_row(line)
+
+
 def _full_width(line: str) -> bool:
     return len(line) >= _WRAPPED_LINE_CHARS and not (line.startswith("(") and line.endswith(")"))
 
@@ -239,7 +247,7 @@ def _lines(text: str) -> list[tuple[str, str]]:
             and not tabbed
             and not previous.endswith(TERMINAL)
             # a list item goes on in lower case or indented: "- Open the page" then "To check it:" is prose
-            and (line[0].islower() or (kind == "text" and _full_width(previous_line)
+            and (line[0].islower() or (kind == "text" and _full_width(previous_line) and not _name_line(line)
                                        and (previous_kind == "text" or raw[:1].isspace())))
         )
         if wrapped:

@@ -181,6 +181,9 @@ def test_a_wrapped_sentence_ending_a_line_in_figures_is_no_table_row():
         ("text", "The index of 21 million Wikipedia passages takes 18 GB, against 72 GB for the dense index."),
         ("row", "Income before provision for income taxes and equity income 35,623 41,241"),  # a wrapped label
     ]
+    title = "Sparse Retrieval with Learned Term Weights for Open-Domain Question Answering\nAbstract\nWe present it."
+    assert [u.text for u in text_units(title)][:2] == [
+        "Sparse Retrieval with Learned Term Weights for Open-Domain Question Answering", "Abstract"]
 
 
 def test_adjacent_numbered_lines_are_list_steps_a_lone_one_is_a_heading():
