@@ -272,7 +272,8 @@ class ExtractiveAnswerer:
             chosen.append(candidate)
         return chosen
 
-    def _passage(self, chosen: list[Candidate], sources: list[_Source]) -> list[tuple[int, list[int]]]:
+    def _passage(self, chosen: list[Candidate], sources: list[_Source], replies: bool = False,
+                 ) -> list[tuple[int, list[int]]]:
         """(source number, unit positions in reading order) per source, in the order the
         sources first appear among `chosen`; the best candidate always, the others while the
         passage stays within `max_words`."""
@@ -281,7 +282,7 @@ class ExtractiveAnswerer:
         for rank, candidate in enumerate(chosen):
             units = sources[candidate.n - 1].units
             have = picked.get(candidate.n, set())
-            wanted = completed(units, candidate.span, self.max_words) - have
+            wanted = completed(units, candidate.span, self.max_words, replies) - have
             extra = sum(units[i].words for i in wanted)
             if rank and words + extra > self.max_words:
                 continue
@@ -302,7 +303,7 @@ class ExtractiveAnswerer:
             return Answer(text=NOT_FOUND_TEXT, abstained=True, provider=self.name, question=question,
                           confidence=confidence)
         chosen = self._choose(candidates)
-        passage = self._passage(chosen, read)
+        passage = self._passage(chosen, read, replies=bool(_YES_NO_QUESTION.match(question)))
         text = " ".join(
             piece for n, positions in passage for piece in _cited_pieces(read[n - 1].units, positions, n)
         )
@@ -513,6 +514,13 @@ _LEANS_BACK = re.compile(
     re.IGNORECASE,
 )
 _LEAN_BACK_STEPS = 2  # at most this many sentences before
+# A reply an FAQ gives before its explanation ("Can I star docs for everyone?" "No. Starring only ..."):
+# quoted with the sentence after it when the question asks yes or no, never alone (one word says
+# nothing alone). English.
+_YES_NO_QUESTION = re.compile(r"^\W*(?:can|could|do|does|did|is|are|was|were|will|would|should|shall|may|might|must|"
+                              r"has|have|had|am)\b", re.IGNORECASE)
+_SHORT_REPLY = re.compile(r"^(?:yes|no|not (?:yet|directly|currently|always|exactly|really)|it depends)[.!]$",
+                          re.IGNORECASE)
 
 
 def _opening(chunk: ScoredChunk) -> bool:
@@ -574,9 +582,11 @@ def _is_label(text: str) -> bool:
     return len(text.split()) <= LABEL_WORDS and not text.endswith(TERMINAL)
 
 
-def completed(units: list[TextUnit], span: tuple[int, ...], budget: int = MAX_WORDS) -> set[int]:
+def completed(units: list[TextUnit], span: tuple[int, ...], budget: int = MAX_WORDS, replies: bool = False,
+              ) -> set[int]:
     """The positions a quote of `span` needs to be read alone: a table row's header, the
-    sentence(s) before one that leans back on them ("It ...", "These ..."), a list's steps with
+    sentence(s) before one that leans back on them ("It ...", "These ...") and the short reply
+    ("No.", "Not directly.") before those when `replies` (a yes-or-no question), a list's steps with
     the sentence that opens them, for a step or that sentence, and the code a sentence ending in
     ":" announces (while within `budget` words)."""
     positions = set(span)
@@ -590,6 +600,8 @@ def completed(units: list[TextUnit], span: tuple[int, ...], budget: int = MAX_WO
             break  # a title above is not the sentence "This ..." leans on
         i -= 1
         positions.add(i)
+    if replies and i > 0 and units[i - 1].kind == "text" and _SHORT_REPLY.match(units[i - 1].text):
+        positions.add(i - 1)  # "No." / "Not directly." before the sentence that explains it: the reply itself
     last = max(span)
     steps = _steps(units, last, budget - sum(units[p].words for p in positions))
     if units[last].text.endswith(":"):  # "To install it, run:" needs the code it announces

@@ -419,7 +419,10 @@ class TestWithAStandInEmbedder:
         assert ("text", "Once you star a doc, it lives in a section of your doc list called My Shortcuts.") in units
         assert not any(set(text) <= set("-=") for _, text in units)
         answer = self.answerer.answer("Can I star a doc for everyone?", [faq])
-        assert answer.text.startswith("Starring only applies to your own view. [1]")  # under the heading it asks
+        # under the heading it asks, with the reply the FAQ gives before it
+        assert answer.text.startswith("No. [1] Starring only applies to your own view. [1]")
+        answer = self.answerer.answer("What does starring apply to?", [faq])  # no yes-or-no question: no "No."
+        assert answer.text.startswith("Starring only applies to your own view. [1]")
         answer = self.answerer.answer("How do I share a shortcut with my team?", [faq])
         assert answer.text.startswith("To share a shortcut with your team, use pinning instead. [1]")
         assert "https" not in answer.text and "](" not in answer.text
