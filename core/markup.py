@@ -23,7 +23,7 @@ _INLINE_HTML = re.compile(
 )
 _LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 # "**Note:**" reads "Note:"; "*P < 0.05, **P < 0.01, ***P < 0.001" stays as written.
-_BOLD = re.compile(r"(?<!\*)\*\*(?![\s*])((?:(?!\*\*).)+?)(?<![\s*])\*\*(?!\*)|(?<![\w_])__(?=\S)(.+?)(?<=\S)__(?![\w_])")
+_BOLD = re.compile(r"(?<!\*)\*\*(?![\s*])((?:(?!\*\*).)+?)(?<![\s*])\*\*(?!\*)|(?<![\w_])__(?![\s_])((?:(?!__).)+?)(?<![\s_])__(?![\w_])")
 _EMPHASIS = re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]+?)(?<=[^\s*])\*(?![\w*])|(?<![\w_])_(?=[^\s_])([^_\n]+?)(?<=[^\s_])_(?![\w_])")
 _CODE = re.compile(r"`([^`\n]+)`")
 # markdownify escapes what Markdown would read as markup: "Doc\_Maker", "\*required".

@@ -166,7 +166,7 @@ def page_view_html(view: PageView, alt: str) -> str:
 
 # Between two words of a sentence as answers quote it, its Markdown may hold markup and a link's
 # address: "called **[My Shortcuts](https://coda.io/shortcuts)**." quoted as "called My Shortcuts."
-_MARKUP_BETWEEN = r"(?:\]\([^()\s]*\)|[\W_])+"
+_MARKUP_BETWEEN = r"(?:\]\([^()\s]*\)|\](?!\()|[^\w\]]|_)+"  # each character read one way only
 
 
 def _find_loosely(text: str, sentence: str) -> tuple[int, int] | None:

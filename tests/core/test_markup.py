@@ -46,3 +46,12 @@ def test_an_underline_makes_the_line_above_a_heading_only_when_it_heads_somethin
     assert setext_level("---", "2. a numbered step") == 0
     assert setext_level("---", " ".join(["word"] * 30)) == 0  # a paragraph above a rule
     assert setext_level("Not a rule", "Title") == 0
+
+
+def test_reading_takes_linear_time_on_unclosed_markup():
+    import time
+
+    for text in ("__x " * 20000, "**a " * 20000, "[x](" * 20000, "*a_b " * 20000):
+        start = time.perf_counter()
+        readable(text)
+        assert time.perf_counter() - start < 2.0  # quadratic backtracking took 15 s on the first
