@@ -54,8 +54,10 @@ def readable(text: str) -> str:
     backslash. Text without such markup is returned as it is."""
     if not any(mark in text for mark in _MARKS):
         return text
-    escaped = "\\" in text
-    if escaped:  # an escaped character is no markup: kept aside (a private-use character) until the end
+    # An escaped character is no markup: kept aside (as a private-use character) until the end;
+    # not in a text that holds such characters already (PDF symbol fonts map to them).
+    escaped = "\\" in text and not _ASIDE_CHARS.search(text)
+    if escaped:
         text = _ESCAPE.sub(lambda m: chr(_ASIDE + ord(m.group(1))), text)
     if "[" in text or "<" in text:
         text = _IMAGE.sub(" ", text)

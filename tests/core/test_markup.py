@@ -55,3 +55,8 @@ def test_reading_takes_linear_time_on_unclosed_markup():
         start = time.perf_counter()
         readable(text)
         assert time.perf_counter() - start < 2.0  # quadratic backtracking took 15 s on the first
+
+
+def test_a_symbol_fonts_private_characters_are_kept():
+    text = "\uf02d 5 \\_ risk"  # a PDF's symbol-font minus, then an escaped underscore
+    assert readable(text) == text
